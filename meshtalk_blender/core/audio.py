@@ -1,0 +1,234 @@
+"""Audio front end: decode, mono, 16 kHz, loudness, log-mel, and the frame clock.
+
+Everything streams: a clip is read in blocks, so an hour of audio never sits in memory.
+A clip is read twice: once for its loudness (the original scales the whole waveform to
+``0.01 * x / mean(|x|)``), once for features.
+
+Time conventions (all exact, in 16 kHz samples of the clip):
+- mel frame i is centred on sample 160 * i (time i / 100 s); i may be negative or run
+  past the end: samples outside the clip are zeros;
+- model frame k is at time k / 30 s; output frame n is at time n / fps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile
+import soxr
+import torch
+
+from .errors import MeshTalkError
+from .model.config import AUDIO_SAMPLE_RATE, MEL_BANDS, MEL_HOP
+
+FFT_SIZE = 2048
+WINDOW_LENGTH = 800
+MEL_MIN_HZ = 0.0
+MEL_MAX_HZ = 8000.0
+LOG_FLOOR = 1e-10
+TARGET_MEAN_ABS = 0.01  # the original's loudness normalisation
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this there is nothing to animate
+MIN_DURATION = 0.1  # seconds
+BLOCK_SECONDS = 20.0
+
+
+def stft_window() -> np.ndarray:
+    """(800,) periodic Hann window (the STFT pads it centrally to 2048)."""
+    n = np.arange(WINDOW_LENGTH)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / WINDOW_LENGTH)).astype(np.float32)
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank() -> np.ndarray:
+    """(1025, 80) triangular HTK-mel filters, 0-8 kHz, no area normalisation."""
+    bin_hz = np.linspace(0, AUDIO_SAMPLE_RATE / 2, FFT_SIZE // 2 + 1)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(MEL_MIN_HZ), _hz_to_mel(MEL_MAX_HZ), MEL_BANDS + 2))
+    widths = np.diff(edges_hz)
+    rising = (bin_hz[:, None] - edges_hz[None, :-2]) / widths[None, :-1]
+    falling = (edges_hz[None, 2:] - bin_hz[:, None]) / widths[None, 1:]
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+def log_mel_uncentred(samples: torch.Tensor, window: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
+    """(B, N) samples -> (B, 80, 1 + (N - 2048) // 160) natural-log mel power.
+
+    Frame f covers samples [160 f, 160 f + 2048); the caller adds the context that
+    centred frames need (``mel_frame_span``)."""
+    spectrum = torch.stft(
+        samples,
+        n_fft=FFT_SIZE,
+        hop_length=MEL_HOP,
+        win_length=WINDOW_LENGTH,
+        window=window,
+        center=False,
+        return_complex=True,
+    )
+    power = spectrum.real.square() + spectrum.imag.square()  # (B, 1025, F)
+    mel = torch.matmul(filterbank.T, power)
+    return torch.log(torch.clamp(mel, min=LOG_FLOOR))
+
+
+def mel_frame_span(first_frame: int, count: int) -> tuple[int, int]:
+    """Sample range [start, end) that centred mel frames first..first+count-1 read."""
+    start = first_frame * MEL_HOP - FFT_SIZE // 2
+    return start, start + (count - 1) * MEL_HOP + FFT_SIZE
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Frames at times n / fps for 0 <= n / fps <= duration."""
+    return int(math.floor(duration * fps + 1e-9)) + 1
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """A range of an audio file: what a sound strip plays, or a whole file."""
+
+    path: Path
+    start: float = 0.0  # seconds into the file
+    duration: float | None = None  # seconds; None: to the end of the file
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    clip: AudioClip
+    file_rate: int
+    channels: int
+    first_file_frame: int
+    file_frames: int  # frames of the file inside the clip
+    num_samples: int  # length of the clip at 16 kHz
+    mean_abs: float  # of the 16 kHz mono clip
+    peak: float
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / AUDIO_SAMPLE_RATE
+
+    @property
+    def loudness_gain(self) -> float:
+        return TARGET_MEAN_ABS / self.mean_abs
+
+
+def _open(path: Path) -> soundfile.SoundFile:
+    if not path.is_file():
+        raise MeshTalkError(f"Audio file not found: {path}. Check the path (or the sound strip's file).")
+    try:
+        return soundfile.SoundFile(str(path))
+    except Exception as error:  # libsndfile reports every decoding problem this way
+        raise MeshTalkError(
+            f"Cannot decode audio file {path.name} ({error}). "
+            "Use WAV, FLAC, OGG or MP3, or convert the file to WAV."
+        ) from None
+
+
+def _read_blocks(info_path: Path, first_frame: int, frames: int, file_rate: int) -> Iterator[np.ndarray]:
+    """16 kHz mono float32 blocks of ``frames`` file frames starting at ``first_frame``."""
+    block = int(BLOCK_SECONDS * file_rate)
+    resampler = None if file_rate == AUDIO_SAMPLE_RATE else soxr.ResampleStream(
+        file_rate, AUDIO_SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+    )
+    with _open(info_path) as handle:
+        handle.seek(first_frame)
+        remaining = frames
+        while remaining > 0:
+            try:
+                data = handle.read(min(block, remaining), dtype="float32", always_2d=True)
+            except Exception as error:
+                raise MeshTalkError(f"Audio file {info_path.name} is damaged ({error}); re-export it.") from None
+            if len(data) == 0:
+                raise MeshTalkError(f"Audio file {info_path.name} ends early; it is truncated or damaged.")
+            remaining -= len(data)
+            mono = data.mean(axis=1, dtype=np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=remaining <= 0)
+            yield np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def probe(clip: AudioClip) -> ClipInfo:
+    """Checks the clip and measures it (first pass over the audio)."""
+    path = Path(clip.path)
+    with _open(path) as handle:
+        file_rate, channels, total = handle.samplerate, handle.channels, handle.frames
+    if total <= 0:
+        raise MeshTalkError(f"Audio file {path.name} contains no samples.")
+    first = int(round(clip.start * file_rate))
+    if first < 0 or first >= total:
+        raise MeshTalkError(
+            f"The clip starts at {clip.start:.2f} s but {path.name} is only {total / file_rate:.2f} s long."
+        )
+    frames = total - first
+    if clip.duration is not None:
+        frames = min(frames, int(round(clip.duration * file_rate)))
+    if frames / file_rate < MIN_DURATION:
+        raise MeshTalkError(
+            f"The audio is too short ({frames / file_rate * 1000:.0f} ms); give at least {MIN_DURATION:.1f} s."
+        )
+    sum_abs, peak, count = 0.0, 0.0, 0
+    for block in _read_blocks(path, first, frames, file_rate):
+        if not np.all(np.isfinite(block)):
+            raise MeshTalkError(f"Audio file {path.name} contains invalid samples (NaN or infinity).")
+        sum_abs += float(np.abs(block).sum(dtype=np.float64))
+        peak = max(peak, float(np.abs(block).max(initial=0.0)))
+        count += len(block)
+    if peak < SILENCE_PEAK:
+        raise MeshTalkError(
+            f"The audio in {path.name} is silent (peak below -80 dBFS). Pick a clip with speech."
+        )
+    return ClipInfo(clip, file_rate, channels, first, frames, count, sum_abs / count, peak)
+
+
+class NormalisedSamples:
+    """Forward-moving access to the clip's normalised 16 kHz samples by index range,
+    with zeros before the start and after the end. Requests may overlap, but their
+    starts must not move backwards (older samples are dropped to bound memory)."""
+
+    def __init__(self, info: ClipInfo):
+        self._info = info
+        self._blocks = _read_blocks(Path(info.clip.path), info.first_file_frame, info.file_frames, info.file_rate)
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # clip sample index of self._buffer[0]
+        self._exhausted = False
+
+    def get(self, start: int, end: int) -> np.ndarray:
+        """(end - start,) float32 samples of the clip (zeros outside it)."""
+        if max(start, 0) < self._buffer_start:
+            raise ValueError("NormalisedSamples only moves forward: those samples were dropped")
+        limit = min(end, self._info.num_samples)
+        while not self._exhausted and self._buffer_start + len(self._buffer) < limit:
+            block = next(self._blocks, None)
+            if block is None:
+                self._exhausted = True
+            else:
+                self._buffer = np.concatenate([self._buffer, block * np.float32(self._info.loudness_gain)])
+        out = np.zeros(end - start, dtype=np.float32)
+        lo, hi = max(start, self._buffer_start), min(end, self._buffer_start + len(self._buffer))
+        if hi > lo:
+            out[lo - start : hi - start] = self._buffer[lo - self._buffer_start : hi - self._buffer_start]
+        drop = max(0, start - self._buffer_start)
+        self._buffer, self._buffer_start = self._buffer[drop:], self._buffer_start + drop
+        return out
+
+
+def load_normalised(clip: AudioClip) -> tuple[ClipInfo, np.ndarray]:
+    """The whole clip in memory: (info, (N,) normalised 16 kHz samples). For short clips
+    (tests, training data); inference streams with ``NormalisedSamples``."""
+    info = probe(clip)
+    return info, NormalisedSamples(info).get(0, info.num_samples)
+
+
+def normalise_waveform(samples: np.ndarray) -> np.ndarray:
+    """The original's loudness normalisation of an in-memory 16 kHz mono waveform."""
+    mean_abs = float(np.abs(samples).mean(dtype=np.float64))
+    if mean_abs <= 0:
+        return samples.astype(np.float32)
+    return (samples * (TARGET_MEAN_ABS / mean_abs)).astype(np.float32)

@@ -1,0 +1,91 @@
+"""Point-cache files that Blender's Mesh Cache modifier reads: PC2 and MDD.
+
+PC2 (little-endian): b"POINTCACHE2\\0", int32 version 1, int32 vertex count, float32
+start frame, float32 sample rate, int32 sample count, then samples x vertices x 3 float32.
+MDD (big-endian): int32 frames, int32 vertices, float32 time of each frame (seconds),
+then frames x vertices x 3 float32.
+
+Writers stream: the header is written first (the frame count is known in advance), then
+frames chunk by chunk, so an hour of animation never has to sit in memory. A writer that
+is not finished (error, cancel) deletes its partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MeshTalkError
+
+PC2_MAGIC = b"POINTCACHE2\0"
+PC2_HEADER = struct.Struct("<12siiffi")
+
+
+class CacheWriter:
+    """Context manager: ``write(frames)`` chunks of (n, V, 3); checks the total on exit."""
+
+    def __init__(self, path: str | Path, num_frames: int, num_vertices: int, fps: float, start_frame: float = 0.0):
+        self.path = Path(path)
+        self.kind = self.path.suffix.lower()
+        if self.kind not in (".pc2", ".mdd"):
+            raise MeshTalkError(f"Unknown point-cache extension '{self.path.suffix}'; use .pc2 or .mdd.")
+        self.num_frames, self.num_vertices, self.fps, self.start_frame = num_frames, num_vertices, fps, start_frame
+        self.written = 0
+        self._temporary = self.path.with_name(self.path.name + ".partial")
+        self._handle = None
+
+    def __enter__(self) -> "CacheWriter":
+        self._handle = open(self._temporary, "wb")
+        if self.kind == ".pc2":
+            self._handle.write(PC2_HEADER.pack(PC2_MAGIC, 1, self.num_vertices, self.start_frame, 1.0, self.num_frames))
+        else:
+            self._handle.write(struct.pack(">ii", self.num_frames, self.num_vertices))
+            times = (np.arange(self.num_frames) / self.fps).astype(">f4")
+            self._handle.write(times.tobytes())
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 3 or frames.shape[1:] != (self.num_vertices, 3):
+            raise ValueError(f"frames must be (n, {self.num_vertices}, 3), got {frames.shape}")
+        if self.written + len(frames) > self.num_frames:
+            raise ValueError("more frames than the header announced")
+        dtype = "<f4" if self.kind == ".pc2" else ">f4"
+        self._handle.write(frames.astype(dtype, copy=False).tobytes())
+        self.written += len(frames)
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        self._handle.close()
+        if error_type is None and self.written != self.num_frames:
+            os.unlink(self._temporary)
+            raise ValueError(f"wrote {self.written} frames, header says {self.num_frames}")
+        if error_type is not None:
+            os.unlink(self._temporary)
+            return
+        os.replace(self._temporary, self.path)
+
+
+def write_cache(path: str | Path, vertices: np.ndarray, fps: float, start_frame: float = 0.0) -> None:
+    """(N, V, 3) vertices -> a .pc2 or .mdd file."""
+    with CacheWriter(path, len(vertices), vertices.shape[1], fps, start_frame) as writer:
+        writer.write(vertices)
+
+
+def read_cache(path: str | Path) -> np.ndarray:
+    """A .pc2 or .mdd file -> (N, V, 3) float32."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix.lower() == ".pc2":
+        magic, _version, vertices, _start, _rate, frames = PC2_HEADER.unpack_from(data)
+        if magic != PC2_MAGIC:
+            raise MeshTalkError(f"{path.name} is not a PC2 file.")
+        body = np.frombuffer(data, dtype="<f4", offset=PC2_HEADER.size)
+    else:
+        frames, vertices = struct.unpack_from(">ii", data)
+        body = np.frombuffer(data, dtype=">f4", offset=8 + 4 * frames)
+    if body.size != frames * vertices * 3:
+        raise MeshTalkError(f"{path.name} is truncated.")
+    return body.reshape(frames, vertices, 3).astype(np.float32)

@@ -1,0 +1,276 @@
+"""Loading and saving models.
+
+Two formats:
+- ours: a directory with ``model.safetensors`` (weights, plus the default template and
+  optional per-vertex masks) and ``config.json`` (sizes and metadata);
+- the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
+  and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
+  read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
+  Keys and shapes must match the release exactly; anything else is refused with a
+  message naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import MeshTalkError
+from .model import MeshTalk, MeshTalkConfig
+from .model.prior import head_mask
+from .obj_io import read_obj
+
+FORMAT_NAME = "meshtalk-blender"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+ORIGINAL_FILES = {"encoder.pkl": "", "vertex_unet.pkl": "decoder.", "context_model.pkl": "prior."}
+ORIGINAL_LICENCE = "CC BY-NC 4.0 (original MeshTalk release): non-commercial use only"
+# Modules needed to animate from audio; the others only matter for training.
+INFERENCE_MODULES = ("audio_encoder.", "decoder.", "prior.")
+
+
+@dataclass
+class LoadedModel:
+    model: MeshTalk  # in eval mode, on the CPU until moved
+    template: np.ndarray  # (V, 3) float32: the default identity, in the model's space
+    description: str
+    licence: str
+    # Optional per-vertex weights in [0, 1], e.g. "smoothing" (the release's forehead and
+    # neck post-processing) and "mouth" (kept exact when the upper face is resampled).
+    vertex_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> MeshTalkConfig:
+        return self.model.config
+
+
+def load_model(path: str | Path, template_obj: str | Path | None = None) -> LoadedModel:
+    """Loads either format from a directory; ``template_obj`` overrides (ours) or is
+    required for (the release) the template."""
+    path = Path(path)
+    if not path.exists():
+        raise MeshTalkError(f"Checkpoint not found: {path}. Give a model folder.")
+    if path.is_file():
+        path = path.parent
+    if (path / WEIGHTS_FILE).is_file():
+        loaded = load_bundle(path)
+        if template_obj is not None:
+            loaded.template = read_template(template_obj, loaded.config.num_vertices)
+        return loaded
+    if any((path / name).exists() for name in ORIGINAL_FILES):
+        if template_obj is None:
+            raise MeshTalkError(
+                "The original MeshTalk checkpoints need their template mesh: pass the release's "
+                "face_template.obj with --template (or set it in the add-on preferences)."
+            )
+        return load_original(path, template_obj)
+    raise MeshTalkError(
+        f"{path} is not a MeshTalk model folder: expected {WEIGHTS_FILE} + {CONFIG_FILE}, or the "
+        "original release's encoder.pkl, vertex_unet.pkl and context_model.pkl."
+    )
+
+
+def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
+    mesh = read_obj(obj_path)
+    if len(mesh.vertices) != num_vertices:
+        raise MeshTalkError(
+            f"Template {Path(obj_path).name} has {len(mesh.vertices)} vertices but the model expects "
+            f"{num_vertices}; use the template that belongs to this model."
+        )
+    return mesh.vertices.astype(np.float32)
+
+
+# ---------------------------------------------------------------- the original release
+
+
+def original_key_map(config: MeshTalkConfig) -> dict[str, dict[str, str | None]]:
+    """For each release file: its key -> our state-dict key (None: present but unused)."""
+    ours = MeshTalk(config).state_dict().keys()
+    files: dict[str, dict[str, str | None]] = {name: {} for name in ORIGINAL_FILES}
+    renamed = {
+        "audio_encoder.log_mel.window": "audio_encoder.melspec.spectrogram.window",
+        "audio_encoder.log_mel.filterbank": "audio_encoder.melspec.mel_scale.fb",
+    }
+    for key in ours:
+        if key.startswith(("audio_encoder.", "expression_encoder.")):
+            files["encoder.pkl"][renamed.get(key, key)] = key
+        elif key.startswith("fusion."):
+            files["encoder.pkl"]["fusion_model." + key[len("fusion."):]] = key
+        elif key.startswith("decoder."):
+            files["vertex_unet.pkl"][key[len("decoder."):]] = key
+        elif key.startswith("prior."):
+            files["context_model.pkl"][key[len("prior."):]] = key
+    for layer in ("embedding", "logits"):  # the release has audio convs here that it never uses
+        for suffix in ("weight", "bias"):
+            files["context_model.pkl"][f"{layer}.unmasked_linear.{suffix}"] = None
+    return files
+
+
+def _original_shapes(config: MeshTalkConfig) -> dict[str, tuple[int, ...]]:
+    shapes = {k: tuple(v.shape) for k, v in MeshTalk(config).state_dict().items()}
+    channels = config.num_heads * config.prior_channels
+    for layer, rows in (("embedding", channels), ("logits", config.latent_size)):
+        shapes[f"unused.{layer}.unmasked_linear.weight"] = (rows, config.audio_channels, 1)
+        shapes[f"unused.{layer}.unmasked_linear.bias"] = (rows,)
+    return shapes
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise MeshTalkError(f"Missing {path.name} in {path.parent}; the original release has encoder.pkl, "
+                            "vertex_unet.pkl and context_model.pkl side by side.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise MeshTalkError(
+            f"Cannot read {path.name}: {str(error).splitlines()[0]}. The file is damaged or not a "
+            "plain state dict of tensors; download it again."
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MeshTalkError(f"{path.name} is not a state dict of tensors.")
+    return state
+
+
+def _config_from_original(states: dict[str, dict[str, torch.Tensor]]) -> MeshTalkConfig:
+    try:
+        num_vertices = states["vertex_unet.pkl"]["mean"].shape[2]
+        channels, latent = states["context_model.pkl"]["embedding.masked_linear.weight"].shape[:2]
+    except (KeyError, IndexError):
+        raise MeshTalkError("The checkpoint files lack the keys of the original release "
+                            "(vertex_unet.pkl 'mean', context_model.pkl 'embedding...').") from None
+    heads = channels // MeshTalkConfig.original().prior_channels
+    return MeshTalkConfig(num_vertices=int(num_vertices), num_heads=int(heads), num_classes=int(latent // heads))
+
+
+def load_original(directory: str | Path, template_obj: str | Path) -> LoadedModel:
+    directory = Path(directory)
+    states = {name: _read_state_dict(directory / name) for name in ORIGINAL_FILES}
+    config = _config_from_original(states)
+    key_map = original_key_map(config)
+    shapes = _original_shapes(config)
+    merged: dict[str, torch.Tensor] = {}
+    for name, mapping in key_map.items():
+        state = states[name]
+        missing = sorted(set(mapping) - set(state))
+        unexpected = sorted(set(state) - set(mapping))
+        if missing or unexpected:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+            raise MeshTalkError(f"{name} does not match the original MeshTalk release ({detail}).")
+        for key, ours in mapping.items():
+            expected = shapes[ours] if ours else shapes[f"unused.{key}"]
+            if tuple(state[key].shape) != expected:
+                raise MeshTalkError(
+                    f"{name}: '{key}' has shape {tuple(state[key].shape)}, expected {expected} "
+                    f"(the release is {MeshTalkConfig.original().num_heads} heads x 128 classes, 6172 vertices)."
+                )
+            if not torch.isfinite(state[key]).all():
+                raise MeshTalkError(f"{name}: '{key}' contains NaN or infinite values; the file is damaged.")
+            if ours:
+                merged[ours] = state[key].float()
+    _check_masks(merged, config)
+    model = MeshTalk(config)
+    model.load_state_dict(merged, strict=True)
+    model.eval()
+    return LoadedModel(
+        model=model,
+        template=read_template(template_obj, config.num_vertices),
+        description=f"original MeshTalk release ({directory.name})",
+        licence=ORIGINAL_LICENCE,
+    )
+
+
+def _check_masks(state: dict[str, torch.Tensor], config: MeshTalkConfig) -> None:
+    heads, classes, width = config.num_heads, config.num_classes, config.prior_channels
+    expected = {"prior.embedding.mask": head_mask(heads, width, classes),
+                "prior.logits.mask": head_mask(heads, classes, width)}
+    for i in range(len(config.prior_dilations)):
+        expected[f"prior.context_layers.{i}.mask"] = head_mask(heads, width, width)
+    for key, mask in expected.items():
+        if not torch.equal(state[key], mask):
+            raise MeshTalkError(f"context_model.pkl: '{key[len('prior.'):]}' is not the release's "
+                                "autoregressive head mask; the file is damaged or from another model.")
+
+
+# ---------------------------------------------------------------- our own format
+
+
+def save_bundle(
+    directory: str | Path,
+    model: MeshTalk,
+    template: np.ndarray,
+    *,
+    description: str,
+    licence: str,
+    vertex_masks: dict[str, np.ndarray] | None = None,
+    mouth_heads: tuple[int, ...] = (),
+    inference_only: bool = False,
+    metadata: dict | None = None,
+) -> None:
+    """Writes model.safetensors + config.json. ``inference_only`` drops the expression
+    encoder and the fusion (training-only), which shrinks the file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+               if not inference_only or k.startswith(INFERENCE_MODULES)}
+    tensors["template"] = torch.from_numpy(np.ascontiguousarray(template, dtype=np.float32))
+    for name, mask in (vertex_masks or {}).items():
+        tensors[f"vertex_mask.{name}"] = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
+    save_file(tensors, str(directory / WEIGHTS_FILE))
+    info = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "config": json.loads(model.config.to_json()),
+        "description": description,
+        "licence": licence,
+        "mouth_heads": list(mouth_heads),
+        "inference_only": inference_only,
+        "metadata": metadata or {},
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def load_bundle(directory: str | Path) -> LoadedModel:
+    directory = Path(directory)
+    try:
+        info = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        if info.get("format") != FORMAT_NAME:
+            raise ValueError(f"format is {info.get('format')!r}")
+        config = MeshTalkConfig.from_dict(info["config"])
+    except FileNotFoundError:
+        raise MeshTalkError(f"{directory} has {WEIGHTS_FILE} but no {CONFIG_FILE}.") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise MeshTalkError(f"{directory / CONFIG_FILE} is not a valid model config ({error}).") from None
+    try:
+        tensors = load_file(str(directory / WEIGHTS_FILE))
+    except Exception as error:
+        raise MeshTalkError(f"Cannot read {directory / WEIGHTS_FILE} ({error}); the file is damaged.") from None
+    template = tensors.pop("template", None)
+    masks = {k[len("vertex_mask."):]: tensors.pop(k).numpy() for k in list(tensors) if k.startswith("vertex_mask.")}
+    model = MeshTalk(config)
+    expected = model.state_dict()
+    required = [k for k in expected if k.startswith(INFERENCE_MODULES) or not info.get("inference_only")]
+    problems = [k for k in required if k not in tensors or tuple(tensors[k].shape) != tuple(expected[k].shape)]
+    problems += [k for k in tensors if k not in expected]
+    if template is None or tuple(template.shape) != (config.num_vertices, 3):
+        problems.append("template")
+    if problems:
+        raise MeshTalkError(f"{directory / WEIGHTS_FILE} does not match its config (first problems: {problems[:3]}).")
+    model.load_state_dict(tensors, strict=False)
+    model.eval()
+    return LoadedModel(
+        model=model,
+        template=template.numpy().astype(np.float32),
+        description=info.get("description", directory.name),
+        licence=info.get("licence", "unknown"),
+        vertex_masks=masks,
+        mouth_heads=tuple(info.get("mouth_heads", ())),
+        metadata=info.get("metadata", {}),
+    )

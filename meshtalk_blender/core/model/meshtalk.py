@@ -1,0 +1,74 @@
+"""The assembled MeshTalk model and its audio-code clock.
+
+``MeshTalk`` holds the five modules. Inference uses ``audio_encoder``, ``prior``
+(through ``core.sampling``) and ``decoder``; training also uses ``expression_encoder``
+and ``fusion``. ``audio_codes_at`` turns log-mel into one audio code per model frame at
+exact frame times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import audio
+from .audio_encoder import AudioEncoder
+from .config import AUDIO_RECEPTIVE_FIELD, MEL_RATE, MeshTalkConfig
+from .decoder import Decoder
+from .expression_encoder import ExpressionEncoder
+from .fusion import Fusion
+from .prior import Prior
+
+CODE_MARGIN = AUDIO_RECEPTIVE_FIELD // 2  # 50 mel frames (0.5 s) each side of a code
+
+
+class MeshTalk(nn.Module):
+    def __init__(self, config: MeshTalkConfig):
+        super().__init__()
+        self.config = config
+        self.audio_encoder = AudioEncoder(config.audio_channels)
+        self.expression_encoder = ExpressionEncoder(config)
+        self.fusion = Fusion(config)
+        self.decoder = Decoder(config)
+        self.prior = Prior(config)
+
+
+def code_grid_range(frame_times: np.ndarray) -> tuple[int, int]:
+    """The 100 Hz code indices [first, last] that linear interpolation at these times
+    (seconds, ascending) reads."""
+    positions = frame_times * MEL_RATE
+    return int(np.floor(positions[0] + 1e-9)), int(np.ceil(positions[-1] - 1e-9))
+
+
+def interpolate_codes(codes: torch.Tensor, first_code: int, frame_times: np.ndarray) -> torch.Tensor:
+    """(B, N, A) codes on the 100 Hz grid starting at index ``first_code`` -> (B, T, A)
+    codes at ``frame_times`` (seconds), linearly interpolated between grid points.
+
+    Model frames at 30 fps fall on the grid every third frame and a third or two thirds
+    of the way between grid points otherwise; the code changes little in 10 ms (it sees
+    1 s of audio), so linear interpolation is faithful there."""
+    positions = frame_times * MEL_RATE - first_code
+    lower = np.floor(positions + 1e-9).astype(np.int64)
+    frac = np.clip(positions - lower, 0.0, 1.0)
+    upper = np.minimum(lower + (frac > 1e-9), codes.shape[1] - 1)
+    weight = torch.from_numpy(frac.astype(np.float32)).to(codes.device)[None, :, None]
+    return codes[:, lower] * (1 - weight) + codes[:, upper] * weight
+
+
+def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray) -> torch.Tensor:
+    """Audio codes at ``frame_times`` (seconds): (T, A).
+
+    ``samples_for(start, end)`` returns the clip's normalised samples [start, end) as a
+    float32 numpy array (zeros outside the clip). Computes only the log-mel frames that
+    these codes need, so a long clip can be processed window by window."""
+    first_code, last_code = code_grid_range(frame_times)
+    first_mel = first_code - CODE_MARGIN
+    mel_count = last_code - first_code + AUDIO_RECEPTIVE_FIELD
+    start, end = audio.mel_frame_span(first_mel, mel_count)
+    encoder = model.audio_encoder
+    device = encoder.code.weight.device
+    samples = torch.from_numpy(samples_for(start, end)).to(device)[None]
+    log_mel = encoder.log_mel(samples)  # (1, 80, mel_count)
+    codes = encoder(log_mel)  # (1, last - first + 1, A)
+    return interpolate_codes(codes, first_code, frame_times)[0]

@@ -1,0 +1,193 @@
+"""animate(audio, model, options) -> Animation: the whole road from sound to vertices.
+
+Work goes in chunks of model frames, so memory stays bounded for any length:
+  audio samples -> log-mel -> audio codes (encoder) -> labels (sampler, CPU)
+  -> vertices (decoder, LSTM state carried) -> smoothing -> output fps.
+A worker thread runs the encoder and the sampler one chunk ahead of the decoder (the
+sampler releases the GIL), so on a 2-core CPU they overlap.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import audio
+from .checkpoints import LoadedModel
+from .device import choose_device, is_gpu_failure
+from .errors import MeshTalkError
+from .model.config import MODEL_FPS
+from .model.meshtalk import audio_codes_for_window
+from .sampling import PriorSampler, draws
+from .timeline import FpsResampler, TemporalSmoother
+
+CHUNK_FRAMES = 300  # model frames per chunk (10 s): bounded memory, little overhead
+MIN_FPS, MAX_FPS = 1.0, 240.0
+
+
+class Cancelled(Exception):
+    """Raised inside a run when its ``should_cancel`` callback returned True."""
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    fps: float = 30.0
+    seed: int = 0
+    temperature: float = 1.0  # 0: always the most likely label
+    device: str = "auto"
+    # Keep these latent labels (K, H) where keep_mask is True; draw the rest.
+    keep_labels: np.ndarray | None = None
+    keep_mask: np.ndarray | None = None
+    chunk_frames: int = CHUNK_FRAMES
+
+    def validate(self, num_model_frames: int, num_heads: int) -> None:
+        if not MIN_FPS <= self.fps <= MAX_FPS:
+            raise MeshTalkError(f"fps must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps:g}).")
+        if not 0.0 <= self.temperature <= 10.0:
+            raise MeshTalkError(f"temperature must be between 0 and 10 (got {self.temperature:g}).")
+        if (self.keep_mask is None) != (self.keep_labels is None):
+            raise MeshTalkError("keep_labels and keep_mask go together.")
+        if self.keep_mask is not None:
+            expected = (num_model_frames, num_heads)
+            if self.keep_mask.shape != expected or self.keep_labels.shape != expected:
+                raise MeshTalkError(
+                    f"The latent to keep has shape {self.keep_labels.shape}, but this audio and model need "
+                    f"{expected}; it belongs to a different clip. Animate again without resampling."
+                )
+
+
+@dataclass
+class Animation:
+    vertices: np.ndarray  # (N, V, 3) float32 at `fps`, in the template's space
+    fps: float
+    labels: np.ndarray  # (K, H) int64 latent labels at the model's 30 fps
+    seed: int
+    temperature: float
+    duration: float  # seconds of audio
+
+
+ProgressCallback = Callable[[float], None]
+CancelCallback = Callable[[], bool]
+
+
+class AnimationRun:
+    """One animation of one clip. ``chunks()`` yields output frames as they are made."""
+
+    def __init__(self, loaded: LoadedModel, clip: audio.AudioClip | audio.ClipInfo, options: AnimateOptions,
+                 template: np.ndarray | None = None):
+        self.loaded = loaded
+        self.options = options
+        self.info = clip if isinstance(clip, audio.ClipInfo) else audio.probe(clip)
+        self.num_model_frames = audio.frame_count(self.info.duration, MODEL_FPS)
+        self.num_output_frames = audio.frame_count(self.info.duration, options.fps)
+        config = loaded.config
+        options.validate(self.num_model_frames, config.num_heads)
+        self.template = loaded.template if template is None else np.asarray(template, dtype=np.float32)
+        if self.template.shape != (config.num_vertices, 3):
+            raise MeshTalkError(
+                f"The template has {len(self.template)} vertices; this model animates {config.num_vertices}."
+            )
+        self.labels = np.zeros((self.num_model_frames, config.num_heads), dtype=np.int64)
+        self.uniforms = draws(options.seed, self.num_model_frames, config.num_heads)
+
+    def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
+               device: torch.device | None = None) -> Iterator[np.ndarray]:
+        """Yields (n, V, 3) float32 output frames; all chunks together are the animation."""
+        device = device or choose_device(self.options.device)
+        model = self.loaded.model.to(device).eval()
+        resampler = FpsResampler(self.options.fps, self.num_output_frames)
+        smoothing = self.loaded.vertex_masks.get("smoothing")
+        smoother = TemporalSmoother(smoothing) if smoothing is not None else None
+        stop = threading.Event()
+        labelled: queue.Queue = queue.Queue(maxsize=2)
+        worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
+        worker.start()
+        try:
+            with torch.inference_mode():
+                encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
+                state = None
+                done = 0
+                while done < self.num_model_frames:
+                    if should_cancel is not None and should_cancel():
+                        raise Cancelled()
+                    item = labelled.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    start, labels = item
+                    vertices, state = model.decoder.decode_labels(
+                        encoding, torch.from_numpy(labels).to(device)[None], state
+                    )
+                    frames = vertices[0].float().cpu().numpy()
+                    done = start + len(labels)
+                    last = done >= self.num_model_frames
+                    if smoother is not None:
+                        frames = smoother.push(frames, last)
+                    out = resampler.push(frames, last) if len(frames) or last else frames
+                    if progress is not None:
+                        progress(done / self.num_model_frames)
+                    if len(out):
+                        yield out
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a worker waiting on a full queue
+                try:
+                    labelled.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+
+    def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
+        try:
+            samples = audio.NormalisedSamples(self.info)
+            sampler = PriorSampler(model.prior)
+            state = sampler.start()
+            options = self.options
+            step = max(1, options.chunk_frames)
+            with torch.inference_mode():
+                for start in range(0, self.num_model_frames, step):
+                    if stop.is_set():
+                        return
+                    end = min(start + step, self.num_model_frames)
+                    times = np.arange(start, end) / MODEL_FPS
+                    codes = audio_codes_for_window(model, samples.get, times).float().cpu().numpy()
+                    keep = options.keep_mask[start:end] if options.keep_mask is not None else None
+                    kept = options.keep_labels[start:end] if options.keep_labels is not None else None
+                    labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)
+                    self.labels[start:end] = labels
+                    labelled.put((start, labels))
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            labelled.put(error)
+
+
+def animate(loaded: LoadedModel, clip: audio.AudioClip | audio.ClipInfo, options: AnimateOptions = AnimateOptions(),
+            template: np.ndarray | None = None, progress: ProgressCallback | None = None,
+            should_cancel: CancelCallback | None = None, notify: Callable[[str], None] | None = None) -> Animation:
+    """The whole animation in memory. A GPU failure (out of memory, driver) falls back to
+    the CPU once, with a message through ``notify``."""
+    run = AnimationRun(loaded, clip, options, template)
+
+    def collect(device: torch.device) -> np.ndarray:
+        parts = list(run.chunks(progress, should_cancel, device))
+        return np.concatenate(parts) if parts else np.zeros((0, len(run.template), 3), np.float32)
+
+    vertices = run_with_cpu_fallback(collect, choose_device(options.device), notify)
+    return Animation(vertices, options.fps, run.labels.copy(), options.seed, options.temperature, run.info.duration)
+
+
+def run_with_cpu_fallback(work: Callable[[torch.device], object], device: torch.device,
+                          notify: Callable[[str], None] | None = None):
+    try:
+        return work(device)
+    except (RuntimeError, MemoryError) as error:
+        if device.type == "cpu" or not is_gpu_failure(error):
+            raise
+        message = f"The {device.type.upper()} device failed ({str(error).splitlines()[0]}); running on the CPU instead."
+        if notify is not None:
+            notify(message)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return work(torch.device("cpu"))

@@ -1,0 +1,88 @@
+"""From the model's 30 fps frames to the frames the user asked for, chunk by chunk.
+
+The model runs at its own rate (frame k at k / 30 s). ``FpsResampler`` turns a stream of
+model-frame chunks into output frames at n / fps by linear interpolation, carrying one
+frame across chunk boundaries. ``TemporalSmoother`` is the release's post-processing:
+a 9-tap Gaussian (sigma 2 frames) along time, blended in per vertex by a mask (forehead
+and neck jitter most); it delays the stream by 4 frames and flushes at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model.config import MODEL_FPS
+
+
+class FpsResampler:
+    def __init__(self, fps: float, num_output_frames: int):
+        self.step = MODEL_FPS / fps  # model frames per output frame
+        self.num_output_frames = num_output_frames
+        self.next_output = 0
+        self.previous: np.ndarray | None = None  # last model frame of the previous chunk
+        self.next_model_frame = 0  # global index of the next model frame to arrive
+
+    def push(self, frames: np.ndarray, last: bool = False) -> np.ndarray:
+        """(T, ...) consecutive model frames -> (n, ...) output frames now computable."""
+        first = self.next_model_frame
+        self.next_model_frame += len(frames)
+        if self.previous is not None:
+            frames = np.concatenate([self.previous[None], frames])
+            first -= 1
+        self.previous = frames[-1].copy()
+        available_end = self.next_model_frame - 1  # the last model index held
+        positions = []
+        while self.next_output < self.num_output_frames:
+            position = self.next_output * self.step
+            if position > available_end and not last:
+                break
+            positions.append(min(position, available_end))
+            self.next_output += 1
+        if not positions:
+            return frames[:0]
+        local = np.asarray(positions) - first
+        lower = np.floor(local + 1e-9).astype(np.int64)
+        upper = np.minimum(lower + 1, len(frames) - 1)
+        weight = (local - lower).astype(np.float32).reshape((-1,) + (1,) * (frames.ndim - 1))
+        return frames[lower] * (1 - weight) + frames[upper] * weight
+
+
+def gaussian_taps(sigma: float = 2.0, radius: int = 4) -> np.ndarray:
+    offsets = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+class TemporalSmoother:
+    """Streams (T, V, 3) chunks; output lags input by ``radius`` frames until ``last``.
+    The sequence ends are extended by repeating the first/last frame."""
+
+    def __init__(self, vertex_weights: np.ndarray, sigma: float = 2.0, radius: int = 4):
+        self.weights = vertex_weights.astype(np.float32)[:, None]  # (V, 1): 1 = fully smoothed
+        self.taps = gaussian_taps(sigma, radius)
+        self.radius = radius
+        self.pending: np.ndarray | None = None  # frames received but not yet emitted, with history before them
+        self.history = 0  # how many leading frames of pending are history (already emitted)
+
+    def push(self, frames: np.ndarray, last: bool = False) -> np.ndarray:
+        if self.pending is None:
+            # Repeat the first frame so the start sees a full window.
+            self.pending = np.concatenate([np.repeat(frames[:1], self.radius, axis=0), frames])
+            self.history = self.radius
+        else:
+            self.pending = np.concatenate([self.pending, frames])
+        if last:
+            self.pending = np.concatenate([self.pending, np.repeat(self.pending[-1:], self.radius, axis=0)])
+        count = len(self.pending) - self.history - self.radius  # frames with a full window
+        if count <= 0:
+            return self.pending[:0]
+        raw = self.pending[self.history:self.history + count]
+        smoothed = np.zeros_like(raw)
+        for offset, tap in enumerate(self.taps):
+            start = self.history - self.radius + offset
+            smoothed += tap * self.pending[start:start + count]
+        out = raw + self.weights * (smoothed - raw)
+        keep_from = self.history + count - self.radius
+        self.pending = self.pending[keep_from:]
+        self.history = self.radius
+        return out
