@@ -150,7 +150,14 @@ def _segments_and_words(text: str, audio_length: int, sample_rate: int, events: 
     for index, event in enumerate(phoneme_events):
         end_sample = phoneme_events[index + 1].sample if index + 1 < len(phoneme_events) else audio_length
         symbol = ipa.normalize(event.name) or ipa.SILENCE
-        segments.append((symbol, event.sample / sample_rate, end_sample / sample_rate))
+        end = end_sample / sample_rate
+        if symbol != ipa.SILENCE and not ipa.base_letters(symbol) and segments and segments[-1][0] != ipa.SILENCE:
+            # A lone modifier (Russian and Polish palatalisation 'ʲ' comes as its own
+            # event) belongs to the phoneme before it.
+            previous_symbol, previous_start, _ = segments[-1]
+            segments[-1] = (previous_symbol + symbol, previous_start, end)
+            continue
+        segments.append((symbol, event.sample / sample_rate, end))
     word_events = [e for e in events if e.kind == _EVENT_WORD]
     words = []
     for index, event in enumerate(word_events):
