@@ -42,7 +42,7 @@ def reference_audio_code(encoder_sd: dict, mel_window: torch.Tensor) -> torch.Te
 def reference_prior_log_probs(prior_sd: dict, one_hot: torch.Tensor, audio: torch.Tensor,
                               heads: int, dilations=(1, 2, 4, 8)) -> torch.Tensor:
     """Teacher-forced prior. (T, H, C) one-hot, (T, A) audio -> (T, H, C) log-probs.
-    Written as explicit per-frame sums over the two history taps."""
+    The history taps are written as explicit shifted copies of the sequence."""
     frames = one_hot.shape[0]
 
     def masked(prefix):
@@ -54,15 +54,11 @@ def reference_prior_log_probs(prior_sd: dict, one_hot: torch.Tensor, audio: torc
         y = x @ masked(p).T + prior_sd[p + ".masked_linear.bias"]
         y = y + audio @ prior_sd[p + ".unmasked_linear.weight"][:, :, 0].T + prior_sd[p + ".unmasked_linear.bias"]
         w = prior_sd[p + ".historic.weight"]
-        rows = []
-        for t in range(frames):
-            acc = prior_sd[p + ".historic.bias"].clone()
-            if t - 1 >= 0:
-                acc = acc + w[:, :, 1] @ x[t - 1]
-            if t - 1 - d >= 0:
-                acc = acc + w[:, :, 0] @ x[t - 1 - d]
-            rows.append(acc)
-        x = lrelu(y + torch.stack(rows))
+        # Frame t adds W1 x[t-1] + W0 x[t-1-d]; frames before the start are zeros.
+        previous = torch.cat([torch.zeros(1, x.shape[1]), x[:-1]])
+        dilated = torch.cat([torch.zeros(1 + d, x.shape[1]), x[:-1 - d]])[:frames]
+        history = previous @ w[:, :, 1].T + dilated @ w[:, :, 0].T + prior_sd[p + ".historic.bias"]
+        x = lrelu(y + history)
     logits = x @ masked("logits").T + prior_sd["logits.masked_linear.bias"]
     return torch.log_softmax(logits.reshape(frames, heads, -1), dim=-1)
 

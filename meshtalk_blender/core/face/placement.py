@@ -165,23 +165,32 @@ def _place_cap(layout: HeadLayout, positions: np.ndarray, top_dirs: np.ndarray) 
 
 
 def _place_patch(layout: HeadLayout, patch: RingPatch, positions: np.ndarray, grid_dirs: np.ndarray) -> None:
-    neck = layout.neck_rows
-    count = len(layout.column_angles)
-    border_dirs = np.array([grid_dirs[row - neck, column % count] for row, column in patch.border_cells])
     is_eye = patch.name.startswith("eye")
     if is_eye:
         side = 1.0 if patch.name == "eye_left" else -1.0
         contour = eye_margin(patch, side)
     else:
         contour = mouth_contour(patch)
-    contour_dirs = contour - sculpt.RAY_ORIGIN
-    contour_dirs /= np.linalg.norm(contour_dirs, axis=1, keepdims=True)
+    # Each spoke (one loop index, from the border to the contour) is sampled densely and
+    # the rings are spread along it by arc length, so steep places such as the underside
+    # of the brow get their share of rings. Rays stop at the first crossing and no
+    # farther than a little beyond the spoke, so the nose never counts.
+    origin = sculpt.RAY_ORIGIN
+    border = positions[patch.rings[0]]
     last_skin = len(patch.steps) - 1
+    samples = np.linspace(0.0, 1.0, 41)
+    spoke_points = border[None] + samples[:, None, None] * (contour - border)[None]  # (S, P, 3)
+    dirs = spoke_points - origin
+    reach = 1.25 * np.linalg.norm(dirs, axis=2).reshape(-1) + 0.003
+    dirs /= np.linalg.norm(dirs, axis=2, keepdims=True)
+    flat = sculpt.cast_rays(np.tile(origin, (dirs.size // 3, 1)), dirs.reshape(-1, 3), reach=reach, steps=160, first_exit=True)
+    spoke = flat.reshape(dirs.shape)
+    spoke[0], spoke[-1] = border, contour
+    lengths = np.concatenate([np.zeros((1, len(border))), np.cumsum(np.linalg.norm(np.diff(spoke, axis=0), axis=2), axis=0)])
+    fractions = lengths / lengths[-1]
     for k in range(1, last_skin):
-        blend = patch.steps[k]
-        dirs = (1.0 - blend) * border_dirs + blend * contour_dirs
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        positions[patch.rings[k]] = sculpt.cast_rays(np.tile(sculpt.RAY_ORIGIN, (len(dirs), 1)), dirs)
+        for m, ids in enumerate(patch.rings[k]):
+            positions[ids] = [np.interp(patch.steps[k], fractions[:, m], spoke[:, m, axis]) for axis in range(3)]
     positions[patch.rings[last_skin]] = contour
     if is_eye:
         positions[patch.rings[last_skin + 1]] = eye_tuck(contour, side)

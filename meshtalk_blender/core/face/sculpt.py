@@ -30,14 +30,14 @@ CANTHAL_TILT = 0.0016  # outer corner this much higher than the inner one
 
 MOUTH_HALF_WIDTH = 0.0245
 STOMION_Z = -0.0715  # height of the lip line at the middle
-UPPER_LIP_HEIGHT = 0.0078  # red lip, from the lip line to the border, at the middle
-LOWER_LIP_HEIGHT = 0.0095
+UPPER_LIP_HEIGHT = 0.0085  # red lip, from the lip line to the border, at the middle
+LOWER_LIP_HEIGHT = 0.0100
 LIP_FULLNESS = 1.0
 
 JAW_HINGE = (0.0, 0.068, -0.027)  # axis along x through this point (the condyles)
 RAY_ORIGIN = np.array([0.0, 0.055, -0.02])  # the skin is star-shaped around this point
 NECK_AXIS_Y = 0.074
-NECK_BOTTOM_Z = -0.215
+NECK_BOTTOM_Z = -0.205
 
 
 def skin_distance(points: np.ndarray) -> np.ndarray:
@@ -55,13 +55,13 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     skull = sdf.smooth_union(skull, brow, 0.014)
 
     midface = sdf.ellipsoid(p, (0.0, 0.028, -0.036), (0.046, 0.046, 0.040))
-    cheekbone = sdf.ellipsoid(pm, (0.045, 0.026, -0.023), (0.017, 0.028, 0.013))
+    cheekbone = sdf.ellipsoid(pm, (0.045, 0.022, -0.024), (0.017, 0.021, 0.015))
     cheek = sdf.ellipsoid(pm, (0.030, 0.030, -0.054), (0.020, 0.034, 0.024))
     muzzle = sdf.ellipsoid(p, (0.0, 0.028, -0.071), (0.033, 0.050, 0.029))
-    lower_face = sdf.ellipsoid(p, (0.0, 0.050, -0.070), (0.051, 0.056, 0.042))
-    jaw_line = sdf.capsule(pm, (0.050, 0.064, -0.090), (0.017, 0.002, -0.113), 0.011, 0.010)
+    lower_face = sdf.ellipsoid(p, (0.0, 0.050, -0.066), (0.050, 0.056, 0.038))
+    jaw_line = sdf.capsule(pm, (0.049, 0.064, -0.088), (0.016, 0.004, -0.112), 0.010, 0.009)
     ramus = sdf.capsule(pm, (0.055, 0.074, -0.036), (0.050, 0.064, -0.090), 0.012, 0.011)
-    chin = sdf.ellipsoid(p, (0.0, -0.002, -0.106), (0.020, 0.016, 0.019))
+    chin = sdf.ellipsoid(p, (0.0, 0.0, -0.106), (0.019, 0.016, 0.018))
     face = sdf.smooth_union(midface, cheekbone, 0.02)
     face = sdf.smooth_union(face, cheek, 0.02)
     face = sdf.smooth_union(face, muzzle, 0.014)
@@ -75,7 +75,7 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     ear = sdf.ellipsoid(pm, (0.071, 0.086, -0.014), (0.011, 0.017, 0.030))
     head = sdf.smooth_union(head, ear, 0.006)
 
-    socket = sdf.ellipsoid(pm, (EYE_CENTRE_X, -0.017, 0.0), (0.021, 0.0145, 0.0155))
+    socket = sdf.ellipsoid(pm, (EYE_CENTRE_X, -0.019, -0.001), (0.021, 0.0135, 0.0125))
     head = sdf.smooth_subtract(head, socket, 0.011)
     lids = sdf.ellipsoid(pm, (EYE_CENTRE_X, 0.0, 0.0), LID_SHELL_RADII)
     head = sdf.smooth_union(head, lids, 0.0035)
@@ -92,23 +92,30 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     return sdf.smooth_subtract(head, nostril, 0.0015)
 
 
-def cast_rays(origins: np.ndarray, directions: np.ndarray, reach: float = 0.35, steps: int = 220) -> np.ndarray:
-    """Outermost skin crossing along each ray: (N, 3) origins and unit directions -> (N, 3).
+def cast_rays(
+    origins: np.ndarray, directions: np.ndarray, reach=0.35, steps: int = 220, first_exit: bool = False
+) -> np.ndarray:
+    """Where each ray crosses the skin: (N, 3) origins and unit directions -> (N, 3).
 
-    Samples from far outside inward, keeps the first inside sample, then bisects. Rays
-    that never enter the head (none should) keep their farthest point.
+    By default the outermost crossing (sampling from far outside inward), which ignores
+    small folds such as a nostril. With `first_exit`, the first crossing going out from
+    an origin inside the head: used from behind an eye, where the nose would otherwise
+    be the outermost surface along some rays. `reach` (scalar or (N,)) bounds each ray.
+    Rays that never cross keep their end.
     """
-    ts = np.linspace(reach, 0.0, steps)
-    samples = origins[None, :, :] + ts[:, None, None] * directions[None, :, :]
+    fractions = np.linspace(0.0, 1.0, steps) if first_exit else np.linspace(1.0, 0.0, steps)
+    ts = fractions[:, None] * np.broadcast_to(np.asarray(reach, dtype=np.float64), (len(origins),))[None, :]
+    samples = origins[None, :, :] + ts[:, :, None] * directions[None, :, :]
     inside = skin_distance(samples.reshape(-1, 3)).reshape(steps, -1) < 0.0
-    first_inside = np.argmax(inside, axis=0)  # index into ts, counting from outside
-    hit = inside.any(axis=0)
-    first_inside = np.where(hit, first_inside, 1)
-    outer = ts[np.maximum(first_inside - 1, 0)]
-    inner = ts[first_inside]
+    changed = inside[1:] != inside[:-1]
+    crossing = np.argmax(changed, axis=0)  # first sample pair whose sign differs
+    crossing = np.where(changed.any(axis=0), crossing, steps - 2)
+    rays = np.arange(len(crossing))
+    near, far = ts[crossing, rays], ts[crossing + 1, rays]  # near side is the one marched from
+    near_inside = inside[crossing, rays]
     for _ in range(24):
-        middle = 0.5 * (outer + inner)
-        is_inside = skin_distance(origins + middle[:, None] * directions) < 0.0
-        inner = np.where(is_inside, middle, inner)
-        outer = np.where(is_inside, outer, middle)
-    return origins + (0.5 * (outer + inner))[:, None] * directions
+        middle = 0.5 * (near + far)
+        same = (skin_distance(origins + middle[:, None] * directions) < 0.0) == near_inside
+        near = np.where(same, middle, near)
+        far = np.where(same, far, middle)
+    return origins + (0.5 * (near + far))[:, None] * directions

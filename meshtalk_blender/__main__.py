@@ -1,0 +1,7 @@
+"""``python -m meshtalk_blender``: see cli.py."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""``python -m meshtalk_blender VERB ...``: the add-on's work without Blender.
+
+Every user mistake ends in one line on stderr and a non-zero exit status, never a
+traceback (set MESHTALK_DEBUG=1 to see one for a bug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .core.errors import MeshTalkError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model"
+OUTPUT_KINDS = (".pc2", ".mdd", ".npz")
+EXIT_USER_ERROR, EXIT_BUG, EXIT_CANCELLED = 2, 3, 130
+
+
+def default_checkpoint() -> Path:
+    if not (BUNDLED_MODEL / "model.safetensors").is_file():
+        raise MeshTalkError(
+            "No bundled model is installed in this copy; pass --checkpoint with a model folder "
+            "(ours, or the original release's .pkl files plus --template)."
+        )
+    return BUNDLED_MODEL
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line, like every other user error (argparse would add the whole usage).
+        print(f"meshtalk: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m meshtalk_blender", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    animate = verbs.add_parser("animate", help="animate a face from an audio file")
+    animate.add_argument("audio", type=Path, help="speech: wav, flac, ogg or mp3, any rate, mono or stereo")
+    animate.add_argument("--out", type=Path, required=True, help="output: .pc2 or .mdd (Mesh Cache), or .npz")
+    animate.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
+    animate.add_argument("--template", type=Path, help="template OBJ: the identity to animate, model topology")
+    animate.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30; 29.97 works)")
+    animate.add_argument("--seed", type=int, default=0, help="random seed of the upper-face motion")
+    animate.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = most likely")
+    animate.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    animate.add_argument("--start", type=float, default=0.0, help="seconds into the audio to start at")
+    animate.add_argument("--duration", type=float, help="seconds of audio to animate (default: to the end)")
+    animate.add_argument("--quiet", action="store_true", help="no progress output")
+    animate.set_defaults(run=run_animate)
+    return parser
+
+
+def run_animate(args: argparse.Namespace) -> None:
+    from .core import audio, cache_io, pipeline
+    from .core.checkpoints import load_model
+    from .core.device import choose_device
+
+    kind = args.out.suffix.lower()
+    if kind not in OUTPUT_KINDS:
+        raise MeshTalkError(f"Unknown output type '{args.out.suffix}'; use one of {', '.join(OUTPUT_KINDS)}.")
+    if not args.out.parent.resolve().is_dir():
+        raise MeshTalkError(f"The output folder {args.out.parent} does not exist; create it first.")
+    if args.duration is not None and args.duration <= 0:
+        raise MeshTalkError("--duration must be positive.")
+    device = choose_device(args.device)
+    started = time.perf_counter()
+    loaded = load_model(args.checkpoint or default_checkpoint(), args.template)
+    options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device)
+    run = pipeline.AnimationRun(loaded, audio.AudioClip(args.audio, args.start, args.duration), options)
+    report = _progress_printer(args.quiet)
+
+    def write(device_now) -> None:
+        if kind == ".npz":
+            frames = np.concatenate(list(run.chunks(report, device=device_now)))
+            np.savez_compressed(args.out, vertices=frames, fps=args.fps, seed=args.seed,
+                                temperature=args.temperature, labels=run.labels)
+            return
+        with cache_io.CacheWriter(args.out, run.num_output_frames, loaded.config.num_vertices, args.fps) as writer:
+            for frames in run.chunks(report, device=device_now):
+                writer.write(frames)
+
+    pipeline.run_with_cpu_fallback(write, device, notify=lambda message: print(message, file=sys.stderr))
+    if not args.quiet:
+        elapsed = time.perf_counter() - started
+        print(f"\rWrote {args.out} ({run.num_output_frames} frames at {args.fps:g} fps, "
+              f"{loaded.config.num_vertices} vertices) in {elapsed:.1f} s.", file=sys.stderr)
+
+
+def _progress_printer(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def report(fraction: float) -> None:
+        print(f"\ranimating: {fraction * 100:5.1f} %", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except MeshTalkError as error:
+        print(f"meshtalk: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("meshtalk: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as error:  # a bug in this project, not the user's fault
+        if os.environ.get("MESHTALK_DEBUG"):
+            raise
+        print(f"meshtalk: internal error ({type(error).__name__}: {error}); "
+              "please report it (set MESHTALK_DEBUG=1 for details).", file=sys.stderr)
+        return EXIT_BUG
+    return 0
