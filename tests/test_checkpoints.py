@@ -1,0 +1,211 @@
+"""Loading the original release (exact keys and shapes) and our own format."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, random_model
+from reference_meshtalk import reference_decode, reference_prior_log_probs
+
+from meshtalk_blender.core import audio
+from meshtalk_blender.core.checkpoints import load_bundle, load_model, save_bundle
+from meshtalk_blender.core.errors import MeshTalkError
+from meshtalk_blender.core.obj_io import ObjMesh, write_obj
+
+# The release's files, key by key, as listed in ../shared/docs/meshtalk-reference.md.
+# Written out here on purpose (not derived from our model) so that the test checks our
+# loader against the release, not against itself.
+V, H, C = 6172, 16, 128
+ENCODER = {
+    "audio_encoder.melspec.spectrogram.window": (800,),
+    "audio_encoder.melspec.mel_scale.fb": (1025, 80),
+    "audio_encoder.convert_dimensions.weight": (128, 80, 5), "audio_encoder.convert_dimensions.bias": (128,),
+    **{f"audio_encoder.convs.{i}.{p}": s for i in range(6) for p, s in (("weight", (128, 128, 5)), ("bias", (128,)))},
+    "audio_encoder.code.weight": (128, 128), "audio_encoder.code.bias": (128,),
+    "expression_encoder.mean": (1, 1, V, 3), "expression_encoder.stddev": (1, 1, V, 3),
+    "expression_encoder.layers.0.weight": (256, V * 3), "expression_encoder.layers.0.bias": (256,),
+    "expression_encoder.layers.1.weight": (128, 256), "expression_encoder.layers.1.bias": (128,),
+    "expression_encoder.lstm.weight_ih_l0": (512, 128), "expression_encoder.lstm.weight_hh_l0": (512, 128),
+    "expression_encoder.lstm.bias_ih_l0": (512,), "expression_encoder.lstm.bias_hh_l0": (512,),
+    "expression_encoder.code.weight": (128, 128), "expression_encoder.code.bias": (128,),
+    "fusion_model.mlp.0.weight": (256, 256), "fusion_model.mlp.0.bias": (256,),
+    "fusion_model.mlp.2.weight": (256, 256), "fusion_model.mlp.2.bias": (256,),
+    "fusion_model.mlp.4.weight": (2048, 256), "fusion_model.mlp.4.bias": (2048,),
+}
+VERTEX_UNET = {
+    "vertex_bias": (V * 3,), "mean": (1, 1, V, 3), "stddev": (1, 1, V, 3),
+    "encoder.0.weight": (512, V * 3), "encoder.0.bias": (512,),
+    "encoder.1.weight": (256, 512), "encoder.1.bias": (256,),
+    "encoder.2.weight": (128, 256), "encoder.2.bias": (128,),
+    "fusion.weight": (128, 2176), "fusion.bias": (128,),
+    **{f"temporal.{k}_l{i}": (512, 128) for k in ("weight_ih", "weight_hh") for i in (0, 1)},
+    **{f"temporal.{k}_l{i}": (512,) for k in ("bias_ih", "bias_hh") for i in (0, 1)},
+    "decoder.0.weight": (256, 128), "decoder.0.bias": (256,),
+    "decoder.1.weight": (512, 256), "decoder.1.bias": (512,),
+    "decoder.2.weight": (V * 3, 512), "decoder.2.bias": (V * 3,),
+}
+CONTEXT_MODEL = {
+    "embedding.mask": (1024, 2048, 1),
+    "embedding.unmasked_linear.weight": (1024, 128, 1), "embedding.unmasked_linear.bias": (1024,),
+    "embedding.masked_linear.weight": (1024, 2048, 1), "embedding.masked_linear.bias": (1024,),
+    **{f"context_layers.{i}.{k}": s for i in range(4) for k, s in (
+        ("mask", (1024, 1024, 1)),
+        ("unmasked_linear.weight", (1024, 128, 1)), ("unmasked_linear.bias", (1024,)),
+        ("masked_linear.weight", (1024, 1024, 1)), ("masked_linear.bias", (1024,)),
+        ("historic.weight", (1024, 1024, 2)), ("historic.bias", (1024,)))},
+    "logits.mask": (2048, 1024, 1),
+    "logits.unmasked_linear.weight": (2048, 128, 1), "logits.unmasked_linear.bias": (2048,),
+    "logits.masked_linear.weight": (2048, 1024, 1), "logits.masked_linear.bias": (2048,),
+}
+
+
+def strict_mask(out_per_head, in_per_head):
+    mask = torch.zeros(H * out_per_head, H * in_per_head, 1)
+    for head in range(H):
+        mask[head * out_per_head:(head + 1) * out_per_head, :head * in_per_head] = 1
+    return mask
+
+
+def release_state_dicts(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    states = {}
+    for name, table in (("encoder.pkl", ENCODER), ("vertex_unet.pkl", VERTEX_UNET), ("context_model.pkl", CONTEXT_MODEL)):
+        # Weights scaled by 1/sqrt(fan-in), as a trained network's roughly are.
+        states[name] = {k: torch.randn(shape, generator=generator) / (shape[1] if len(shape) > 1 else 16) ** 0.5
+                        for k, shape in table.items()}
+    states["encoder.pkl"]["audio_encoder.melspec.spectrogram.window"] = torch.hann_window(800)
+    states["encoder.pkl"]["audio_encoder.melspec.mel_scale.fb"] = torch.from_numpy(audio.mel_filterbank())
+    unet = states["vertex_unet.pkl"]
+    unet["stddev"] = unet["stddev"].abs() + 0.5
+    context = states["context_model.pkl"]
+    context["embedding.mask"] = strict_mask(64, C)
+    context["logits.mask"] = strict_mask(C, 64)
+    for i in range(4):
+        context[f"context_layers.{i}.mask"] = strict_mask(64, 64)
+    return states
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("release")
+    states = release_state_dicts()
+    for name, state in states.items():
+        torch.save(state, directory / name)
+    template = np.random.default_rng(0).normal(size=(V, 3)) * 50
+    write_obj(directory / "face_template.obj", ObjMesh(vertices=template, faces=[[0, 1, 2]]))
+    return directory, states
+
+
+def test_release_checkpoint_loads_and_computes_what_the_release_computes(release):
+    directory, states = release
+    loaded = load_model(directory, directory / "face_template.obj")
+    assert loaded.config.num_vertices == V and loaded.config.num_heads == H and loaded.config.num_classes == C
+    assert "non-commercial" in loaded.licence
+    model = loaded.model
+    frames = 6
+    labels = torch.randint(0, C, (frames, H), generator=torch.Generator().manual_seed(1))
+    one_hot = torch.nn.functional.one_hot(labels, C).float()
+    template = torch.from_numpy(loaded.template)
+    with torch.no_grad():
+        encoding = model.decoder.encode_template(template[None, None])
+        ours, _ = model.decoder.decode_labels(encoding, labels[None])
+        audio_code = torch.randn(frames, 128)
+        prior = model.prior(one_hot[None], audio_code[None])[0]
+    expected = reference_decode(states["vertex_unet.pkl"], template, one_hot)
+    torch.testing.assert_close(ours[0], expected, atol=1e-3, rtol=1e-4)
+    expected_prior = reference_prior_log_probs(states["context_model.pkl"], one_hot, audio_code, H)
+    torch.testing.assert_close(prior, expected_prior, atol=1e-4, rtol=1e-4)
+    # The release's own STFT window and filterbank buffers are the ones used.
+    torch.testing.assert_close(model.audio_encoder.log_mel.window, torch.hann_window(800))
+
+
+def _copy_release(directory, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(directory, target)
+    return target
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing_file", "Missing context_model.pkl"),
+    ("extra_key", "unexpected"),
+    ("missing_key", "missing"),
+    ("wrong_shape", "has shape"),
+    ("nan", "NaN"),
+    ("truncated", "damaged"),
+    ("pickled_object", "damaged or not a plain state dict"),
+    ("wrong_mask", "autoregressive head mask"),
+])
+def test_damaged_release_files_get_clear_messages(release, tmp_path, damage, message):
+    directory, states = release
+    target = _copy_release(directory, tmp_path)
+    context = {k: v.clone() for k, v in states["context_model.pkl"].items()}
+    if damage == "missing_file":
+        (target / "context_model.pkl").unlink()
+    elif damage == "truncated":
+        data = (target / "context_model.pkl").read_bytes()
+        (target / "context_model.pkl").write_bytes(data[: len(data) // 3])
+    elif damage == "pickled_object":
+        # A pickle that would run code when unpickled: weights_only must refuse it.
+        class Payload:
+            def __reduce__(self):
+                return (print, ("this must never run",))
+
+        (target / "context_model.pkl").write_bytes(pickle.dumps({"embedding.mask": Payload()}))
+    else:
+        if damage == "extra_key":
+            context["surprise.weight"] = torch.zeros(3)
+        elif damage == "missing_key":
+            del context["logits.masked_linear.bias"]
+        elif damage == "wrong_shape":
+            context["logits.masked_linear.bias"] = torch.zeros(2047)
+        elif damage == "nan":
+            context["logits.masked_linear.bias"][5] = float("nan")
+        elif damage == "wrong_mask":
+            context["context_layers.2.mask"] = torch.ones(1024, 1024, 1)
+        torch.save(context, target / "context_model.pkl")
+    with pytest.raises(MeshTalkError, match=message):
+        load_model(target, target / "face_template.obj")
+
+
+def test_release_needs_a_template_with_its_vertex_count(release, tmp_path):
+    directory, _ = release
+    with pytest.raises(MeshTalkError, match="need their template"):
+        load_model(directory)
+    write_obj(tmp_path / "small.obj", ObjMesh(vertices=np.zeros((100, 3)), faces=[]))
+    with pytest.raises(MeshTalkError, match="has 100 vertices but the model expects 6172"):
+        load_model(directory, tmp_path / "small.obj")
+
+
+def test_bundle_round_trip_and_inference_only(tmp_path, template_vertices):
+    model = random_model(TINY, seed=3)
+    masks = {"smoothing": np.linspace(0, 1, TINY.num_vertices).astype(np.float32)}
+    save_bundle(tmp_path / "full", model, template_vertices, description="test", licence="MIT",
+                vertex_masks=masks, mouth_heads=(1, 4))
+    loaded = load_bundle(tmp_path / "full")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[key], value)
+    np.testing.assert_array_equal(loaded.template, template_vertices)
+    np.testing.assert_array_equal(loaded.vertex_masks["smoothing"], masks["smoothing"])
+    assert loaded.mouth_heads == (1, 4) and loaded.licence == "MIT"
+
+    save_bundle(tmp_path / "small", model, template_vertices, description="t", licence="MIT", inference_only=True)
+    small = load_model(tmp_path / "small")
+    assert (tmp_path / "small" / "model.safetensors").stat().st_size < (tmp_path / "full" / "model.safetensors").stat().st_size
+    torch.testing.assert_close(small.model.decoder.vertex_bias, model.decoder.vertex_bias)
+
+
+def test_broken_bundles_are_refused(tmp_path, template_vertices):
+    model = random_model(TINY)
+    save_bundle(tmp_path / "m", model, template_vertices, description="t", licence="MIT")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(MeshTalkError, match="damaged"):
+        load_model(tmp_path / "m")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MeshTalkError, match="not a MeshTalk model folder"):
+        load_model(tmp_path / "empty")
+    with pytest.raises(MeshTalkError, match="not found"):
+        load_model(tmp_path / "nowhere")

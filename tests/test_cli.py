@@ -1,0 +1,122 @@
+"""``python -m meshtalk_blender animate``: end to end on generated audio, and every error path."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from audio_fixtures import speech_like
+from conftest import ROOT, TINY, random_model
+
+from meshtalk_blender import cli
+from meshtalk_blender.core.cache_io import read_cache
+from meshtalk_blender.core.checkpoints import save_bundle
+from meshtalk_blender.core.obj_io import ObjMesh, write_obj
+
+
+@pytest.fixture
+def model_dir(tmp_path, template_vertices):
+    directory = tmp_path / "model"
+    save_bundle(directory, random_model(TINY, scale=3.0), template_vertices, description="tiny", licence="MIT")
+    return directory
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "meshtalk_blender", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_animate_writes_a_mesh_cache_in_a_real_process(model_dir, speech_wav, tmp_path):
+    out = tmp_path / "anim.pc2"
+    result = run_cli("animate", speech_wav, "--checkpoint", model_dir, "--out", out, "--fps", "24", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    vertices = read_cache(out)
+    assert vertices.shape == (97, TINY.num_vertices, 3)  # 4 s at 24 fps: frames 0..96
+    assert np.isfinite(vertices).all() and vertices.std(axis=0).mean() > 0
+
+
+def test_bad_input_in_a_real_process_is_one_line_without_traceback(model_dir, tmp_path):
+    result = run_cli("animate", tmp_path / "nothing.wav", "--checkpoint", model_dir, "--out", tmp_path / "a.pc2")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "Audio file not found" in result.stderr
+
+
+def test_npz_output_has_vertices_fps_seed_and_latent(model_dir, speech_wav, tmp_path):
+    assert cli.main(["animate", str(speech_wav), "--checkpoint", str(model_dir), "--out", str(tmp_path / "a.npz"),
+                     "--seed", "7", "--fps", "29.97", "--quiet"]) == 0
+    data = np.load(tmp_path / "a.npz")
+    assert data["vertices"].shape[1:] == (TINY.num_vertices, 3)
+    assert float(data["fps"]) == pytest.approx(29.97) and int(data["seed"]) == 7
+    assert data["labels"].shape == (121, TINY.num_heads)
+
+
+def test_template_option_changes_the_identity(model_dir, speech_wav, tmp_path, template_vertices):
+    other = template_vertices + np.array([0.0, 0.0, 5.0], np.float32)
+    write_obj(tmp_path / "other.obj", ObjMesh(vertices=other, faces=[[0, 1, 2]]))
+    args = ["animate", str(speech_wav), "--checkpoint", str(model_dir), "--quiet", "--duration", "1"]
+    assert cli.main(args + ["--out", str(tmp_path / "a.mdd")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "b.mdd"), "--template", str(tmp_path / "other.obj")]) == 0
+    assert not np.allclose(read_cache(tmp_path / "a.mdd"), read_cache(tmp_path / "b.mdd"))
+
+
+def _bad_case(case, tmp_path, model_dir, speech_wav):
+    out = tmp_path / "out.pc2"
+    base = ["animate", str(speech_wav), "--checkpoint", str(model_dir), "--out", str(out)]
+    if case == "corrupt_audio":
+        (tmp_path / "bad.wav").write_bytes(b"not audio at all" * 100)
+        return ["animate", str(tmp_path / "bad.wav"), "--checkpoint", str(model_dir), "--out", str(out)], "Cannot decode"
+    if case == "silent_audio":
+        soundfile.write(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+        return ["animate", str(tmp_path / "silent.wav"), "--checkpoint", str(model_dir), "--out", str(out)], "silent"
+    if case == "bad_extension":
+        return base[:-1] + [str(tmp_path / "out.fbx")], "Unknown output type"
+    if case == "missing_folder":
+        return base[:-1] + [str(tmp_path / "no" / "out.pc2")], "does not exist"
+    if case == "no_checkpoint":
+        return base[:3] + [str(tmp_path / "nowhere")] + base[4:], "Checkpoint not found"
+    if case == "broken_checkpoint":
+        (model_dir / "config.json").write_text("{broken")
+        return base, "not a valid model config"
+    if case == "wrong_template":
+        write_obj(tmp_path / "t.obj", ObjMesh(vertices=np.zeros((5, 3)), faces=[]))
+        return base + ["--template", str(tmp_path / "t.obj")], "has 5 vertices but the model expects"
+    if case == "bad_fps":
+        return base + ["--fps", "0"], "fps must be"
+    if case == "bad_device":
+        return base + ["--device", "tpu"], "Unknown device"
+    if case == "unknown_flag":
+        return base + ["--frobnicate"], "unrecognized arguments"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["corrupt_audio", "silent_audio", "bad_extension", "missing_folder", "no_checkpoint",
+                                  "broken_checkpoint", "wrong_template", "bad_fps", "bad_device", "unknown_flag"])
+def test_every_bad_input_gets_one_clear_line(case, tmp_path, model_dir, speech_wav, capsys):
+    argv, message = _bad_case(case, tmp_path, model_dir, speech_wav)
+    try:
+        status = cli.main(argv)
+    except SystemExit as exit_:  # argparse's own errors exit
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert not (tmp_path / "out.pc2").exists()
+
+
+def test_the_default_checkpoint_is_the_bundled_model_when_installed(monkeypatch, tmp_path, speech_wav, capsys):
+    monkeypatch.setattr(cli, "BUNDLED_MODEL", tmp_path / "absent")
+    assert cli.main(["animate", str(speech_wav), "--out", str(tmp_path / "a.pc2")]) == 2
+    assert "No bundled model" in capsys.readouterr().err
+
+
+def test_internal_errors_are_one_line_too(monkeypatch, speech_wav, tmp_path, model_dir, capsys):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(torch, "inference_mode", broken)
+    status = cli.main(["animate", str(speech_wav), "--checkpoint", str(model_dir), "--out", str(tmp_path / "a.pc2")])
+    err = capsys.readouterr().err
+    assert status == 3 and "internal error" in err and err.strip().count("\n") == 0

@@ -1,0 +1,155 @@
+"""The streaming pipeline: chunking changes nothing, frame clocks, smoothing, fallback, cancel."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+
+from meshtalk_blender.core import audio, cache_io, pipeline
+from meshtalk_blender.core.checkpoints import LoadedModel
+from meshtalk_blender.core.errors import MeshTalkError
+from meshtalk_blender.core.model.meshtalk import audio_codes_for_window
+from meshtalk_blender.core.sampling import PriorSampler, draws
+from meshtalk_blender.core.timeline import FpsResampler, TemporalSmoother, gaussian_taps
+
+
+@pytest.fixture
+def loaded(tiny_model, template_vertices):
+    return LoadedModel(tiny_model, template_vertices, "tiny", "test")
+
+
+def test_chunked_pipeline_equals_one_pass_composition(loaded, speech_wav):
+    """The streamed result equals encoder -> sampler -> decoder run once over everything."""
+    clip = audio.AudioClip(speech_wav)
+    options = pipeline.AnimateOptions(fps=30, seed=4, chunk_frames=13, device="cpu")
+    animation = pipeline.animate(loaded, clip, options)
+
+    info, samples = audio.load_normalised(clip)
+    frames = audio.frame_count(info.duration, 30)
+    model = loaded.model
+    with torch.no_grad():
+        codes = audio_codes_for_window(model, audio.NormalisedSamples(info).get, np.arange(frames) / 30).numpy()
+        sampler = PriorSampler(model.prior)
+        labels = sampler.sample(sampler.start(), codes, draws(4, frames, TINY.num_heads))
+        encoding = model.decoder.encode_template(torch.from_numpy(loaded.template)[None, None])
+        vertices, _ = model.decoder.decode_labels(encoding, torch.from_numpy(labels)[None])
+    np.testing.assert_array_equal(animation.labels, labels)
+    assert animation.vertices.shape == (frames, TINY.num_vertices, 3)
+    np.testing.assert_allclose(animation.vertices, vertices[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30000 / 1001, 50, 60])
+def test_output_frames_sit_at_exact_frame_times(loaded, speech_wav, fps):
+    at_30 = pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(fps=30, seed=1, device="cpu"))
+    other = pipeline.animate(loaded, audio.AudioClip(speech_wav),
+                             pipeline.AnimateOptions(fps=fps, seed=1, chunk_frames=11, device="cpu"))
+    assert len(other.vertices) == audio.frame_count(at_30.duration, fps)
+    np.testing.assert_array_equal(other.labels, at_30.labels)  # the model runs at its own 30 fps
+    times = np.arange(len(other.vertices)) / fps
+    positions = np.minimum(times * 30, len(at_30.vertices) - 1)
+    lower = np.floor(positions + 1e-9).astype(int)
+    upper = np.minimum(lower + 1, len(at_30.vertices) - 1)
+    weight = (positions - lower)[:, None, None]
+    expected = at_30.vertices[lower] * (1 - weight) + at_30.vertices[upper] * weight
+    np.testing.assert_allclose(other.vertices, expected, atol=1e-5)
+
+
+def test_fps_resampler_is_the_same_whatever_the_chunks():
+    frames = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    whole = FpsResampler(24, 80).push(frames, last=True)
+    resampler = FpsResampler(24, 80)
+    parts = [resampler.push(frames[a:a + 9], last=a + 9 >= 100) for a in range(0, 100, 9)]
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
+    assert len(whole) == 80
+
+
+def test_smoother_equals_a_gaussian_filter_with_held_ends_and_respects_the_mask():
+    rng = np.random.default_rng(1)
+    frames = rng.normal(size=(50, 3, 3)).astype(np.float32)
+    weights = np.array([1.0, 0.0, 0.5], np.float32)
+    smoother = TemporalSmoother(weights)
+    parts = [smoother.push(frames[a:a + 6], last=a + 6 >= 50) for a in range(0, 50, 6)]
+    out = np.concatenate(parts)
+    padded = np.concatenate([np.repeat(frames[:1], 4, 0), frames, np.repeat(frames[-1:], 4, 0)])
+    taps = gaussian_taps()
+    filtered = sum(tap * padded[i:i + 50] for i, tap in enumerate(taps))
+    np.testing.assert_allclose(out[:, 0], filtered[:, 0], atol=1e-5)
+    np.testing.assert_allclose(out[:, 1], frames[:, 1], atol=1e-6)
+    np.testing.assert_allclose(out[:, 2], 0.5 * (frames[:, 2] + filtered[:, 2]), atol=1e-5)
+
+
+def test_smoothing_mask_of_the_model_is_applied(loaded, speech_wav):
+    plain = pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(device="cpu"))
+    loaded.vertex_masks["smoothing"] = np.ones(TINY.num_vertices, np.float32)
+    smooth = pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(device="cpu"))
+    jitter = lambda v: np.abs(np.diff(v, axis=0)).mean()  # noqa: E731
+    assert jitter(smooth.vertices) < 0.7 * jitter(plain.vertices)
+
+
+def test_resampling_keeps_what_it_is_told_to_keep(loaded, speech_wav):
+    clip = audio.AudioClip(speech_wav)
+    first = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=1, device="cpu"))
+    keep = np.zeros_like(first.labels, dtype=bool)
+    keep[:, :3] = True
+    again = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=2, keep_labels=first.labels, keep_mask=keep,
+                                                                  device="cpu"))
+    np.testing.assert_array_equal(again.labels[:, :3], first.labels[:, :3])
+    assert np.any(again.labels[:, 3:] != first.labels[:, 3:])
+    with pytest.raises(MeshTalkError, match="different clip"):
+        pipeline.animate(loaded, clip, pipeline.AnimateOptions(keep_labels=first.labels[:5], keep_mask=keep[:5]))
+
+
+@pytest.mark.parametrize("options, message", [
+    (pipeline.AnimateOptions(fps=0), "fps"),
+    (pipeline.AnimateOptions(temperature=-1), "temperature"),
+    (pipeline.AnimateOptions(device="tpu"), "Unknown device"),
+])
+def test_bad_options_are_refused(loaded, speech_wav, options, message):
+    with pytest.raises(MeshTalkError, match=message):
+        pipeline.animate(loaded, audio.AudioClip(speech_wav), options)
+
+
+def test_wrong_template_size_is_refused(loaded, speech_wav):
+    with pytest.raises(MeshTalkError, match="vertices"):
+        pipeline.animate(loaded, audio.AudioClip(speech_wav), template=np.zeros((7, 3)))
+
+
+def test_gpu_failure_falls_back_to_the_cpu_with_a_message():
+    messages, devices = [], []
+
+    def work(device):
+        devices.append(device.type)
+        if device.type != "cpu":
+            raise RuntimeError("CUDA error: out of memory")
+        return "done"
+
+    assert pipeline.run_with_cpu_fallback(work, torch.device("cuda"), messages.append) == "done"
+    assert devices == ["cuda", "cpu"] and "running on the CPU instead" in messages[0]
+    with pytest.raises(ValueError):  # other errors are not hidden
+        pipeline.run_with_cpu_fallback(lambda d: (_ for _ in ()).throw(ValueError("x")), torch.device("cuda"))
+
+
+def test_cancel_stops_the_run_and_its_worker(loaded, speech_wav):
+    calls = []
+
+    def should_cancel():
+        calls.append(1)
+        return len(calls) > 2
+
+    before = threading.active_count()
+    with pytest.raises(pipeline.Cancelled):
+        pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(chunk_frames=5, device="cpu"),
+                         should_cancel=should_cancel)
+    assert threading.active_count() == before
+
+
+def test_streamed_cache_file_equals_the_in_memory_animation(loaded, speech_wav, tmp_path):
+    options = pipeline.AnimateOptions(fps=25, seed=3, chunk_frames=20, device="cpu")
+    animation = pipeline.animate(loaded, audio.AudioClip(speech_wav), options)
+    run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_wav), options)
+    with cache_io.CacheWriter(tmp_path / "a.pc2", run.num_output_frames, TINY.num_vertices, 25) as writer:
+        for chunk in run.chunks():
+            writer.write(chunk)
+    np.testing.assert_allclose(cache_io.read_cache(tmp_path / "a.pc2"), animation.vertices, atol=1e-6)
