@@ -10,7 +10,7 @@ from meshtalk_blender.core import audio
 from meshtalk_blender.core.model import MeshTalk, MeshTalkConfig
 from meshtalk_blender.core.model.config import AUDIO_RECEPTIVE_FIELD
 from meshtalk_blender.core.model.fusion import quantize
-from meshtalk_blender.core.model.meshtalk import audio_codes_for_window, interpolate_codes
+from meshtalk_blender.core.model.meshtalk import audio_codes_for_window, codes_at_positions
 
 
 def one_hot_labels(frames, config, seed=0):
@@ -55,7 +55,7 @@ def test_audio_encoder_over_the_whole_file_equals_one_window_per_frame(tiny_mode
 def test_codes_for_a_window_of_frames_equal_codes_of_the_whole_clip(tiny_model, speech_wav):
     """Chunked feature extraction (what long audio uses) matches one pass over the file."""
     info, samples = audio.load_normalised(audio.AudioClip(speech_wav))
-    get = lambda start, end: _slice_with_zeros(samples, start, end)  # noqa: E731
+    get = lambda start, end: audio.slice_with_zeros(samples, start, end)  # noqa: E731
     times = np.arange(audio.frame_count(info.duration, 30)) / 30
     with torch.no_grad():
         whole = audio_codes_for_window(tiny_model, get, times)
@@ -63,18 +63,11 @@ def test_codes_for_a_window_of_frames_equal_codes_of_the_whole_clip(tiny_model, 
     torch.testing.assert_close(parts, whole, atol=1e-5, rtol=1e-5)
 
 
-def _slice_with_zeros(samples, start, end):
-    out = np.zeros(end - start, np.float32)
-    lo, hi = max(start, 0), min(end, len(samples))
-    out[lo - start:hi - start] = samples[lo:hi]
-    return out
-
-
 def test_code_interpolation_hits_grid_points_and_interpolates_between():
     codes = torch.arange(10, dtype=torch.float32).view(1, 10, 1)
-    times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30])  # grid positions 0, 3.33, 6.67, 10 (relative to first=0)
-    out = interpolate_codes(codes, 0, times[:3])[0, :, 0]
-    torch.testing.assert_close(out, torch.tensor([0.0, 10 / 3, 20 / 3]))
+    positions = torch.tensor([[0.0, 10 / 3, 20 / 3, 9.0, 12.0]])  # frames at 0, 1/30, 2/30 s; past the end
+    out = codes_at_positions(codes, positions)[0, :, 0]
+    torch.testing.assert_close(out, torch.tensor([0.0, 10 / 3, 20 / 3, 9.0, 9.0]))
 
 
 def test_decoder_label_path_equals_one_hot_path_and_the_reference(tiny_model, template_vertices):

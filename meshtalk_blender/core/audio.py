@@ -219,6 +219,15 @@ class NormalisedSamples:
         return out
 
 
+def slice_with_zeros(samples: np.ndarray, start: int, end: int) -> np.ndarray:
+    """samples[start:end] of an in-memory waveform, with zeros outside it."""
+    out = np.zeros(end - start, dtype=np.float32)
+    lo, hi = max(start, 0), min(end, len(samples))
+    if hi > lo:
+        out[lo - start:hi - start] = samples[lo:hi]
+    return out
+
+
 def load_normalised(clip: AudioClip) -> tuple[ClipInfo, np.ndarray]:
     """The whole clip in memory: (info, (N,) normalised 16 kHz samples). For short clips
     (tests, training data); inference streams with ``NormalisedSamples``."""

@@ -82,6 +82,26 @@ class HeadLayout:
     region: np.ndarray  # (V,) region code
     mirror_map: np.ndarray  # (V,) index of the mirror-image vertex
 
+    def patch_coordinates(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-vertex coordinates inside one ring patch, for all V vertices.
+
+        Returns (in_patch (V,) bool, ring (V,) int ring index or -1, along (V,) in
+        [-1, 1], upper (V,) bool); `along` and `upper` come from the vertex's loop index
+        (see RingPatch.contour_parameter), so a spoke shares them from border to bag.
+        """
+        patch = self.patches[name]
+        along_loop, upper_loop = patch.contour_parameter()
+        in_patch = np.zeros(self.vertex_count, dtype=bool)
+        ring = -np.ones(self.vertex_count, dtype=np.int64)
+        along = np.zeros(self.vertex_count)
+        upper = np.zeros(self.vertex_count, dtype=bool)
+        for k, ids in enumerate(patch.rings):
+            in_patch[ids] = True
+            ring[ids] = k
+            along[ids] = along_loop
+            upper[ids] = upper_loop
+        return in_patch, ring, along, upper
+
     @property
     def vertex_count(self) -> int:
         return len(self.region)

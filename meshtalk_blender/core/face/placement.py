@@ -122,9 +122,11 @@ def lip_bulge(points: np.ndarray, upper: np.ndarray, fullness: float = 1.0) -> n
     return amount[:, None] * outward
 
 
-def place_neutral(layout: HeadLayout) -> np.ndarray:
-    """(V, 3) float64 neutral vertex positions for the layout."""
+def place_neutral(layout: HeadLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Neutral vertex positions (V, 3) float64, and the part of them that is the lips'
+    bulge (V, 3) (zero elsewhere; identities scale it for fuller or thinner lips)."""
     positions = np.full((layout.vertex_count, 3), np.nan)
+    bulge = np.zeros((layout.vertex_count, 3))
     origin = sculpt.RAY_ORIGIN
     neck = layout.neck_rows
     rows, columns = np.meshgrid(layout.row_angles, layout.column_angles, indexing="ij")
@@ -135,11 +137,11 @@ def place_neutral(layout: HeadLayout) -> np.ndarray:
 
     _place_cap(layout, positions, grid_dirs[-1])
     for name, patch in layout.patches.items():
-        _place_patch(layout, patch, positions, grid_dirs)
+        _place_patch(patch, positions, bulge)
     _place_neck(layout, positions)
     # The sculpt is symmetric; averaging with the mirror image removes rounding noise.
-    mirrored = positions[layout.mirror_map] * np.array([-1.0, 1.0, 1.0])
-    return 0.5 * (positions + mirrored)
+    flip = np.array([-1.0, 1.0, 1.0])
+    return 0.5 * (positions + positions[layout.mirror_map] * flip), 0.5 * (bulge + bulge[layout.mirror_map] * flip)
 
 
 def _place_cap(layout: HeadLayout, positions: np.ndarray, top_dirs: np.ndarray) -> None:
@@ -164,7 +166,7 @@ def _place_cap(layout: HeadLayout, positions: np.ndarray, top_dirs: np.ndarray) 
     positions[ids] = sculpt.cast_rays(np.tile(sculpt.RAY_ORIGIN, (len(ids), 1)), inner)
 
 
-def _place_patch(layout: HeadLayout, patch: RingPatch, positions: np.ndarray, grid_dirs: np.ndarray) -> None:
+def _place_patch(patch: RingPatch, positions: np.ndarray, bulge: np.ndarray) -> None:
     is_eye = patch.name.startswith("eye")
     if is_eye:
         side = 1.0 if patch.name == "eye_left" else -1.0
@@ -198,7 +200,8 @@ def _place_patch(layout: HeadLayout, patch: RingPatch, positions: np.ndarray, gr
         _, upper = patch.contour_parameter()
         for k in range(1, last_skin + 1):
             ids = patch.rings[k]
-            positions[ids] += lip_bulge(positions[ids], upper, sculpt.LIP_FULLNESS)
+            bulge[ids] = lip_bulge(positions[ids], upper, sculpt.LIP_FULLNESS)
+            positions[ids] += bulge[ids]
         for k, ring in enumerate(mouth_bag(positions[patch.rings[last_skin]], patch)):
             positions[patch.rings[last_skin + 1 + k]] = ring
 

@@ -60,9 +60,12 @@ class Decoder(nn.Module):
         return TemplateEncoding(code=x, skips=skips)
 
     def forward(self, template: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
-        """Training path. (B, T, V, 3) templates, (B, T, H, C) one-hot -> (B, T, V, 3)."""
+        """Training path. (B, T or 1, V, 3) templates, (B, T, H, C) one-hot -> (B, T, V, 3).
+        A template given once per sequence (T = 1) is encoded once and used for every frame."""
         encoding = self.encode_template(template)
-        fused = self.fusion(torch.cat([encoding.code, one_hot.flatten(start_dim=2)], dim=-1))
+        latent = one_hot.flatten(start_dim=2)
+        code = encoding.code.expand(-1, latent.shape[1], -1)
+        fused = self.fusion(torch.cat([code, latent], dim=-1))
         hidden, _ = self.temporal(F.leaky_relu(fused, LEAKY_SLOPE))
         return self._decode(hidden, encoding)
 

@@ -41,19 +41,18 @@ def code_grid_range(frame_times: np.ndarray) -> tuple[int, int]:
     return int(np.floor(positions[0] + 1e-9)), int(np.ceil(positions[-1] - 1e-9))
 
 
-def interpolate_codes(codes: torch.Tensor, first_code: int, frame_times: np.ndarray) -> torch.Tensor:
-    """(B, N, A) codes on the 100 Hz grid starting at index ``first_code`` -> (B, T, A)
-    codes at ``frame_times`` (seconds), linearly interpolated between grid points.
+def codes_at_positions(codes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """(B, N, A) codes on the 100 Hz grid, (B, T) fractional grid indices into them ->
+    (B, T, A) codes, linearly interpolated between grid points.
 
     Model frames at 30 fps fall on the grid every third frame and a third or two thirds
-    of the way between grid points otherwise; the code changes little in 10 ms (it sees
+    of the way between grid points otherwise; a code changes little in 10 ms (it sees
     1 s of audio), so linear interpolation is faithful there."""
-    positions = frame_times * MEL_RATE - first_code
-    lower = np.floor(positions + 1e-9).astype(np.int64)
-    frac = np.clip(positions - lower, 0.0, 1.0)
-    upper = np.minimum(lower + (frac > 1e-9), codes.shape[1] - 1)
-    weight = torch.from_numpy(frac.astype(np.float32)).to(codes.device)[None, :, None]
-    return codes[:, lower] * (1 - weight) + codes[:, upper] * weight
+    lower = (positions + 1e-6).floor().long().clamp(0, codes.shape[1] - 1)
+    upper = (lower + 1).clamp(max=codes.shape[1] - 1)
+    weight = (positions - lower).clamp(0, 1).unsqueeze(-1)
+    index = lambda i: i.unsqueeze(-1).expand(-1, -1, codes.shape[2])  # noqa: E731
+    return torch.gather(codes, 1, index(lower)) * (1 - weight) + torch.gather(codes, 1, index(upper)) * weight
 
 
 def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray) -> torch.Tensor:
@@ -71,4 +70,5 @@ def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray
     samples = torch.from_numpy(samples_for(start, end)).to(device)[None]
     log_mel = encoder.log_mel(samples)  # (1, 80, mel_count)
     codes = encoder(log_mel)  # (1, last - first + 1, A)
-    return interpolate_codes(codes, first_code, frame_times)[0]
+    positions = torch.from_numpy((frame_times * MEL_RATE - first_code).astype(np.float32)).to(device)
+    return codes_at_positions(codes, positions[None])[0]

@@ -1,0 +1,96 @@
+"""Training data in memory: sequences of audio and tracked meshes, cut into random segments.
+
+A ``Sequence`` holds one utterance: its 16 kHz waveform, its meshes at 30 fps and the
+neutral template of its identity. ``SegmentBatcher`` draws random segments of a fixed
+number of frames and returns, for each, the log-mel window that the audio encoder needs
+to produce codes at exactly those frames' times (see ``model.meshtalk``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..core import audio
+from ..core.model.config import AUDIO_RECEPTIVE_FIELD, MEL_RATE, MODEL_FPS
+from ..core.model.meshtalk import CODE_MARGIN
+
+
+@dataclass
+class Sequence:
+    waveform: np.ndarray  # (N,) float32, 16 kHz mono, loudness-normalised
+    vertices: np.ndarray  # (T, V, 3) float32 (float16 accepted) at 30 fps
+    template: np.ndarray  # (V, 3) float32: the identity's neutral face
+    name: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.vertices)
+
+
+@dataclass
+class Batch:
+    log_mel: torch.Tensor  # (B, 80, M) windows for the encoder
+    code_positions: torch.Tensor  # (B, T) fractional code index of each frame inside its window's codes
+    vertices: torch.Tensor  # (B, T, V, 3)
+    templates: torch.Tensor  # (B, V, 3)
+
+    def to(self, device) -> "Batch":
+        return Batch(*(t.to(device) for t in (self.log_mel, self.code_positions,
+                                              self.vertices, self.templates)))
+
+
+class SegmentBatcher:
+    """Random fixed-length segments from a list of sequences, reproducibly by seed."""
+
+    def __init__(self, sequences: list[Sequence], segment_frames: int, batch_size: int, seed: int = 0):
+        usable = [s for s in sequences if s.num_frames >= segment_frames]
+        if not usable:
+            raise ValueError(f"no sequence has {segment_frames} frames")
+        self.sequences = usable
+        self.segment_frames = segment_frames
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        # Codes a segment needs: frames are 10/3 grid steps apart, so this many grid points.
+        self.codes_per_window = int(np.ceil((segment_frames - 1) * MEL_RATE / MODEL_FPS)) + 2
+        self.mel_per_window = self.codes_per_window + AUDIO_RECEPTIVE_FIELD - 1
+        self._window = torch.from_numpy(audio.stft_window())
+        self._filterbank = torch.from_numpy(audio.mel_filterbank())
+        weights = np.array([s.num_frames - segment_frames + 1 for s in usable], dtype=np.float64)
+        self._weights = weights / weights.sum()  # every frame equally likely to be drawn
+
+    def next_batch(self) -> Batch:
+        picks = self.rng.choice(len(self.sequences), size=self.batch_size, p=self._weights)
+        sample_windows, positions, vertices, templates = [], [], [], []
+        for index in picks:
+            sequence = self.sequences[index]
+            start = int(self.rng.integers(0, sequence.num_frames - self.segment_frames + 1))
+            times = np.arange(start, start + self.segment_frames) / MODEL_FPS
+            first_code = int(np.floor(times[0] * MEL_RATE + 1e-9))
+            span = audio.mel_frame_span(first_code - CODE_MARGIN, self.mel_per_window)
+            sample_windows.append(audio.slice_with_zeros(sequence.waveform, *span))
+            positions.append(times * MEL_RATE - first_code)
+            vertices.append(sequence.vertices[start:start + self.segment_frames].astype(np.float32))
+            templates.append(sequence.template.astype(np.float32))
+        log_mel = audio.log_mel_uncentred(torch.from_numpy(np.stack(sample_windows)), self._window, self._filterbank)
+        return Batch(
+            log_mel=log_mel,
+            code_positions=torch.from_numpy(np.stack(positions).astype(np.float32)),
+            vertices=torch.from_numpy(np.stack(vertices)),
+            templates=torch.from_numpy(np.stack(templates)),
+        )
+
+
+def vertex_statistics(sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex mean and standard deviation over all frames: (V, 3) each. The std has a
+    floor so that vertices that never move do not divide by zero."""
+    count = sum(s.num_frames for s in sequences)
+    total = sum(s.vertices.astype(np.float64).sum(axis=0) for s in sequences)
+    mean = total / count
+    square = sum(((s.vertices.astype(np.float64) - mean) ** 2).sum(axis=0) for s in sequences)
+    std = np.sqrt(square / count)
+    floor = max(1e-6, 0.05 * float(std.mean()))
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)

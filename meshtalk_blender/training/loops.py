@@ -1,0 +1,204 @@
+"""The two training stages of MeshTalk, resumable, on any device.
+
+Stage 1 trains the audio encoder, expression encoder, fusion and decoder with the
+reconstruction, eyelid and cross-modality losses (segments of 32 frames in the release).
+Stage 2 freezes them, takes the argmax of the fusion output as the latent labels of each
+segment and trains the prior teacher-forced with NLL (segments of 64 frames).
+
+Checkpoints are plain dicts of tensors and numbers, read back with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..core.device import choose_device
+from ..core.model import MeshTalk
+from ..core.model.fusion import quantize
+from ..core.model.meshtalk import codes_at_positions
+from .dataset import Batch, SegmentBatcher, Sequence, vertex_statistics
+from .losses import RegionMasks, Stage1Weights, prior_nll, stage1_losses
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int = 8
+    segment_frames: int = 32
+    learning_rate: float = 1e-4
+    decay_at: float = 0.8  # fraction of the steps after which the learning rate is x0.1
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+    checkpoint_every: int = 500
+    gumbel_tau: float = 1.0
+    weights: Stage1Weights = field(default_factory=Stage1Weights)
+
+
+LogCallback = Callable[[dict], None]
+ValidateCallback = Callable[[MeshTalk], dict]
+
+
+def set_vertex_statistics(model: MeshTalk, sequences: list[Sequence]) -> None:
+    """The encoders and the decoder work on vertices normalised by the data's per-vertex
+    mean and std (as the release); computed once, before stage 1."""
+    mean, std = vertex_statistics(sequences)
+    shape = (1, 1) + mean.shape
+    for module in (model.expression_encoder, model.decoder):
+        module.mean.copy_(torch.from_numpy(mean).view(shape))
+        module.stddev.copy_(torch.from_numpy(std).view(shape))
+
+
+def audio_codes(model: MeshTalk, batch: Batch) -> torch.Tensor:
+    """(B, T, A) audio codes at the batch's frame times."""
+    return codes_at_positions(model.audio_encoder(batch.log_mel), batch.code_positions)
+
+
+def stage1_forward(model: MeshTalk, batch: Batch, masks: RegionMasks, tau: float) -> dict[str, torch.Tensor]:
+    audio_code = audio_codes(model, batch)
+    expression = model.expression_encoder(batch.vertices)
+    templates = batch.templates[:, None]  # (B, 1, V, 3): one identity per sequence
+
+    def decode(expression_code, audio_code_):
+        return model.decoder(templates, quantize(model.fusion(expression_code, audio_code_), tau))
+
+    # Another sequence of the batch supplies the swapped modality (needs B >= 2).
+    return stage1_losses(
+        decode(expression, audio_code),
+        batch.vertices,
+        decode(expression.roll(1, dims=0), audio_code),
+        decode(expression, audio_code.roll(1, dims=0)),
+        masks,
+    )
+
+
+def stage2_forward(model: MeshTalk, batch: Batch) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        audio_code = audio_codes(model, batch)
+        labels = model.fusion(model.expression_encoder(batch.vertices), audio_code).argmax(dim=-1)
+    one_hot = torch.nn.functional.one_hot(labels, model.config.num_classes).float()
+    log_probs = model.prior(one_hot, audio_code)
+    return {"nll": prior_nll(log_probs, labels)}
+
+
+def stage1_modules(model: MeshTalk) -> list[torch.nn.Module]:
+    return [model.audio_encoder, model.expression_encoder, model.fusion, model.decoder]
+
+
+def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks, settings: TrainSettings,
+                 checkpoint: str | Path | None = None, log: LogCallback | None = None,
+                 validate: ValidateCallback | None = None, validate_every: int = 0) -> list[dict]:
+    if settings.batch_size < 2:
+        raise ValueError("stage 1 needs batch_size >= 2 (the cross-modality loss swaps within the batch)")
+    device = choose_device(settings.device)
+    masks = masks.to(device)
+    weights = asdict(settings.weights)
+
+    def step(batch: Batch) -> tuple[torch.Tensor, dict]:
+        terms = stage1_forward(model, batch, masks, settings.gumbel_tau)
+        total = sum(weights[name] * value for name, value in terms.items())
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    return _train("stage1", model, sequences, stage1_modules(model), step, settings, device,
+                  checkpoint, log, validate, validate_every, before_start=lambda: set_vertex_statistics(model, sequences))
+
+
+def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSettings,
+                 checkpoint: str | Path | None = None, log: LogCallback | None = None,
+                 validate: ValidateCallback | None = None, validate_every: int = 0) -> list[dict]:
+    device = choose_device(settings.device)
+
+    def step(batch: Batch) -> tuple[torch.Tensor, dict]:
+        terms = stage2_forward(model, batch)
+        return terms["nll"], {"nll": float(terms["nll"].detach())}
+
+    return _train("stage2", model, sequences, [model.prior], step, settings, device,
+                  checkpoint, log, validate, validate_every)
+
+
+def _train(stage, model, sequences, trained_modules, step, settings: TrainSettings, device, checkpoint, log,
+           validate, validate_every, before_start=None) -> list[dict]:
+    """Runs the optimisation; only ``trained_modules`` learn (and use dropout); the rest
+    of the model stays frozen in eval mode."""
+    model.to(device)
+    optimizer = torch.optim.Adam([p for m in trained_modules for p in m.parameters()], lr=settings.learning_rate)
+    decay_step = max(1, int(math.ceil(settings.decay_at * settings.steps)))
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[decay_step], gamma=0.1)
+    batcher = SegmentBatcher(sequences, settings.segment_frames, settings.batch_size, settings.seed)
+    history: list[dict] = []
+    first_step = 0
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint is not None and checkpoint.is_file():
+        first_step, history = _resume(checkpoint, stage, model, optimizer, scheduler, batcher)
+    elif before_start is not None:
+        before_start()
+    torch.manual_seed(settings.seed + first_step)  # Gumbel noise and dropout
+    log = log or _print_log
+
+    def train_mode() -> None:
+        model.eval()
+        for module in trained_modules:
+            module.train()
+
+    train_mode()
+    started = time.perf_counter()
+    running: dict[str, list[float]] = {}
+    for step_index in range(first_step, settings.steps):
+        batch = batcher.next_batch().to(device)
+        loss, terms = step(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for name, value in terms.items():
+            running.setdefault(name, []).append(value)
+        done = step_index + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            entry = {"stage": stage, "step": done, "seconds": round(time.perf_counter() - started, 2),
+                     "lr": scheduler.get_last_lr()[0], **{k: float(np.mean(v)) for k, v in running.items()}}
+            running = {}
+            if validate is not None and validate_every and (done % validate_every == 0 or done == settings.steps):
+                model.eval()
+                with torch.no_grad():
+                    entry.update({f"val_{k}": v for k, v in validate(model).items()})
+                train_mode()
+            history.append(entry)
+            log(entry)
+        if checkpoint is not None and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            _save(checkpoint, stage, done, model, optimizer, scheduler, batcher, history)
+    model.eval()
+    return history
+
+
+def _save(path: Path, stage, step, model, optimizer, scheduler, batcher, history) -> None:
+    state = {
+        "stage": stage, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "batcher_rng": batcher.rng.bit_generator.state, "history": history,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    torch.save(state, temporary)
+    temporary.replace(path)  # a crash while saving never leaves a broken checkpoint
+
+
+def _resume(path: Path, stage, model, optimizer, scheduler, batcher) -> tuple[int, list[dict]]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["stage"] != stage:
+        raise ValueError(f"{path} is a {state['stage']} checkpoint, not {stage}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    batcher.rng.bit_generator.state = state["batcher_rng"]
+    return int(state["step"]), list(state["history"])
+
+
+def _print_log(entry: dict) -> None:
+    values = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
+    print(values, flush=True)

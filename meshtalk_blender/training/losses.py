@@ -1,0 +1,70 @@
+"""MeshTalk's training losses.
+
+Stage 1 (encoders, fusion, decoder):
+- reconstruction: MSE over all vertices;
+- eyelid: MSE on the eyelid keypoints (blinks carry no audio signal, so without this
+  term the model learns to average them away);
+- cross-modality: decode (this audio, another sequence's expression) and compare with
+  this target on the mouth; decode (this expression, another sequence's audio) and
+  compare on the upper face. This is what makes lips follow audio while the upper face
+  stays free.
+Stage 2 (the prior): negative log-likelihood of the stage-1 latent labels.
+
+Every masked loss is normalised by the mask's total weight, so the terms' sizes do not
+depend on how many vertices a region has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def masked_mse(predicted: torch.Tensor, target: torch.Tensor, vertex_weights: torch.Tensor) -> torch.Tensor:
+    """(B, T, V, 3) twice, (V,) weights >= 0 -> mean squared error per weighted coordinate."""
+    squared = (predicted - target).square().sum(dim=-1)  # (B, T, V)
+    weighted = (squared * vertex_weights).sum(dim=-1)  # (B, T)
+    return weighted.mean() / (3 * vertex_weights.sum().clamp(min=1e-12))
+
+
+def keypoint_mse(predicted: torch.Tensor, target: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """MSE on a set of vertices: (B, T, V, 3) twice, (K,) indices."""
+    return (predicted[:, :, indices] - target[:, :, indices]).square().mean()
+
+
+def prior_nll(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, C) log-probabilities, (B, T, H) labels -> mean negative log-likelihood."""
+    return -torch.gather(log_probs, -1, labels.unsqueeze(-1)).mean()
+
+
+@dataclass(frozen=True)
+class Stage1Weights:
+    reconstruction: float = 1.0
+    eyelid: float = 1.0
+    cross_modality: float = 1.0
+
+
+@dataclass
+class RegionMasks:
+    """Per-vertex weights of the face regions the losses need, on the training device."""
+
+    mouth: torch.Tensor  # (V,)
+    upper_face: torch.Tensor  # (V,)
+    eyelid_keypoints: torch.Tensor  # (K,) vertex indices
+
+    def to(self, device) -> "RegionMasks":
+        return RegionMasks(self.mouth.to(device), self.upper_face.to(device), self.eyelid_keypoints.to(device))
+
+
+def stage1_losses(predicted: torch.Tensor, target: torch.Tensor, audio_swapped: torch.Tensor,
+                  expression_swapped: torch.Tensor, masks: RegionMasks) -> dict[str, torch.Tensor]:
+    """predicted: decoded from (this expression, this audio); audio_swapped: from (other
+    expression, this audio); expression_swapped: from (this expression, other audio).
+    All (B, T, V, 3); returns the named terms (unweighted)."""
+    return {
+        "reconstruction": masked_mse(predicted, target, torch.ones_like(masks.mouth)),
+        "eyelid": keypoint_mse(predicted, target, masks.eyelid_keypoints),
+        "cross_modality": masked_mse(audio_swapped, target, masks.mouth)
+        + masked_mse(expression_swapped, target, masks.upper_face),
+    }
