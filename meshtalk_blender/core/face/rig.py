@@ -126,8 +126,13 @@ def _jaw_weight(frame: _Frame) -> np.ndarray:
     split = corners_z + (hinge_z - corners_z) * toward_hinge
     below = _smoothstep(split + 0.006, split - 0.016, z)
     in_front = _smoothstep(hinge_y + 0.012, hinge_y - 0.012, y)
-    throat = _smoothstep(-0.18, -0.13, z)
-    field = below * in_front * throat
+    # Below the jaw bone's lower border (chin bottom up to the jaw angle) the skin of
+    # the throat stays behind: full weight at the border, none 3 cm under it.
+    chin_bottom = frame.mouth_front[2] - 0.054  # about 12.5 cm below the eyes
+    to_angle = np.clip((y - frame.mouth_front[1]) / (hinge_y - 0.008 - frame.mouth_front[1]), 0.0, 1.0)
+    border = chin_bottom + (hinge_z - 0.06 - chin_bottom) * to_angle
+    under = _smoothstep(border - 0.03, border - 0.004, z)
+    field = below * in_front * under
 
     mouth = frame.patches["mouth"]
     lower = np.where(mouth.upper, 0.0, 1.0)
@@ -452,7 +457,7 @@ def _brow_inner_up(frame: _Frame) -> np.ndarray:
     for side in (1.0, -1.0):
         inner = frame.eye_centres[0 if side > 0 else 1] * np.array([0.45, 1.0, 1.0]) + np.array([0.0, -0.015, 0.022])
         weight = _bump(frame.points, inner, (0.026, 0.04, 0.05)) * zone
-        out[:, 2] += 0.0075 * weight
+        out[:, 2] += 0.009 * weight
         out[:, 0] += side * 0.001 * weight
     return out
 
@@ -552,7 +557,7 @@ def arkit_deltas(head: HeadModel) -> np.ndarray:
         shapes["eyeLookOut" + suffix] = _look_sideways(frame, side, inward=False)
         shapes["jaw" + suffix] = _jaw_slide(frame, jaw, (side * 0.007, 0.0, 0.0))
         shapes["mouth" + suffix] = _mouth_sideways(frame, side)
-        shapes["mouthSmile" + suffix] = _corner_shape(frame, side, (0.0045, 0.004, 0.0065)) + _corner_shape(
+        shapes["mouthSmile" + suffix] = _corner_shape(frame, side, (0.006, 0.0045, 0.008)) + _corner_shape(
             frame, side, (0.0, -0.0015, 0.0025), radius=0.03
         ) * (frame.points[:, 2] > frame.corner(side)[2])[:, None]
         shapes["mouthFrown" + suffix] = _corner_shape(frame, side, (0.0015, 0.0005, -0.0055))

@@ -45,7 +45,7 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     p = points
     pm = sdf.mirrored(points)
 
-    skull = sdf.ellipsoid(p, (0.0, 0.074, 0.026), (0.073, 0.096, 0.092))
+    skull = sdf.ellipsoid(p, (0.0, 0.074, 0.026), (0.071, 0.096, 0.091))
     forehead = sdf.ellipsoid(p, (0.0, 0.040, 0.046), (0.060, 0.060, 0.062))
     skull = sdf.smooth_union(skull, forehead, 0.02)
     brow_middle = sdf.capsule(p, (-0.016, -0.0115, 0.0185), (0.016, -0.0115, 0.0185), 0.0085)
@@ -55,12 +55,12 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     skull = sdf.smooth_union(skull, brow, 0.014)
 
     midface = sdf.ellipsoid(p, (0.0, 0.028, -0.036), (0.046, 0.046, 0.040))
-    cheekbone = sdf.ellipsoid(pm, (0.045, 0.022, -0.024), (0.017, 0.021, 0.015))
-    cheek = sdf.ellipsoid(pm, (0.030, 0.030, -0.054), (0.020, 0.034, 0.024))
+    cheekbone = sdf.ellipsoid(pm, (0.048, 0.024, -0.024), (0.018, 0.022, 0.015))
+    cheek = sdf.ellipsoid(pm, (0.033, 0.030, -0.054), (0.021, 0.034, 0.024))
     muzzle = sdf.ellipsoid(p, (0.0, 0.028, -0.071), (0.033, 0.050, 0.029))
     lower_face = sdf.ellipsoid(p, (0.0, 0.050, -0.066), (0.050, 0.056, 0.038))
-    jaw_line = sdf.capsule(pm, (0.049, 0.064, -0.088), (0.016, 0.004, -0.112), 0.010, 0.009)
-    ramus = sdf.capsule(pm, (0.055, 0.074, -0.036), (0.050, 0.064, -0.090), 0.012, 0.011)
+    jaw_line = sdf.capsule(pm, (0.051, 0.064, -0.088), (0.016, 0.004, -0.112), 0.010, 0.009)
+    ramus = sdf.capsule(pm, (0.057, 0.074, -0.036), (0.051, 0.064, -0.088), 0.012, 0.011)
     chin = sdf.ellipsoid(p, (0.0, 0.0, -0.106), (0.019, 0.016, 0.018))
     face = sdf.smooth_union(midface, cheekbone, 0.02)
     face = sdf.smooth_union(face, cheek, 0.02)
@@ -70,7 +70,7 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     face = sdf.smooth_union(face, chin, 0.012)
     head = sdf.smooth_union(skull, face, 0.016)
 
-    neck = sdf.capsule(p, (0.0, NECK_AXIS_Y - 0.006, -0.40), (0.0, NECK_AXIS_Y + 0.006, -0.05), 0.07, 0.054)
+    neck = sdf.capsule(p, (0.0, NECK_AXIS_Y - 0.006, -0.40), (0.0, NECK_AXIS_Y + 0.006, -0.05), 0.072, 0.057)
     head = sdf.smooth_union(head, neck, 0.03)
     ear = sdf.ellipsoid(pm, (0.071, 0.086, -0.014), (0.011, 0.017, 0.030))
     head = sdf.smooth_union(head, ear, 0.006)

@@ -1,0 +1,106 @@
+"""Builds the MeshTalk head as Blender objects: the face mesh with its 52 ARKit shape
+keys, and two eyeballs parented to it that turn with the eyeLook keys (drivers).
+
+Used by the "Add MeshTalk Head" button and by scripts/render_head.py. The face mesh's
+vertex order is the model's topology, so animation written to it lines up.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..core.face.arkit_names import ARKIT_NAMES
+from ..core.face.eyes import IRIS, PUPIL, SCLERA
+from ..core.face.head import MOUTH_MATERIAL, SKIN_MATERIAL, HeadModel, load_bundled_head
+from ..core.face.rig import EYE_PITCH_DOWN, EYE_PITCH_UP, EYE_YAW, arkit_deltas
+
+FACE_COLOURS = {SKIN_MATERIAL: ("MeshTalk Skin", (0.80, 0.60, 0.50, 1.0)), MOUTH_MATERIAL: ("MeshTalk Mouth", (0.25, 0.06, 0.07, 1.0))}
+EYE_COLOURS = {SCLERA: ("MeshTalk Sclera", (0.92, 0.92, 0.90, 1.0)), IRIS: ("MeshTalk Iris", (0.20, 0.33, 0.45, 1.0)), PUPIL: ("MeshTalk Pupil", (0.02, 0.02, 0.02, 1.0))}
+
+
+def build_head_objects(
+    head: HeadModel | None = None,
+    name: str = "MeshTalk Head",
+    collection: bpy.types.Collection | None = None,
+    shape_keys: bool = True,
+) -> tuple[bpy.types.Object, list[bpy.types.Object]]:
+    """Creates (face object, [left eye, right eye]) in `collection` (default: the
+    scene's). The face has a Basis key and one key per ARKit name, in ARKIT_NAMES order."""
+    head = load_bundled_head() if head is None else head
+    collection = bpy.context.scene.collection if collection is None else collection
+
+    mesh = _mesh(name, head.vertices, head.faces)
+    uv_layer = mesh.uv_layers.new(name="UVMap")
+    corner_uvs = head.uvs[np.concatenate([np.asarray(f) for f in head.face_uvs])]
+    uv_layer.data.foreach_set("uv", corner_uvs.astype(np.float32).ravel())
+    for index in (SKIN_MATERIAL, MOUTH_MATERIAL):
+        mesh.materials.append(_material(*FACE_COLOURS[index]))
+    mesh.polygons.foreach_set("material_index", head.face_materials.astype(np.int32))
+    face = bpy.data.objects.new(name, mesh)
+    collection.objects.link(face)
+
+    if shape_keys:
+        face.shape_key_add(name="Basis", from_mix=False)
+        deltas = arkit_deltas(head)
+        for key_name, delta in zip(ARKIT_NAMES, deltas):
+            key = face.shape_key_add(name=key_name, from_mix=False)
+            key.data.foreach_set("co", (head.vertices + delta).astype(np.float32).ravel())
+            key.slider_min, key.slider_max = 0.0, 1.0
+
+    eyes = []
+    for label, eye in zip(("Left", "Right"), head.eyes):
+        eye_mesh = _mesh(f"{name} Eye {label}", eye.vertices - eye.centre, eye.faces)
+        for index in (SCLERA, IRIS, PUPIL):
+            eye_mesh.materials.append(_material(*EYE_COLOURS[index]))
+        eye_mesh.polygons.foreach_set("material_index", eye.face_materials.astype(np.int32))
+        eye_object = bpy.data.objects.new(f"{name} Eye {label}", eye_mesh)
+        eye_object.location = eye.centre.tolist()
+        eye_object.parent = face
+        collection.objects.link(eye_object)
+        if shape_keys:
+            _drive_eye(eye_object, face, label)
+        eyes.append(eye_object)
+    return face, eyes
+
+
+def _mesh(name: str, vertices: np.ndarray, faces: list[list[int]]) -> bpy.types.Mesh:
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(np.asarray(vertices, dtype=np.float64).tolist(), [], [list(map(int, f)) for f in faces])
+    mesh.update()
+    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
+    return mesh
+
+
+def _material(name: str, colour) -> bpy.types.Material:
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    material.diffuse_color = colour  # the viewport and Workbench colour
+    material.use_nodes = True
+    principled = material.node_tree.nodes.get("Principled BSDF")
+    if principled is not None:
+        principled.inputs["Base Color"].default_value = colour
+        principled.inputs["Roughness"].default_value = 0.55 if "Skin" in name else 0.25
+    return material
+
+
+def _drive_eye(eye: bpy.types.Object, face: bpy.types.Object, label: str) -> None:
+    """Eye rotation from the face's eyeLook keys (same angles as core.face.rig)."""
+    side = 1.0 if label == "Left" else -1.0
+    keys = face.data.shape_keys
+    # Blender's X rotation turns the front (-Y) down for positive angles.
+    pitch = f"down * {EYE_PITCH_DOWN:.6f} - up * {EYE_PITCH_UP:.6f}"
+    yaw = f"(out - inward) * {EYE_YAW * side:.6f}"
+    for axis, expression, names in (
+        (0, pitch, {"up": "eyeLookUp", "down": "eyeLookDown"}),
+        (2, yaw, {"out": "eyeLookOut", "inward": "eyeLookIn"}),
+    ):
+        driver = eye.driver_add("rotation_euler", axis).driver
+        driver.type = "SCRIPTED"
+        for variable_name, key_name in names.items():
+            variable = driver.variables.new()
+            variable.name = variable_name
+            variable.type = "SINGLE_PROP"
+            variable.targets[0].id_type = "KEY"
+            variable.targets[0].id = keys
+            variable.targets[0].data_path = f'key_blocks["{key_name}{label}"].value'
+        driver.expression = expression
