@@ -26,7 +26,7 @@ from .model.meshtalk import audio_codes_for_window
 from .sampling import PriorSampler, draws
 from .timeline import FpsResampler, TemporalSmoother
 
-CHUNK_FRAMES = 300  # model frames per chunk (10 s): bounded memory, little overhead
+CHUNK_FRAMES = 150  # model frames per chunk (5 s): bounded memory, overlap, little overhead
 MIN_FPS, MAX_FPS = 1.0, 240.0
 
 
@@ -107,6 +107,10 @@ class AnimationRun:
         labelled: queue.Queue = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
         worker.start()
+        torch_threads = torch.get_num_threads()
+        if device.type == "cpu" and torch_threads > 1:
+            # The sampler keeps one core busy; a second torch thread would only fight it.
+            torch.set_num_threads(torch_threads - 1)
         try:
             with torch.inference_mode():
                 encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
@@ -133,6 +137,7 @@ class AnimationRun:
                     if len(out):
                         yield out
         finally:
+            torch.set_num_threads(torch_threads)
             stop.set()
             while worker.is_alive():  # unblock a worker waiting on a full queue
                 try:
