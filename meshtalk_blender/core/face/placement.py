@@ -49,11 +49,12 @@ def eye_margin(patch: RingPatch, side: float) -> np.ndarray:
 
 
 def eye_tuck(margin: np.ndarray, side: float) -> np.ndarray:
-    """(P, 3) the lid's inner edge: the margin pulled in to just above the eyeball."""
+    """(P, 3) the lid's inner edge: the margin pulled in toward the eyeball, staying
+    clear of the cornea (and of the eyeball along a blink's straight path)."""
     centre = np.array([side * sculpt.EYE_CENTRE_X, 0.0, 0.0])
     offset = margin - centre
     offset /= np.linalg.norm(offset, axis=1, keepdims=True)
-    return centre + offset * (sculpt.EYEBALL_RADIUS + sculpt.CORNEA_HEIGHT * 0.6)
+    return centre + offset * (sculpt.EYEBALL_RADIUS + sculpt.CORNEA_HEIGHT + 0.0006)
 
 
 def lip_line(along: np.ndarray) -> np.ndarray:

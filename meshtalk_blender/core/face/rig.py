@@ -22,7 +22,7 @@ How the shapes are made:
 Known approximations: tongueOut has no tongue to move and pushes the floor of the
 mouth bag out between the parted lips; cheekPuff inflates the cheek skin along its
 normal; the linear blend moves blinking lids along a chord, which dips up to about
-0.8 mm under the lid shell at half-closure (never through the eyeball).
+0.8 mm under the lid shell at half-closure (it stays clear of the eyeball and cornea).
 """
 
 from __future__ import annotations
@@ -350,13 +350,17 @@ def _elevation(relative: np.ndarray) -> np.ndarray:
     return np.arctan2(relative[:, 2], -relative[:, 1])
 
 
-def _lid_turn(frame: _Frame, side: float, upper: bool, angle: np.ndarray, reach: float = 0.45) -> np.ndarray:
+def _lid_turn(
+    frame: _Frame, side: float, upper: bool, angle: np.ndarray, reach: float = 0.45, tuck_follow: float = 1.0
+) -> np.ndarray:
     """Turns one eyelid about the eyeball centre by `angle` (V,) radians, downward
-    positive, fading out from the margin (1) to the patch border (0)."""
+    positive, fading out from the margin (1) to the patch border (0). The hidden inner
+    edge (tuck) turns by `tuck_follow` of the margin's angle."""
     patch, centre = _eye(frame, side)
     corner = np.abs(patch.along) > 0.999
     chosen = patch.inside & (patch.upper == upper) & ~corner
     falloff = _smoothstep(reach, 1.0, patch.step) * chosen
+    falloff[patch.ring > patch.contour_ring] *= tuck_follow
     relative = frame.points - centre
     return _rotate_about_x(relative, angle * falloff) - relative
 
@@ -389,7 +393,9 @@ def _blink(frame: _Frame, side: float) -> np.ndarray:
         partner_gap[ids] = gap[ids[partner]]  # lower spokes see their upper partner's gap
     out = _lid_turn(frame, side, upper=False, angle=lower_rise * partner_gap)
     lower_target = frame.points[lower_ids] + out[lower_ids]
-    out += _lid_turn(frame, side, upper=True, angle=gap * 0.88)
+    # The hidden tuck turns only part of the way: a linear blend moves each vertex along
+    # a chord, and the tuck's chord would dip into the cornea at half-closure.
+    out += _lid_turn(frame, side, upper=True, angle=gap * 0.88, tuck_follow=0.55)
     # The upper margin lands exactly on the risen lower margin.
     out[upper_ids] = lower_target - frame.points[upper_ids]
     return out

@@ -20,7 +20,7 @@ from . import sdf
 
 EYE_CENTRE_X = 0.0315
 EYEBALL_RADIUS = 0.0118
-CORNEA_HEIGHT = 0.0008  # how far the cornea rises above the eyeball sphere
+CORNEA_HEIGHT = 0.0005  # how far the cornea rises above the eyeball sphere
 LID_SHELL_RADII = (0.0150, 0.0136, 0.0138)  # eyelids ride on this ellipsoid around the eye
 EYE_FISSURE_HALF_WIDTH = 0.0140
 EYE_FISSURE_SHIFT = 0.0  # fissure centre relative to the eyeball centre, along x

@@ -1,0 +1,84 @@
+"""The head built as Blender objects, checked in a real (headless) Blender process."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from meshtalk_blender.core.face import ARKIT_NAMES, apply_arkit, arkit_deltas, eye_rotations, load_bundled_head
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import bpy
+import numpy as np
+from meshtalk_blender.blender.head_builder import build_head_objects
+report = {}
+try:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    face, eyes = build_head_objects()
+    keys = face.data.shape_keys.key_blocks
+    report["keys"] = [k.name for k in keys]
+    report["vertices"] = len(face.data.vertices)
+    report["faces"] = len(face.data.polygons)
+    report["uv_layers"] = len(face.data.uv_layers)
+    co = np.zeros(len(face.data.vertices) * 3, dtype=np.float32)
+    keys["jawOpen"].data.foreach_get("co", co)
+    report["jaw_open"] = co.reshape(-1, 3)[::97].tolist()
+    keys["eyeLookUpLeft"].value = 1.0
+    keys["eyeLookInRight"].value = 1.0
+    bpy.context.view_layer.update()
+    report["eyes"] = [[list(row) for row in eye.matrix_world.to_3x3()] for eye in eyes]
+    report["eye_parents"] = [eye.parent.name for eye in eyes]
+except Exception as error:
+    report["error"] = repr(error)
+print("REPORT" + json.dumps(report))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+@pytest.fixture(scope="module")
+def blender_report():
+    pytest.importorskip("bpy")
+    env = dict(os.environ, BLENDER_USER_RESOURCES=tempfile.mkdtemp(prefix="meshtalk-test-"))
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=180, env=env
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT")]
+    assert lines, result.stderr[-2000:]
+    report = json.loads(lines[-1][len("REPORT"):])
+    assert "error" not in report, report.get("error")
+    return report
+
+
+def test_face_object_has_the_52_arkit_keys_on_a_basis(blender_report):
+    head = load_bundled_head()
+    assert blender_report["keys"] == ["Basis", *ARKIT_NAMES]
+    assert blender_report["vertices"] == head.vertex_count
+    assert blender_report["faces"] == len(head.faces)
+    assert blender_report["uv_layers"] == 1
+
+
+def test_shape_key_positions_equal_the_rig(blender_report):
+    head = load_bundled_head()
+    weights = np.zeros(52, dtype=np.float32)
+    weights[ARKIT_NAMES.index("jawOpen")] = 1.0
+    expected = apply_arkit(head, weights, arkit_deltas(head))[::97]
+    assert np.abs(np.array(blender_report["jaw_open"]) - expected).max() < 1e-6
+
+
+def test_eyes_turn_with_the_look_keys(blender_report):
+    assert len(blender_report["eye_parents"]) == 2
+    weights = np.zeros(52, dtype=np.float32)
+    weights[ARKIT_NAMES.index("eyeLookUpLeft")] = 1.0
+    weights[ARKIT_NAMES.index("eyeLookInRight")] = 1.0
+    expected = eye_rotations(weights)
+    assert np.abs(np.array(blender_report["eyes"]) - expected).max() < 1e-5
