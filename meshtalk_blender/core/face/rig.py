@@ -6,7 +6,8 @@ identity gets a rig that fits it; `apply_arkit` is the linear blend
 
 How the shapes are made:
 - jawOpen turns the lower face about the jaw hinge (an axis along x through the
-  condyles) by 16 degrees; jawLeft/Right/Forward slide the same region.
+  condyles) by 16 degrees and glides it 7 mm forward, as the condyles do;
+  jawLeft/Right/Forward slide the same region.
 - The lips are told apart by the mouth ring patch (upper or lower half), never by
   position, since they touch along the lip line. mouthClose is ARKit's "lips together
   while the jaw is open": added to jawOpen it brings each upper inner-lip vertex and its
@@ -36,6 +37,7 @@ from .head import HeadModel
 from .layout import MOUTH_BAG
 
 JAW_OPEN_ANGLE = np.radians(16.0)
+JAW_GLIDE = 0.007  # forward slide of the jaw at jawOpen = 1
 EYE_YAW = np.radians(28.0)  # eyeLookIn / eyeLookOut at 1
 EYE_PITCH_UP = np.radians(22.0)
 EYE_PITCH_DOWN = np.radians(28.0)
@@ -127,11 +129,11 @@ def _jaw_weight(frame: _Frame) -> np.ndarray:
     below = _smoothstep(split + 0.006, split - 0.016, z)
     in_front = _smoothstep(hinge_y + 0.012, hinge_y - 0.012, y)
     # Below the jaw bone's lower border (chin bottom up to the jaw angle) the skin of
-    # the throat stays behind: full weight at the border, none 3 cm under it.
+    # the throat stays behind: full weight at the border, none 4.5 cm under it.
     chin_bottom = frame.mouth_front[2] - 0.054  # about 12.5 cm below the eyes
     to_angle = np.clip((y - frame.mouth_front[1]) / (hinge_y - 0.008 - frame.mouth_front[1]), 0.0, 1.0)
     border = chin_bottom + (hinge_z - 0.06 - chin_bottom) * to_angle
-    under = _smoothstep(border - 0.03, border - 0.004, z)
+    under = _smoothstep(border - 0.045, border - 0.004, z)
     field = below * in_front * under
 
     mouth = frame.patches["mouth"]
@@ -143,9 +145,11 @@ def _jaw_weight(frame: _Frame) -> np.ndarray:
 
 
 def _jaw_open(frame: _Frame, jaw: np.ndarray) -> np.ndarray:
+    """Turn about the hinge, plus the condyles' forward glide (which keeps the angle of
+    the jaw from swinging back into the neck)."""
     relative = frame.points - frame.hinge
     turned = _rotate_about_x(relative, JAW_OPEN_ANGLE)
-    return jaw[:, None] * (turned - relative)
+    return jaw[:, None] * (turned - relative + np.array([0.0, -JAW_GLIDE, -0.002]))
 
 
 def _jaw_slide(frame: _Frame, jaw: np.ndarray, offset) -> np.ndarray:

@@ -88,7 +88,7 @@ def skin_distance(points: np.ndarray) -> np.ndarray:
     nose = sdf.smooth_union(nose, wing, 0.005)
     nose = sdf.smooth_union(nose, columella, 0.004)
     head = sdf.smooth_union(head, nose, 0.006)
-    nostril = sdf.ellipsoid(pm, (0.0068, -0.0275, -0.0478), (0.0036, 0.0058, 0.0024))
+    nostril = sdf.ellipsoid(pm, (0.0068, -0.0265, -0.0482), (0.003, 0.005, 0.002))
     return sdf.smooth_subtract(head, nostril, 0.0015)
 
 
