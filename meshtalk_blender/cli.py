@@ -90,7 +90,7 @@ def run_animate(args: argparse.Namespace) -> None:
     pipeline.run_with_cpu_fallback(write, device, notify=lambda message: print(message, file=sys.stderr))
     if not args.quiet:
         elapsed = time.perf_counter() - started
-        print(f"\rWrote {args.out} ({run.num_output_frames} frames at {args.fps:g} fps, "
+        print(f"{chr(13) if report else ''}Wrote {args.out} ({run.num_output_frames} frames at {args.fps:g} fps, "
               f"{loaded.config.num_vertices} vertices) in {elapsed:.1f} s.", file=sys.stderr)
 
 

@@ -140,7 +140,7 @@ class SamplerWeights:
             columns.append(layer_columns)
         packed = f32(np.concatenate(blocks))
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
-        first_taps = [to_np(layers[0].historic.weight[:, :, tap]) for tap in (1, 0)]
+        first_taps = [f32(to_np(layers[0].historic.weight[:, :, tap])) for tap in (1, 0)]  # contiguous: BLAS
         embedding_bias = to_np(prior.embedding.masked_linear.bias)
         return SamplerWeights(
             heads=heads,
