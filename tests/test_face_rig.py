@@ -17,6 +17,7 @@ from meshtalk_blender.core.face import (
     sample_identity,
 )
 from meshtalk_blender.core.face.eyes import LIMBUS_ANGLE
+from meshtalk_blender.core.face.layout import CAP
 
 # Typed from Apple's ARFaceAnchor documentation, independently of the package's list.
 APPLE_ORDER = """eyeBlinkLeft eyeLookDownLeft eyeLookInLeft eyeLookOutLeft eyeLookUpLeft eyeSquintLeft
@@ -69,7 +70,7 @@ def test_every_shape_moves_something_and_only_in_front(rigged):
     assert (size > 0.001).all(), [n for n, s in zip(ARKIT_NAMES, size) if s <= 0.001]
     assert (size < 0.045).all()
     x, y, z = head.vertices.T
-    back_of_head = (y > 0.095) | (z < -0.19) | (head.layout.region == 2)  # 2: skull cap
+    back_of_head = (y > 0.095) | (z < -0.19) | (head.layout.region == CAP)
     assert np.abs(deltas[:, back_of_head]).max() == 0.0
 
 

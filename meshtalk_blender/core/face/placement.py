@@ -7,21 +7,11 @@ are placed explicitly. The lips are added last as a bulge over the muzzle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from . import sculpt
 from .layout import HeadLayout, RingPatch
-
-
-@dataclass
-class ContourFrame:
-    """Where each loop index of a patch sits on its inner contour (both eyes and mouth)."""
-
-    along: np.ndarray  # (P,) -1 at the left-edge corner (smaller x), +1 at the other
-    upper: np.ndarray  # (P,) bool
 
 
 def direction(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:

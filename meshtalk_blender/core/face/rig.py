@@ -34,7 +34,6 @@ import numpy as np
 
 from .arkit_names import ARKIT_INDEX, ARKIT_NAMES
 from .head import HeadModel
-from .layout import MOUTH_BAG
 
 JAW_OPEN_ANGLE = np.radians(16.0)
 JAW_GLIDE = 0.007  # forward slide of the jaw at jawOpen = 1
@@ -283,7 +282,6 @@ def _roll(frame: _Frame, upper: bool) -> np.ndarray:
 
 
 def _shrug_lower(frame: _Frame) -> np.ndarray:
-    x, y, z = frame.points.T
     chin = _bump(frame.points, frame.mouth_front + np.array([0.0, 0.0, -0.03]), (0.03, 0.05, 0.026))
     lower = _lip_half(frame, None, upper=False)
     upper = _lip_half(frame, None, upper=True)

@@ -52,7 +52,6 @@ def build_masks(layout: HeadLayout, vertices: np.ndarray) -> dict[str, np.ndarra
         patch = layout.patches[name]
         for k, ids in enumerate(patch.rings):
             eyelids[ids] = _smoothstep(0.2, 0.75, patch.steps[k] if k < len(patch.steps) else 1.0)
-    eyelids[np.isin(layout.region, (EYE_TUCK,))] = 1.0
     masks = {"mouth": mouth, "upper_face": upper_face, "forehead": forehead, "neck": neck, "eyelids": eyelids}
     return {name: np.clip(values, 0.0, 1.0).astype(np.float32) for name, values in masks.items()}
 
