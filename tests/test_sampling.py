@@ -8,7 +8,7 @@ from reference_meshtalk import reference_sample
 
 from meshtalk_blender.core.model import MeshTalkConfig
 from meshtalk_blender.core.model.prior import Prior
-from meshtalk_blender.core.sampling import PriorSampler, draw_label, draws
+from meshtalk_blender.core.sampling import PriorSampler, draw_label, draws, keep_mask
 
 
 def naive(prior, audio_code, uniforms, temperature, fixed_labels=None, fixed_mask=None):
@@ -99,3 +99,12 @@ def test_embedding_mask_that_sees_its_own_head_is_refused():
         prior.embedding.mask.fill_(1)
     with pytest.raises(ValueError, match="autoregressive"):
         PriorSampler(prior)
+
+
+def test_keep_mask_for_upper_face_and_frame_ranges():
+    upper_face = keep_mask(10, 4, redraw_heads=[1, 3])
+    assert upper_face[:, [0, 2]].all() and not upper_face[:, [1, 3]].any()
+    frames = keep_mask(10, 4, redraw_frames=(3, 6))
+    assert frames[:3].all() and frames[6:].all() and not frames[3:6].any()
+    both = keep_mask(10, 4, redraw_heads=[1], redraw_frames=(3, 6))
+    assert (~both).sum() == 3 and not both[3:6, 1].any()

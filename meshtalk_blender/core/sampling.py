@@ -77,6 +77,19 @@ def draw_label(logits, uniform, temperature):
     return best  # u*total rounded up to total: only possible for u within 1e-16 of 1
 
 
+def keep_mask(num_frames: int, num_heads: int, redraw_heads=None, redraw_frames: tuple[int, int] | None = None) -> np.ndarray:
+    """(T, H) bool: True where a previous latent is kept, False where it is redrawn.
+
+    redraw_heads: the heads to redraw (None: all), e.g. every head but the mouth's to
+    "resample the upper face"; redraw_frames: [start, end) model frames to redraw (None:
+    all), e.g. to "resample frames 120-180". Both together redraw those heads in that range."""
+    redraw = np.zeros((num_frames, num_heads), dtype=bool)
+    rows = slice(None) if redraw_frames is None else slice(max(0, redraw_frames[0]), max(0, redraw_frames[1]))
+    columns = slice(None) if redraw_heads is None else np.asarray(list(redraw_heads), dtype=np.int64)
+    redraw[rows, columns] = True
+    return ~redraw
+
+
 @dataclass
 class SamplerWeights:
     """The prior's weights, masked and laid out for the kernel (all float32 numpy)."""
