@@ -79,6 +79,41 @@ def log_mel_uncentred(samples: torch.Tensor, window: torch.Tensor, filterbank: t
     return torch.log(torch.clamp(mel, min=LOG_FLOOR))
 
 
+@dataclass(frozen=True)
+class MelStatistics:
+    """Per-utterance log-mel statistics: subtracting the per-band mean removes the
+    recording channel's colouring (microphone, room EQ); one global scale keeps the
+    bands' relative spread (a per-band scale would blow up near-constant bands)."""
+
+    mean: np.ndarray  # (80,) per-band mean over the clip's frames
+    scale: float  # standard deviation over all bands and frames, after the mean
+
+    def apply(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, 80, M) -> normalised (B, 80, M)."""
+        mean = torch.as_tensor(self.mean, dtype=log_mel.dtype, device=log_mel.device)[None, :, None]
+        return (log_mel - mean) / self.scale
+
+
+def log_mel_statistics(samples_for, num_samples: int, window: torch.Tensor, filterbank: torch.Tensor,
+                       frames_per_block: int = 3000) -> MelStatistics:
+    """Statistics of the centred log-mel frames whose centres lie inside the clip, computed
+    block by block (bounded memory). ``samples_for(start, end)`` returns the clip's
+    samples with zeros outside it, moving forward only."""
+    num_frames = 1 + (num_samples - 1) // MEL_HOP
+    total = np.zeros(MEL_BANDS)
+    total_square = np.zeros(MEL_BANDS)
+    for first in range(0, num_frames, frames_per_block):
+        count = min(frames_per_block, num_frames - first)
+        start, end = mel_frame_span(first, count)
+        samples = torch.from_numpy(samples_for(start, end)).to(window.device)[None]
+        log_mel = log_mel_uncentred(samples, window, filterbank)[0].double().cpu().numpy()
+        total += log_mel.sum(axis=1)
+        total_square += np.square(log_mel).sum(axis=1)
+    mean = total / num_frames
+    variance = max(float((total_square / num_frames - mean ** 2).mean()), 1e-6)
+    return MelStatistics(mean.astype(np.float32), float(np.sqrt(variance)))
+
+
 def mel_frame_span(first_frame: int, count: int) -> tuple[int, int]:
     """Sample range [start, end) that centred mel frames first..first+count-1 read."""
     start = first_frame * MEL_HOP - FFT_SIZE // 2

@@ -22,7 +22,7 @@ from .checkpoints import LoadedModel
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import MODEL_FPS
-from .model.meshtalk import audio_codes_for_window
+from .model.meshtalk import audio_codes_for_window, clip_mel_statistics
 from .sampling import PriorSampler, draws
 from .timeline import FpsResampler, TemporalSmoother
 
@@ -147,6 +147,8 @@ class AnimationRun:
 
     def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
         try:
+            with torch.inference_mode():  # an extra pass over the audio, only if the model needs it
+                statistics = clip_mel_statistics(model, audio.NormalisedSamples(self.info).get, self.info.num_samples)
             samples = audio.NormalisedSamples(self.info)
             sampler = PriorSampler(model.prior)
             state = sampler.start()
@@ -158,7 +160,7 @@ class AnimationRun:
                         return
                     end = min(start + step, self.num_model_frames)
                     times = np.arange(start, end) / MODEL_FPS
-                    codes = audio_codes_for_window(model, samples.get, times).float().cpu().numpy()
+                    codes = audio_codes_for_window(model, samples.get, times, statistics).float().cpu().numpy()
                     keep = options.keep_mask[start:end] if options.keep_mask is not None else None
                     kept = options.keep_labels[start:end] if options.keep_labels is not None else None
                     labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)

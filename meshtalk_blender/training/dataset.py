@@ -46,7 +46,8 @@ class Batch:
 class SegmentBatcher:
     """Random fixed-length segments from a list of sequences, reproducibly by seed."""
 
-    def __init__(self, sequences: list[Sequence], segment_frames: int, batch_size: int, seed: int = 0):
+    def __init__(self, sequences: list[Sequence], segment_frames: int, batch_size: int, seed: int = 0,
+                 audio_normalisation: str = "none"):
         usable = [s for s in sequences if s.num_frames >= segment_frames]
         if not usable:
             raise ValueError(f"no sequence has {segment_frames} frames")
@@ -59,6 +60,11 @@ class SegmentBatcher:
         self.mel_per_window = self.codes_per_window + AUDIO_RECEPTIVE_FIELD - 1
         self._window = torch.from_numpy(audio.stft_window())
         self._filterbank = torch.from_numpy(audio.mel_filterbank())
+        # Per-utterance statistics of the whole sequence, as inference computes them for a clip.
+        self._statistics = None if audio_normalisation == "none" else [
+            audio.log_mel_statistics(lambda a, b, w=s.waveform: audio.slice_with_zeros(w, a, b), len(s.waveform),
+                                     self._window, self._filterbank) for s in usable
+        ]
         weights = np.array([s.num_frames - segment_frames + 1 for s in usable], dtype=np.float64)
         self._weights = weights / weights.sum()  # every frame equally likely to be drawn
 
@@ -76,6 +82,8 @@ class SegmentBatcher:
             vertices.append(sequence.vertices[start:start + self.segment_frames].astype(np.float32))
             templates.append(sequence.template.astype(np.float32))
         log_mel = audio.log_mel_uncentred(torch.from_numpy(np.stack(sample_windows)), self._window, self._filterbank)
+        if self._statistics is not None:
+            log_mel = torch.stack([self._statistics[i].apply(log_mel[row:row + 1])[0] for row, i in enumerate(picks)])
         return Batch(
             log_mel=log_mel,
             code_positions=torch.from_numpy(np.stack(positions).astype(np.float32)),

@@ -131,7 +131,8 @@ def _train(stage, model, sequences, trained_modules, step, settings: TrainSettin
     optimizer = torch.optim.Adam([p for m in trained_modules for p in m.parameters()], lr=settings.learning_rate)
     decay_step = max(1, int(math.ceil(settings.decay_at * settings.steps)))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[decay_step], gamma=0.1)
-    batcher = SegmentBatcher(sequences, settings.segment_frames, settings.batch_size, settings.seed)
+    batcher = SegmentBatcher(sequences, settings.segment_frames, settings.batch_size, settings.seed,
+                             model.config.audio_normalisation)
     history: list[dict] = []
     first_step = 0
     checkpoint = Path(checkpoint) if checkpoint else None

@@ -21,6 +21,7 @@ AUDIO_DILATIONS = (2, 4, 6, 2, 4, 6)
 # Mel frames one audio code sees: the first conv plus the dilated ones = 101 (1 s).
 AUDIO_RECEPTIVE_FIELD = 1 + (AUDIO_KERNEL - 1) * (1 + sum(AUDIO_DILATIONS))
 LEAKY_SLOPE = 0.2
+AUDIO_NORMALISATIONS = ("none", "utterance")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class MeshTalkConfig:
     decoder_lstm_layers: int = 2
     prior_channels: int = 64  # per head
     prior_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # "none": log-mel as the original; "utterance": each clip's log-mel is normalised by its
+    # own statistics (audio.MelStatistics), so that models trained on synthetic voices
+    # carry over to real recordings (../shared/docs/synthetic-to-real.md).
+    audio_normalisation: str = "none"
+
+    def __post_init__(self):
+        if self.audio_normalisation not in AUDIO_NORMALISATIONS:
+            raise ValueError(f"audio_normalisation must be one of {AUDIO_NORMALISATIONS}")
 
     @staticmethod
     def original() -> "MeshTalkConfig":

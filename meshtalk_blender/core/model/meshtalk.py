@@ -55,12 +55,23 @@ def codes_at_positions(codes: torch.Tensor, positions: torch.Tensor) -> torch.Te
     return torch.gather(codes, 1, index(lower)) * (1 - weight) + torch.gather(codes, 1, index(upper)) * weight
 
 
-def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray) -> torch.Tensor:
+def clip_mel_statistics(model: MeshTalk, samples_for, num_samples: int) -> audio.MelStatistics | None:
+    """The statistics the model's audio normalisation needs for a clip (None if it needs
+    none). ``samples_for`` as in ``audio_codes_for_window``, from the clip's start."""
+    if model.config.audio_normalisation == "none":
+        return None
+    log_mel = model.audio_encoder.log_mel
+    return audio.log_mel_statistics(samples_for, num_samples, log_mel.window, log_mel.filterbank)
+
+
+def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray,
+                           mel_statistics: audio.MelStatistics | None = None) -> torch.Tensor:
     """Audio codes at ``frame_times`` (seconds): (T, A).
 
     ``samples_for(start, end)`` returns the clip's normalised samples [start, end) as a
     float32 numpy array (zeros outside the clip). Computes only the log-mel frames that
-    these codes need, so a long clip can be processed window by window."""
+    these codes need, so a long clip can be processed window by window.
+    ``mel_statistics``: required when the model normalises audio per utterance."""
     first_code, last_code = code_grid_range(frame_times)
     first_mel = first_code - CODE_MARGIN
     mel_count = last_code - first_code + AUDIO_RECEPTIVE_FIELD
@@ -69,6 +80,10 @@ def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray
     device = encoder.code.weight.device
     samples = torch.from_numpy(samples_for(start, end)).to(device)[None]
     log_mel = encoder.log_mel(samples)  # (1, 80, mel_count)
+    if model.config.audio_normalisation == "utterance":
+        if mel_statistics is None:
+            raise ValueError("this model normalises audio per utterance: pass mel_statistics")
+        log_mel = mel_statistics.apply(log_mel)
     codes = encoder(log_mel)  # (1, last - first + 1, A)
     positions = torch.from_numpy((frame_times * MEL_RATE - first_code).astype(np.float32)).to(device)
     return codes_at_positions(codes, positions[None])[0]
