@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .model.prior import Prior
 
@@ -100,12 +101,15 @@ class SamplerWeights:
     dilations: np.ndarray  # (L,) int64
     embedding_rows: np.ndarray  # (H*C, H*K): row j is the embedding of one-hot input j
     embedding_bias: np.ndarray  # (H*K,)
-    # Masked current-frame weights, packed per (layer, head): the block of head h's rows
-    # and the columns it may see (heads < h, or <= h where the mask allows), contiguous,
-    # so that each is one streaming mat-vec. Index with current_offsets / current_columns.
-    current_packed: np.ndarray  # (sum of blocks,)
-    current_offsets: np.ndarray  # (L, H) int64
-    current_columns: np.ndarray  # (L, H) int64
+    # Masked current-frame weights of the context layers and the logits layer, packed per
+    # head in the order the kernel reads them (head 0: layers 0..L-1, logits; head 1: ...):
+    # each block holds head h's rows and only the columns it may see (heads < h, or <= h
+    # where the mask allows), so a frame's per-head work is one forward sweep through
+    # memory. Block (layer, h) starts at head_offsets[layer, h] and has
+    # head_columns[layer, h] columns; layer index L is the logits layer.
+    head_packed: np.ndarray  # (sum of blocks,)
+    head_offsets: np.ndarray  # (L + 1, H) int64
+    head_columns: np.ndarray  # (L + 1, H) int64
     history_previous_t: np.ndarray  # (L, H*K, H*K): W1.T, applied to x[t-1]
     history_dilated_t: np.ndarray  # (L, H*K, H*K): W0.T, applied to x[t-1-d]
     # The first context layer's input is the embedding, a sum of one embedding row per
@@ -115,9 +119,6 @@ class SamplerWeights:
     first_history_bias: np.ndarray  # (2, H*K): the embedding bias through each tap
     audio_t: np.ndarray  # (A, L*H*K): the audio convs, transposed and stacked
     layer_bias: np.ndarray  # (L, H*K): masked + audio + history biases
-    logits_packed: np.ndarray  # the logits layer packed the same way, C rows per head
-    logits_offsets: np.ndarray  # (H,) int64
-    logits_columns: np.ndarray  # (H,) int64
     logits_bias: np.ndarray  # (H*C,)
 
     @staticmethod
@@ -132,11 +133,6 @@ class SamplerWeights:
             blocks = [weight[h * out_width:(h + 1) * out_width, h * in_width:(h + 1) * in_width] for h in range(heads)]
             return int(any(np.any(block != 0) for block in blocks))
 
-        def pack(weight: np.ndarray, out_width: int) -> tuple[list[np.ndarray], list[int]]:
-            diagonal = has_diagonal(weight, out_width, width)
-            columns = [(h + diagonal) * width for h in range(heads)]
-            return [weight[h * out_width:(h + 1) * out_width, :columns[h]].ravel() for h in range(heads)], columns
-
         def f32(array) -> np.ndarray:
             return np.ascontiguousarray(array, dtype=np.float32)
 
@@ -144,14 +140,17 @@ class SamplerWeights:
         if has_diagonal(embedding, width, classes):
             raise ValueError("prior embedding mask lets head h see its own label: not autoregressive")
         layers = list(prior.context_layers)
-        blocks, offsets, columns, position = [], [], [], 0
-        for weight in [masked(layer) for layer in layers] + [masked(prior.logits)]:
-            layer_blocks, layer_columns = pack(weight, weight.shape[0] // heads)
-            offsets.append(position + np.cumsum([0] + [len(b) for b in layer_blocks[:-1]]))
-            position += sum(len(b) for b in layer_blocks)
-            blocks += layer_blocks
-            columns.append(layer_columns)
-        packed = f32(np.concatenate(blocks))
+        weights = [masked(layer) for layer in layers] + [masked(prior.logits)]
+        rows = [width] * len(layers) + [classes]
+        visible = [has_diagonal(w, r, width) for w, r in zip(weights, rows)]  # 1: head h sees itself
+        blocks, offsets, columns, position = [], np.zeros((len(weights), heads), np.int64), \
+            np.zeros((len(weights), heads), np.int64), 0
+        for h in range(heads):
+            for layer, (weight, out_width) in enumerate(zip(weights, rows)):
+                columns[layer, h] = (h + visible[layer]) * width
+                blocks.append(weight[h * out_width:(h + 1) * out_width, :columns[layer, h]].ravel())
+                offsets[layer, h] = position
+                position += blocks[-1].size
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
         first_taps = [f32(to_np(layers[0].historic.weight[:, :, tap])) for tap in (1, 0)]  # contiguous: BLAS
         embedding_bias = to_np(prior.embedding.masked_linear.bias)
@@ -162,9 +161,9 @@ class SamplerWeights:
             dilations=np.array([layer.dilation for layer in layers], dtype=np.int64),
             embedding_rows=f32(embedding.T),
             embedding_bias=f32(embedding_bias),
-            current_packed=packed,
-            current_offsets=np.array(offsets[:-1], dtype=np.int64),
-            current_columns=np.array(columns[:-1], dtype=np.int64),
+            head_packed=f32(np.concatenate(blocks)),
+            head_offsets=offsets,
+            head_columns=columns,
             history_previous_t=f32(np.stack([to_np(layer.historic.weight[:, :, 1]).T for layer in layers])),
             history_dilated_t=f32(np.stack([to_np(layer.historic.weight[:, :, 0]).T for layer in layers])),
             first_history_rows=f32(np.stack([(tap @ embedding).T for tap in first_taps])),
@@ -173,9 +172,6 @@ class SamplerWeights:
             layer_bias=f32(np.stack([
                 to_np(layer.masked_linear.bias + layer.unmasked_linear.bias + layer.historic.bias) for layer in layers
             ])),
-            logits_packed=packed,
-            logits_offsets=np.array(offsets[-1], dtype=np.int64),
-            logits_columns=np.array(columns[-1], dtype=np.int64),
             logits_bias=f32(to_np(prior.logits.masked_linear.bias)),
         )
 
@@ -224,9 +220,9 @@ def _rows_times_matrix(rows, count, matrix, out):
 def _sample_kernel(
     first_frame, audio_terms, uniforms, fixed_labels, fixed_mask, temperature,
     heads, classes, width, dilations, embedding_rows, embedding_bias,
-    current_packed, current_offsets, current_columns, history_previous_t, history_dilated_t,
-    first_history_rows, first_history_bias, layer_bias, logits_packed, logits_offsets, logits_columns,
-    logits_bias, inputs, dilated_terms, recent_labels, labels_out,
+    head_packed, head_offsets, head_columns, history_previous_t, history_dilated_t,
+    first_history_rows, first_history_bias, layer_bias, logits_bias, inputs, dilated_terms, recent_labels,
+    labels_out,
 ):
     num_frames = audio_terms.shape[0]
     num_layers = dilations.shape[0]
@@ -234,6 +230,7 @@ def _sample_kernel(
     pre = np.empty((num_layers, channels), dtype=np.float32)
     batch = np.empty((RING, channels), dtype=np.float32)
     products = np.empty((RING, channels), dtype=np.float32)
+    scratch = np.empty(max(channels, classes), dtype=np.float32)  # BLAS output, no allocation per call
     x = np.empty((num_layers + 1, channels), dtype=np.float32)  # layer inputs; x[L] feeds the logits
     head_logits = np.empty(classes, dtype=np.float32)
     for step in range(num_frames):
@@ -259,7 +256,8 @@ def _sample_kernel(
         for layer in range(1, num_layers):
             pre[layer] = audio_terms[step, layer] + layer_bias[layer]
             if t >= 1:
-                pre[layer] += np.dot(inputs[layer, previous], history_previous_t[layer])
+                np.dot(inputs[layer, previous], history_previous_t[layer], scratch[:channels])
+                pre[layer] += scratch[:channels]
             if t >= 1 + dilations[layer]:
                 pre[layer] += dilated_terms[layer, (t - 1 - dilations[layer]) % RING]
         x[0] = embedding_bias
@@ -269,18 +267,20 @@ def _sample_kernel(
             for layer in range(num_layers):
                 out = x[layer + 1, rows_start:rows_end]
                 out[:] = pre[layer, rows_start:rows_end]
-                columns = current_columns[layer, h]
+                columns = head_columns[layer, h]
                 if columns > 0:
-                    offset = current_offsets[layer, h]
-                    block = current_packed[offset:offset + width * columns].reshape((width, columns))
-                    out += np.dot(block, x[layer, :columns])
+                    offset = head_offsets[layer, h]
+                    block = head_packed[offset:offset + width * columns].reshape((width, columns))
+                    np.dot(block, x[layer, :columns], scratch[:width])
+                    out += scratch[:width]
                 _lrelu(out)
             head_logits[:] = logits_bias[h * classes:(h + 1) * classes]
-            columns = logits_columns[h]
+            columns = head_columns[num_layers, h]
             if columns > 0:
-                offset = logits_offsets[h]
-                block = logits_packed[offset:offset + classes * columns].reshape((classes, columns))
-                head_logits += np.dot(block, x[num_layers, :columns])
+                offset = head_offsets[num_layers, h]
+                block = head_packed[offset:offset + classes * columns].reshape((classes, columns))
+                np.dot(block, x[num_layers, :columns], scratch[:classes])
+                head_logits += scratch[:classes]
             if fixed_mask[step, h]:
                 label = fixed_labels[step, h]
             else:
@@ -331,13 +331,16 @@ class PriorSampler:
             fixed_mask = np.zeros((frames, w.heads), dtype=np.bool_)
             fixed_labels = np.zeros((frames, w.heads), dtype=np.int64)
         labels = np.empty((frames, w.heads), dtype=np.int64)
-        _sample_kernel(
-            state.frame, self.audio_terms(audio_codes), np.ascontiguousarray(uniforms, dtype=np.float64),
-            np.ascontiguousarray(fixed_labels, dtype=np.int64), np.ascontiguousarray(fixed_mask, dtype=np.bool_),
-            float(temperature), w.heads, w.classes, w.width, w.dilations, w.embedding_rows, w.embedding_bias,
-            w.current_packed, w.current_offsets, w.current_columns, w.history_previous_t, w.history_dilated_t,
-            w.first_history_rows, w.first_history_bias, w.layer_bias, w.logits_packed, w.logits_offsets,
-            w.logits_columns, w.logits_bias, state.inputs, state.dilated_terms, state.labels, labels,
-        )
+        # The kernel's mat-vecs are too small for BLAS threads to pay off (measured: a
+        # second thread makes them slower), and the other core is busy decoding.
+        with threadpool_limits(limits=1, user_api="blas"):
+            _sample_kernel(
+                state.frame, self.audio_terms(audio_codes), np.ascontiguousarray(uniforms, dtype=np.float64),
+                np.ascontiguousarray(fixed_labels, dtype=np.int64), np.ascontiguousarray(fixed_mask, dtype=np.bool_),
+                float(temperature), w.heads, w.classes, w.width, w.dilations, w.embedding_rows, w.embedding_bias,
+                w.head_packed, w.head_offsets, w.head_columns, w.history_previous_t, w.history_dilated_t,
+                w.first_history_rows, w.first_history_bias, w.layer_bias, w.logits_bias,
+                state.inputs, state.dilated_terms, state.labels, labels,
+            )
         state.frame += frames
         return labels
