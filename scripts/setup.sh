@@ -22,19 +22,33 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ]; then
-    echo "setup: creating .venv with $python_bin"
-    "$python_bin" -m venv .venv
-fi
+# install_venv DIR REQUIREMENTS...: creates DIR with $python_bin, then installs the
+# requirement files; reinstalls only when one of them changed since the last success.
+install_venv() {
+    local venv=$1
+    shift
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "setup: creating $venv with $python_bin"
+        "$python_bin" -m venv "$venv"
+    fi
+    local stamp="$venv/.requirements-sha256"
+    local wanted
+    wanted=$(cat "$@" | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        echo "setup: installing pinned Python packages into $venv (first time: a minute or two)"
+        local args=()
+        for file in "$@"; do args+=(-r "$file"); done
+        "$venv/bin/pip" install -q --disable-pip-version-check "${args[@]}" 2>&1 \
+            | grep -v "^WARNING: Location" || true
+        "$venv/bin/python" -c "import torch, bpy, librosa, numba, soundfile, safetensors" \
+            || { echo "setup: the packages in $venv do not import; see the messages above" >&2; exit 1; }
+        echo "$wanted" > "$stamp"
+    fi
+}
 
-# Reinstall only when requirements.txt changed since the last successful install.
-stamp=.venv/.requirements-sha256
-wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    echo "setup: installing pinned Python packages (first time: about a minute)"
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 \
-        | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import torch, bpy, librosa, numba, soundfile, safetensors" \
-        || { echo "setup: the installed packages do not import; see the messages above" >&2; exit 1; }
-    echo "$wanted" > "$stamp"
-fi
+install_venv .venv requirements.txt
+
+# The second Blender: bpy 5.0 with the same pins as .venv except bpy itself.
+mkdir -p .venv-bpy5
+grep -v '^bpy==' requirements.txt > .venv-bpy5/requirements-without-bpy.txt
+install_venv .venv-bpy5 .venv-bpy5/requirements-without-bpy.txt requirements-bpy5.txt

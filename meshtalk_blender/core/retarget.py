@@ -1,0 +1,326 @@
+"""From the model's vertices to a user's character: transforms, blendshape solve, basis.
+
+Three pieces, all plain numpy (the Blender layer only reads and writes arrays):
+
+- ``fit_similarity``: the scale, rotation and translation that best map one point set
+  onto another (Umeyama 1991). A mesh with the model's topology can sit anywhere, at any
+  size and in any axis convention; the transform takes it to model space and back.
+- ``match_arkit_keys`` and ``BlendshapeSolver``: a character rigged with ARKit-named
+  shape keys is animated by solving, per frame, for the key weights in [0, 1] that best
+  reproduce the model's displacement (bounded least squares with the L1-like, ridge,
+  temporal and symmetry terms of NVIDIA Audio2Face, see ../shared/docs/face-motion-facts.md).
+- ``compact_basis``: a few shape keys plus keyframed weights that reproduce an animation
+  (a truncated SVD of its displacements), so the result stays editable in Blender.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import MeshTalkError
+from .face.arkit_names import ARKIT_NAMES, mirror_name
+from .sampling import numba  # imported from there so that numba's cache folder is already set
+
+# ---------------------------------------------------------------- similarity transforms
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """x -> scale * rotation @ x + translation."""
+
+    scale: float
+    rotation: np.ndarray  # (3, 3) proper rotation
+    translation: np.ndarray  # (3,)
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) points -> (..., 3) float32."""
+        points = np.asarray(points, dtype=np.float64)
+        return (self.scale * points @ self.rotation.T + self.translation).astype(np.float32)
+
+    def apply_to_offsets(self, offsets: np.ndarray) -> np.ndarray:
+        """(..., 3) displacements (no translation) -> (..., 3) float32."""
+        return (self.scale * np.asarray(offsets, dtype=np.float64) @ self.rotation.T).astype(np.float32)
+
+    def inverse(self) -> "Similarity":
+        rotation = self.rotation.T
+        return Similarity(1.0 / self.scale, rotation, -(rotation @ self.translation) / self.scale)
+
+
+def fit_similarity(source: np.ndarray, target: np.ndarray) -> Similarity:
+    """The similarity minimising sum |T(source_i) - target_i|^2 over (N, 3) point pairs.
+
+    Reflections are excluded (a mirrored mesh is a different mesh, not a pose)."""
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if source.shape != target.shape or source.ndim != 2 or source.shape[1] != 3 or len(source) < 3:
+        raise ValueError(f"need two (N >= 3, 3) point sets of one shape, got {source.shape} and {target.shape}")
+    source_centre, target_centre = source.mean(axis=0), target.mean(axis=0)
+    source_centred, target_centred = source - source_centre, target - target_centre
+    source_variance = float((source_centred**2).sum() / len(source))
+    if source_variance <= 1e-20:
+        raise MeshTalkError("The mesh has collapsed to a point (all vertices at one place); it cannot be aligned.")
+    covariance = target_centred.T @ source_centred / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1.0
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(singular) @ sign) / source_variance)
+    translation = target_centre - scale * rotation @ source_centre
+    return Similarity(scale, rotation, translation)
+
+
+def alignment_error(transform: Similarity, source: np.ndarray, target: np.ndarray) -> float:
+    """RMS distance after alignment, relative to the target's RMS radius (0 = identical
+    up to the transform; a scrambled vertex order gives about 1.4)."""
+    target = np.asarray(target, dtype=np.float64)
+    residual = transform.apply(source) - target
+    radius = np.sqrt(((target - target.mean(axis=0)) ** 2).sum(axis=1).mean())
+    return float(np.sqrt((residual**2).sum(axis=1).mean()) / max(radius, 1e-12))
+
+
+# ---------------------------------------------------------------- ARKit key names
+
+_SIDE_SUFFIXES = ((re.compile(r"[._\- ](l|left)$"), "left"), (re.compile(r"[._\- ](r|right)$"), "right"))
+_NORMALISED_ARKIT = {name.lower(): name for name in ARKIT_NAMES}
+
+
+def _normalise_key_name(name: str) -> str:
+    text = name.strip().lower()
+    for pattern, side in _SIDE_SUFFIXES:
+        text = pattern.sub(side, text)
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def arkit_name_of(key_name: str) -> str | None:
+    """The ARKit name a shape key stands for, or None. Case-insensitive; accepts any
+    prefix (``A25_Jaw_Open``, ``blendShape1.jawOpen``, ``ARKit_EyeBlinkLeft``) and
+    ``_L`` / ``.R`` side suffixes (``eyeBlink_L``)."""
+    normalised = _normalise_key_name(key_name)
+    if normalised in _NORMALISED_ARKIT:
+        return _NORMALISED_ARKIT[normalised]
+    # No ARKit name ends with another one, so at most one suffix matches.
+    for arkit_lower, arkit in _NORMALISED_ARKIT.items():
+        if normalised.endswith(arkit_lower):
+            return arkit
+    return None
+
+
+def match_arkit_keys(key_names: Sequence[str]) -> dict[str, str]:
+    """ARKit name -> the shape key that carries it, in ARKIT_NAMES order. When two keys
+    claim one name, the exact spelling wins, then the shorter name (fewer prefixes)."""
+    claims: dict[str, list[str]] = {}
+    for key_name in key_names:
+        arkit = arkit_name_of(key_name)
+        if arkit is not None:
+            claims.setdefault(arkit, []).append(key_name)
+    return {
+        arkit: min(claims[arkit], key=lambda key: (key != arkit, len(key), key))
+        for arkit in ARKIT_NAMES
+        if arkit in claims
+    }
+
+
+# Pairs that cannot both be on: looking in and out, smiling and frowning on one side...
+EXCLUSIVE_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (a + side, b + side)
+    for side in ("Left", "Right")
+    for a, b in (("eyeLookIn", "eyeLookOut"), ("eyeLookUp", "eyeLookDown"), ("eyeBlink", "eyeWide"),
+                 ("mouthSmile", "mouthFrown"), ("browDown", "browOuterUp"))
+) + (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"))
+
+
+def is_upper_face_key(arkit_name: str) -> bool:
+    return arkit_name.startswith(("eye", "brow"))
+
+
+def is_mouth_key(arkit_name: str) -> bool:
+    """Keys that follow the audio (kept when the upper face is resampled)."""
+    return arkit_name.startswith(("jaw", "mouth", "tongue", "cheekPuff"))
+
+
+# ---------------------------------------------------------------- blendshape solve
+
+
+@dataclass(frozen=True)
+class SolveSettings:
+    """Penalty weights, relative to the mean squared norm of one blendshape (so they do
+    not depend on the mesh's size or units)."""
+
+    sum_of_weights: float = 0.001  # the L1-like term: (sum w)^2 keeps few shapes on
+    ridge: float = 0.001  # w^2: stable when shapes overlap
+    temporal_lower: float = 0.03  # (w - w_prev)^2 for the mouth, jaw, cheeks, nose
+    temporal_upper: float = 0.1  # ... for eyes and brows (they jitter more when noisy)
+    symmetry: float = 0.01  # (w_left - w_right)^2 for mirrored pairs
+    resolve_exclusive_pairs: bool = True
+
+
+class BlendshapeSolver:
+    """Per frame: argmin_w |D w - d|^2 + penalties, 0 <= w <= 1, carrying w_prev across
+    calls (so chunks of one animation solve exactly as the whole would).
+
+    deltas: (K, V, 3) shape-key offsets from the neutral; names: the K ARKit names."""
+
+    def __init__(self, deltas: np.ndarray, names: Sequence[str], settings: SolveSettings = SolveSettings()):
+        deltas = np.asarray(deltas, dtype=np.float64)
+        if deltas.ndim != 3 or deltas.shape[0] != len(names) or deltas.shape[2] != 3:
+            raise ValueError(f"deltas must be (K={len(names)}, V, 3), got {deltas.shape}")
+        if not len(names):
+            raise MeshTalkError("No ARKit-named shape keys to solve for.")
+        self.names = tuple(names)
+        count = len(names)
+        self._basis = deltas.reshape(count, -1)  # (K, 3V)
+        gram = self._basis @ self._basis.T
+        scale = float(np.trace(gram) / count)
+        if scale <= 0:
+            raise MeshTalkError("All the ARKit shape keys are identical to the basis shape; nothing to animate.")
+        index = {name: i for i, name in enumerate(self.names)}
+        temporal = np.array([settings.temporal_upper if is_upper_face_key(n) else settings.temporal_lower
+                             for n in self.names]) * scale
+        symmetry = np.zeros((count, count))
+        for name, i in index.items():
+            twin = index.get(mirror_name(name))
+            if twin is not None and twin > i:
+                row = np.zeros(count)
+                row[i], row[twin] = 1.0, -1.0
+                symmetry += np.outer(row, row)
+        self._temporal = temporal
+        self._system = (gram + settings.sum_of_weights * scale * np.ones((count, count))
+                        + settings.ridge * scale * np.eye(count) + np.diag(temporal)
+                        + settings.symmetry * scale * symmetry)
+        self._exclusive = [(index[a], index[b]) for a, b in EXCLUSIVE_PAIRS
+                           if a in index and b in index] if settings.resolve_exclusive_pairs else []
+        self._previous = np.zeros(count)
+
+    def solve(self, displacements: np.ndarray) -> np.ndarray:
+        """(T, V, 3) displacements from the neutral -> (T, K) float32 weights in [0, 1]."""
+        displacements = np.asarray(displacements, dtype=np.float64)
+        frames = len(displacements)
+        if displacements.reshape(frames, -1).shape[1] != self._basis.shape[1]:
+            raise ValueError(f"displacements have {displacements.shape[1:]} per frame, the shapes "
+                             f"{self._basis.shape[1] // 3} vertices")
+        targets = displacements.reshape(frames, -1) @ self._basis.T  # (T, K): D^T d per frame
+        weights = np.zeros((frames, len(self.names)), dtype=np.float32)
+        lower = np.zeros(len(self.names))
+        for frame in range(frames):
+            upper = np.ones(len(self.names))
+            rhs = targets[frame] + self._temporal * self._previous
+            solution = self._previous.copy()
+            _solve_box_qp(self._system, rhs, solution, lower, upper, 1e-7, 2000)
+            if self._exclusive:
+                # The smaller of two opposites is switched off, and the rest re-solved.
+                clashes = [(a, b) for a, b in self._exclusive if solution[a] > 1e-4 and solution[b] > 1e-4]
+                for a, b in clashes:
+                    upper[b if solution[a] >= solution[b] else a] = 0.0
+                if clashes:
+                    np.minimum(solution, upper, out=solution)
+                    _solve_box_qp(self._system, rhs, solution, lower, upper, 1e-7, 2000)
+            weights[frame] = solution
+            self._previous = solution
+        return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_box_qp(system, rhs, solution, lower, upper, tolerance, max_sweeps):
+    """Minimises 0.5 w^T A w - rhs^T w with lower <= w <= upper by cyclic coordinate
+    descent, in place from the given start (the previous frame: a few sweeps suffice).
+    Converges to the exact optimum because A is symmetric positive definite."""
+    count = len(rhs)
+    gradient = system @ solution - rhs
+    for _ in range(max_sweeps):
+        largest_step = 0.0
+        for i in range(count):
+            value = solution[i] - gradient[i] / system[i, i]
+            value = min(max(value, lower[i]), upper[i])
+            step = value - solution[i]
+            if step != 0.0:
+                solution[i] = value
+                gradient += step * system[:, i]
+                largest_step = max(largest_step, abs(step))
+        if largest_step < tolerance:
+            break
+
+
+# ---------------------------------------------------------------- compact shape-key basis
+
+
+@dataclass
+class CompactBasis:
+    components: np.ndarray  # (k, V, 3) float32: the offset of each shape key at weight 1
+    weights: np.ndarray  # (T, k) float32 in [-1, 1]
+    max_error: float  # the largest vertex distance between the animation and its reconstruction
+
+    def reconstruct(self) -> np.ndarray:
+        """(T, V, 3) displacements."""
+        return np.einsum("tk,kvc->tvc", self.weights, self.components)
+
+
+def compact_basis(displacements: np.ndarray, tolerance: float, max_components: int = 64,
+                  max_frames_for_fit: int = 2000) -> CompactBasis:
+    """The fewest shape keys (up to ``max_components``) whose keyframed weights reproduce
+    (T, V, 3) displacements within ``tolerance`` (a vertex distance, in their units).
+
+    The keys are the leading right singular vectors of the displacements, found on at
+    most ``max_frames_for_fit`` evenly spread frames (so an hour costs what a minute
+    does); every frame is then projected onto them and the true error is measured."""
+    displacements = np.asarray(displacements, dtype=np.float32)
+    frames, vertices = displacements.shape[:2]
+    flat = displacements.reshape(frames, -1)
+    fit_rows = flat if frames <= max_frames_for_fit else flat[np.linspace(0, frames - 1, max_frames_for_fit).astype(int)]
+    # Eigenvectors of the small frame Gram matrix give the singular vectors cheaply.
+    gram = fit_rows.astype(np.float64) @ fit_rows.T.astype(np.float64)
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
+    usable = int(np.sum(eigenvalues > max(eigenvalues[0], 0.0) * 1e-12)) if len(eigenvalues) else 0
+    rank = max(1, min(max_components, usable))
+    directions = (eigenvectors[:, :rank].T @ fit_rows.astype(np.float64)) / np.sqrt(
+        np.maximum(eigenvalues[:rank], 1e-30))[:, None]  # (rank, 3V) orthonormal rows
+    coefficients = flat.astype(np.float64) @ directions.T  # (T, rank)
+    # The smallest k within tolerance, checked on the fit frames (peeling off one
+    # component at a time), then measured on all frames.
+    residual = fit_rows.astype(np.float64)  # a copy: peeled in place
+    fit_coefficients = residual @ directions.T
+    count = rank
+    for k in range(rank):
+        residual -= np.outer(fit_coefficients[:, k], directions[k])
+        if np.sqrt((residual.reshape(len(residual), vertices, 3) ** 2).sum(axis=2)).max() <= tolerance:
+            count = k + 1
+            break
+    directions, coefficients = directions[:count], coefficients[:, :count]
+    peak = np.maximum(np.abs(coefficients).max(axis=0), 1e-12)  # weights in [-1, 1]
+    weights = (coefficients / peak).astype(np.float32)
+    components = (directions * peak[:, None]).astype(np.float32).reshape(count, vertices, 3)
+    error = _max_vertex_error(flat, weights @ components.reshape(count, -1), vertices)
+    return CompactBasis(components, weights, error)
+
+
+def _max_vertex_error(flat: np.ndarray, approximation: np.ndarray, vertices: int) -> float:
+    difference = (flat - approximation).reshape(len(flat), vertices, 3)
+    return float(np.sqrt((difference**2).sum(axis=2)).max()) if len(flat) else 0.0
+
+
+# ---------------------------------------------------------------- a mesh of the model's topology
+
+MAX_ALIGNMENT_ERROR = 0.3  # relative RMS distance; another vertex order gives about 1.4
+
+
+def align_to_template(rest: np.ndarray, template: np.ndarray, stable_vertices: np.ndarray | None = None,
+                      name: str = "The mesh") -> Similarity:
+    """The similarity taking a mesh's (V, 3) rest positions onto the model's (V, 3)
+    template, fitted on ``stable_vertices`` (skull, forehead, nose bridge: no expression
+    moves them) when known, else on all vertices. Refuses a mesh whose vertex order is
+    not the model's: the decoder would tear it apart."""
+    rest, template = np.asarray(rest), np.asarray(template)
+    if rest.shape != template.shape:
+        raise MeshTalkError(f"{name} has {len(rest)} vertices; the model animates {len(template)}.")
+    fit_on = np.arange(len(rest)) if stable_vertices is None else np.asarray(stable_vertices)
+    transform = fit_similarity(rest[fit_on], template[fit_on])
+    if alignment_error(transform, rest, template) > MAX_ALIGNMENT_ERROR:
+        raise MeshTalkError(f"{name} has the model's vertex count but not its vertex order (it does not line up "
+                            "with the template); use the MeshTalk head or a mesh sculpted from it.")
+    return transform
