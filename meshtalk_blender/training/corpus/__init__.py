@@ -2,7 +2,7 @@
 
     python -m meshtalk_blender.training.corpus --out DIR (--minutes M | --hours H |
         --utterances N) [--seed S] [--workers 2] [--validation-fraction 0.1]
-        [--augment-probability 0.5] [--overwrite]
+        [--augment-probability 0.5] [--engines espeak-ng,festival] [--overwrite]
 
 - ``plan``: the seeded job list (split, voice, seed, augmentation of job i)
 - ``worker``: one job -> speech (speech package) -> teacher animation on a random

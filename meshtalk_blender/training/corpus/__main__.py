@@ -22,13 +22,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of utterances spoken by held-out voices")
     parser.add_argument("--augment-probability", type=float, default=0.5,
                         help="share of utterances whose audio is augmented (noise, reverb, ...)")
+    parser.add_argument("--engines", type=lambda text: tuple(text.split(",")), default=None,
+                        help="only voices of these engines, comma-separated (espeak-ng,festival,piper,kokoro)")
     parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
     args = parser.parse_args(argv)
     minutes = args.hours * 60.0 if args.hours is not None else args.minutes
     try:
         request = CorpusRequest(minutes=minutes, utterances=args.utterances, seed=args.seed,
                                 validation_fraction=args.validation_fraction,
-                                augment_probability=args.augment_probability)
+                                augment_probability=args.augment_probability, engines=args.engines)
         manifest = generate_corpus(args.out, request, workers=args.workers, overwrite=args.overwrite)
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -34,13 +34,15 @@ IN_FLIGHT_PER_WORKER = 3
 @dataclass(frozen=True)
 class CorpusRequest:
     """How much to make: ``minutes`` of speech or a number of ``utterances`` (one of
-    them), from ``seed``."""
+    them), from ``seed``; the share of validation utterances and of augmented audio;
+    optionally only some speech engines."""
 
     minutes: float | None = None
     utterances: int | None = None
     seed: int = 0
     validation_fraction: float = 0.1
     augment_probability: float = 0.5
+    engines: tuple[str, ...] | None = None  # only voices of these engines (None: all)
 
     def __post_init__(self):
         if (self.minutes is None) == (self.utterances is None):
@@ -86,8 +88,8 @@ def generate_corpus(folder: Path, request: CorpusRequest, workers: int = 2, over
     """Make the corpus in ``folder``; returns the manifest (also written to
     ``folder/manifest.json``). ``workers`` <= 1 runs everything in this process."""
     folder = Path(folder)
+    pool = VoicePool(engines=request.engines)
     _prepare_folder(folder, overwrite)
-    pool = VoicePool()
     started = time.perf_counter()
     target_seconds = request.minutes * 60.0 if request.minutes is not None else None
     last_index = request.utterances - 1 if request.utterances is not None else None

@@ -43,10 +43,16 @@ def is_validation_index(index: int, validation_fraction: float) -> bool:
 
 
 class VoicePool:
-    """The voices of each split grouped by engine, from the catalogue on this machine."""
+    """The voices of each split grouped by engine, from the catalogue on this machine
+    (or ``voices``), optionally only those of some ``engines`` ('espeak-ng', ...)."""
 
-    def __init__(self, voices=None):
+    def __init__(self, voices=None, engines: tuple[str, ...] | None = None):
         voices = all_voices() if voices is None else voices
+        if engines is not None:
+            unknown = set(engines) - {voice.card.engine for voice in voices}
+            if unknown:
+                raise ValueError(f"no voices of engine(s) {sorted(unknown)} on this machine")
+            voices = [voice for voice in voices if voice.card.engine in engines]
         train_ids, validation_ids = split_voices(voices)
         engine_of = {voice.id: voice.card.engine for voice in voices}
         self.engine_of = engine_of
@@ -57,7 +63,8 @@ class VoicePool:
                 families.setdefault(engine_of[voice_id], []).append(voice_id)
             self.by_split[split] = families
         if not self.by_split[TRAIN] or not self.by_split[VALIDATION]:
-            raise RuntimeError("need voices for both training and validation; is espeak-ng installed?")
+            raise ValueError("need voices for both training and validation (is espeak-ng installed? "
+                             "does the engine choice hold out any voice?)")
 
     def draw(self, split: str, rng: np.random.Generator) -> str:
         families = self.by_split[split]

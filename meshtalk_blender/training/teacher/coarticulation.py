@@ -21,6 +21,7 @@ from .visemes import ANTICIPATION, CARRY_OVER, JAW, LIP_OPEN, Viseme, viseme_par
 DOMINANCE_EXPONENT = 1.3
 CORE_FRACTION = 0.5  # the middle half of a segment carries its full dominance
 SILENCE_REACH = 0.5  # a pause's own dominance reaches half as far as speech's does
+INFLUENCE = 0.8  # s: (0.8 / 0.16) ** 1.3 = 8.1, so the longest-reaching dominance is < 3e-4 here
 
 
 class VisemeSegment(NamedTuple):
@@ -60,17 +61,18 @@ def articulator_tracks(segments: list[VisemeSegment], times: np.ndarray,
     targets[:, JAW] *= jaw_scale
     targets[:, LIP_OPEN] *= lip_scale
     targets *= articulation
-    starts = np.array([s.start for s in segments])
-    ends = np.array([s.end for s in segments])
-    margin = 0.5 * (1.0 - CORE_FRACTION) * (ends - starts)
-    core_start, core_end = starts + margin, ends - margin
-    reach = np.where([s.viseme.is_speech for s in segments], 1.0, SILENCE_REACH)
-
-    before = np.clip(core_start[:, None] - times[None, :], 0.0, None)  # (S, T)
-    after = np.clip(times[None, :] - core_end[:, None], 0.0, None)
-    tracks = np.zeros((len(times), targets.shape[1]))
-    for k in range(targets.shape[1]):
-        scaled = before / (ANTICIPATION[k] * reach[:, None]) + after / (CARRY_OVER[k] * reach[:, None])
-        weights = dominance[:, k, None] * np.exp(-(scaled**DOMINANCE_EXPONENT))  # (S, T)
-        tracks[:, k] = (weights * targets[:, k, None]).sum(axis=0) / (weights.sum(axis=0) + 1e-9)
-    return np.clip(tracks, 0.0, 1.0)
+    numerator = np.zeros((len(times), targets.shape[1]))
+    denominator = np.full((len(times), targets.shape[1]), 1e-9)
+    for index, segment in enumerate(segments):
+        reach = 1.0 if segment.viseme.is_speech else SILENCE_REACH
+        margin = 0.5 * (1.0 - CORE_FRACTION) * (segment.end - segment.start)
+        core_start, core_end = segment.start + margin, segment.end - margin
+        # Beyond INFLUENCE every dominance is below 3e-4 of its peak: skip those frames.
+        first, last = np.searchsorted(times, [core_start - INFLUENCE, core_end + INFLUENCE])
+        near = times[first:last, None]  # (n, 1)
+        before = np.clip(core_start - near, 0.0, None) / (ANTICIPATION * reach)
+        after = np.clip(near - core_end, 0.0, None) / (CARRY_OVER * reach)
+        weights = dominance[index] * np.exp(-((before + after) ** DOMINANCE_EXPONENT))  # (n, 5)
+        numerator[first:last] += weights * targets[index]
+        denominator[first:last] += weights
+    return np.clip(numerator / denominator, 0.0, 1.0)

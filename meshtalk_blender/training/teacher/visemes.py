@@ -82,7 +82,9 @@ def vowel_viseme(height: float, backness: float, rounded: bool) -> Viseme:
     )
 
 
-SILENCE_VISEME = _make(jaw=(0.0, 0.8), lip_open=(0.0, 0.8), pucker=(0.0, 0.6), funnel=(0.0, 0.6),
+# A pause holds the lips together more firmly (lip_open, funnel) than it holds them
+# unrounded: protruding toward a coming "sh" is fine, parting the lips is not.
+SILENCE_VISEME = _make(jaw=(0.0, 1.0), lip_open=(0.0, 1.2), pucker=(0.0, 0.6), funnel=(0.0, 1.2),
                        spread=(0.0, 0.6), is_speech=False)
 
 
