@@ -1,0 +1,105 @@
+"""Measurements of talking-face animation, on vertices of the bundled head's topology.
+
+All inputs are (T, V, 3) vertex sequences in metres at a known fps plus index sets from
+``core.face`` semantics; lengths come back in millimetres. Definitions follow
+../shared/docs/meshtalk-reference.md (lip vertex error, its squared variant, FDD) and the
+targets of the training issue (seal on bilabials, closed mouth in silence, blinks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MM = 1000.0
+
+
+def lip_vertex_error(predicted: np.ndarray, target: np.ndarray, lip: np.ndarray) -> float:
+    """MeshTalk's definition, mm: per frame, centre the lip vertices on their mean (in
+    both), take each lip vertex's L2 distance, take the max over them; mean over frames."""
+    p = predicted[:, lip] - predicted[:, lip].mean(axis=1, keepdims=True)
+    t = target[:, lip] - target[:, lip].mean(axis=1, keepdims=True)
+    return float(np.linalg.norm(p - t, axis=-1).max(axis=1).mean() * MM)
+
+
+def lip_vertex_error_squared(predicted: np.ndarray, target: np.ndarray, lip: np.ndarray) -> float:
+    """The FaceFormer/CodeTalker variant, mm^2: max over lip vertices of the squared
+    distance, no centring, mean over frames."""
+    return float((np.square(predicted[:, lip] - target[:, lip]).sum(axis=-1).max(axis=1) * MM * MM).mean())
+
+
+def upper_face_dynamics(vertices: np.ndarray, template: np.ndarray, upper: np.ndarray) -> float:
+    """Mean over upper-face vertices of the std over time of the squared displacement
+    from the template (CodeTalker's FDD ingredient), mm^2."""
+    displacement = np.square(vertices[:, upper] - template[upper]).sum(axis=-1) * MM * MM
+    return float(displacement.std(axis=0).mean())
+
+
+def fdd(predicted: np.ndarray, target: np.ndarray, template: np.ndarray, upper: np.ndarray) -> float:
+    """Upper-face dynamics deviation, mm^2: ground truth's dynamics minus the prediction's."""
+    return upper_face_dynamics(target, template, upper) - upper_face_dynamics(predicted, template, upper)
+
+
+def pair_gap(vertices: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(T,) mm: mean distance between paired vertices (e.g. upper and lower inner lip)."""
+    return np.linalg.norm(vertices[:, first] - vertices[:, second], axis=-1).mean(axis=1) * MM
+
+
+def frames_in(start: float, end: float, fps: float, count: int) -> slice:
+    return slice(max(0, int(np.ceil(start * fps - 1e-9))), min(count, int(np.floor(end * fps + 1e-9)) + 1))
+
+
+def bilabial_seal_rate(lip_gap: np.ndarray, fps: float, closures: list[tuple[float, float]],
+                       threshold_mm: float = 1.5, slack: float = 0.03) -> float:
+    """Fraction of bilabial closures (start_s, end_s) during which the inner lips come
+    within ``threshold_mm`` at some frame (``slack`` seconds of timing tolerance)."""
+    if not closures:
+        return float("nan")
+    sealed = [lip_gap[frames_in(s - slack, e + slack, fps, len(lip_gap))].min(initial=np.inf) < threshold_mm
+              for s, e in closures]
+    return float(np.mean(sealed))
+
+
+def closed_in_silence_rate(lip_gap: np.ndarray, fps: float, silences: list[tuple[float, float]],
+                           threshold_mm: float = 1.5, margin: float = 0.15, minimum: float = 0.3) -> float:
+    """Fraction of frames inside silences of at least ``minimum`` seconds (leaving
+    ``margin`` at both ends for the mouth to close and open) with the lips closed."""
+    frames = [lip_gap[frames_in(s + margin, e - margin, fps, len(lip_gap))]
+              for s, e in silences if e - s >= minimum]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return float("nan")
+    return float(np.mean(np.concatenate(frames) < threshold_mm))
+
+
+@dataclass
+class BlinkStatistics:
+    count: int
+    per_minute: float
+    durations: np.ndarray  # (count,) seconds with the lids below half open
+    onsets: np.ndarray  # (count,) seconds
+
+
+def blinks(eyelid_gap: np.ndarray, fps: float, closed_fraction: float = 0.5) -> BlinkStatistics:
+    """Blinks in an eyelid-gap curve (T,): runs of frames where the gap is below
+    ``closed_fraction`` of the open gap (the curve's 90th percentile)."""
+    open_gap = np.percentile(eyelid_gap, 90)
+    closed = eyelid_gap < closed_fraction * open_gap
+    edges = np.diff(closed.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    minutes = len(eyelid_gap) / fps / 60
+    return BlinkStatistics(len(starts), len(starts) / minutes if minutes > 0 else 0.0,
+                           (ends - starts) / fps, starts / fps)
+
+
+def silent_segments(phonemes: list[tuple[str, float, float]], silence: str = "sil") -> list[tuple[float, float]]:
+    """The silent segments of a phoneme list [(symbol, start_s, end_s)]."""
+    return [(s, e) for symbol, s, e in phonemes if symbol == silence]
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
