@@ -66,7 +66,7 @@ def test_seal_holds_through_the_stop_and_releases_at_its_end():
         phoneme = next(p for p in utterance.phonemes if p.symbol == symbol)
         assert gap[frames_in(times, phoneme.start, phoneme.end)].max() < SEALED
         before = frames_in(times, phoneme.start - 0.16, phoneme.start - 0.08)
-        after = frames_in(times, phoneme.end + 0.06, phoneme.end + 0.15)
+        after = frames_in(times, phoneme.end + 0.04, phoneme.end + 0.1)
         assert gap[before].min() > OPEN, "the lips closed long before the closure"
         assert gap[after].min() > OPEN, "the lips did not part after the release"
 
