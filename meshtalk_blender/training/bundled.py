@@ -1,0 +1,154 @@
+"""Training the bundled model: the exact settings and the command that reproduces it.
+
+    .venv/bin/python -m meshtalk_blender.training.corpus --out /work/corpus --hours 2 --seed 0
+    .venv/bin/python -m meshtalk_blender.training.bundled --corpus /work/corpus --out runs/bundled
+
+The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run the same
+command again to continue), log.jsonl (one line per logged step, both stages, with
+validation on held-out voices), heads.json (which latent heads move the mouth), and
+model/ (the bundle: model.safetensors + config.json). --install copies model/ into
+meshtalk_blender/assets/model, where the add-on and the command line find it.
+
+Sizes are chosen so that the whole run takes about 90 minutes on a 2-core CPU; it runs
+unchanged on CUDA or MPS (--device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.checkpoints import save_bundle
+from ..core.face import load_bundled_head
+from ..core.model import MeshTalk, MeshTalkConfig
+from .corpus.loader import load_corpus
+from .dataset import SegmentBatcher, Sequence
+from .heads import measure_head_influence
+from .loops import TrainSettings, stage1_forward, stage2_forward, train_stage1, train_stage2
+from .losses import RegionMasks, Stage1Weights
+
+INSTALL_DIR = Path(__file__).resolve().parents[1] / "assets" / "model"
+LICENCE = ("MIT (code and weights of this project). Trained only on speech synthesised by this project "
+           "(espeak-ng, festival voices, Piper joe, Kokoro) with faces animated by its own teacher; "
+           "see MODEL_CARD.md.")
+
+
+def bundled_config(num_vertices: int) -> MeshTalkConfig:
+    """The original architecture, narrower where width costs most on a CPU: the decoder's
+    vertex layers and the prior (16 heads x 64 classes, 32 channels per head)."""
+    return MeshTalkConfig(
+        num_vertices=num_vertices, num_heads=16, num_classes=64, audio_channels=128,
+        expression_widths=(128, 128), expression_code=128, fusion_width=256,
+        decoder_widths=(256, 128, 128), prior_channels=32, audio_normalisation="utterance",
+    )
+
+
+STAGE1 = TrainSettings(steps=4000, batch_size=8, segment_frames=32, learning_rate=1e-3, decay_at=0.75,
+                       log_every=50, checkpoint_every=250, weights=Stage1Weights(1.0, 1.0, 1.0))
+STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
+                       log_every=50, checkpoint_every=250)
+QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
+
+
+def region_masks(head) -> RegionMasks:
+    return RegionMasks(
+        mouth=torch.from_numpy(head.masks["mouth"]),
+        upper_face=torch.from_numpy(head.masks["upper_face"]),
+        eyelid_keypoints=torch.from_numpy(head.index_sets["eyelid_keypoints"]),
+    )
+
+
+def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: int, batches: int = 4):
+    """Fixed held-out-voice segments; returns the stage's losses on them."""
+    def validate(model: MeshTalk) -> dict:
+        device = next(model.parameters()).device
+        batcher = SegmentBatcher(sequences, 32 if stage == 1 else 64, 8, seed=1234,
+                                 audio_normalisation=model.config.audio_normalisation)
+        totals: dict[str, float] = {}
+        for _ in range(batches):
+            batch = batcher.next_batch().to(device)
+            terms = stage1_forward(model, batch, masks.to(device), 1.0) if stage == 1 else stage2_forward(model, batch)
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + float(value) / batches
+        return totals
+    return validate
+
+
+def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
+                  limit: int | None = None) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    head = load_bundled_head()
+    masks = region_masks(head)
+    started = time.perf_counter()
+    train = load_corpus(corpus, "train", limit=limit)
+    validation = load_corpus(corpus, "validation", limit=limit)
+    print(f"corpus: {len(train)} training and {len(validation)} validation sequences "
+          f"({sum(s.num_frames for s in train) / 30 / 60:.1f} + {sum(s.num_frames for s in validation) / 30 / 60:.1f} min),"
+          f" loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    config = bundled_config(len(head.vertices))
+    torch.manual_seed(0)
+    model = MeshTalk(config)
+    settings = [replace(s, device=device) for s in (STAGE1, STAGE2)]
+    if quick:
+        settings = [replace(s, steps=QUICK_STEPS, log_every=5, checkpoint_every=10) for s in settings]
+    log_path = out / "log.jsonl"
+
+    def log(entry: dict) -> None:
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()), flush=True)
+        with open(log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    every = settings[0].log_every * 5
+    train_stage1(model, train, masks, settings[0], out / "stage1.pt", log,
+                 validation_callback(validation, masks, 1), every)
+    train_stage2(model, train, settings[1], out / "stage2.pt", log,
+                 validation_callback(validation, masks, 2), every)
+    influence = measure_head_influence(model, validation or train, head.masks["mouth"], head.masks["upper_face"])
+    mouth_heads = influence.mouth_heads()
+    (out / "heads.json").write_text(json.dumps({
+        "mouth_heads": list(mouth_heads),
+        "mouth_share": [round(float(v), 4) for v in influence.mouth_share],
+        "mouth_mm": [round(float(v) * 1000, 4) for v in influence.mouth],
+        "upper_face_mm": [round(float(v) * 1000, 4) for v in influence.upper_face],
+    }, indent=2) + "\n")
+    print(f"mouth heads: {mouth_heads}", flush=True)
+    model.cpu()
+    save_bundle(
+        out / "model", model, head.vertices, description="MeshTalk for Blender, bundled model (bundled head)",
+        licence=LICENCE, inference_only=True, mouth_heads=mouth_heads,
+        vertex_masks={"smoothing": np.maximum(head.masks["forehead"], head.masks["neck"]),
+                      "mouth": head.masks["mouth"]},
+        metadata={"stage1": asdict(settings[0]), "stage2": asdict(settings[1]), "corpus": str(corpus),
+                  "train_sequences": len(train), "validation_sequences": len(validation),
+                  "wall_seconds": round(time.perf_counter() - started)},
+    )
+    return out / "model"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshtalk_blender.training.bundled", description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps per stage (a smoke run)")
+    parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
+    parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
+    args = parser.parse_args(argv)
+    model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit)
+    if args.install:
+        shutil.rmtree(INSTALL_DIR, ignore_errors=True)
+        shutil.copytree(model_dir, INSTALL_DIR)
+        print(f"installed {INSTALL_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
