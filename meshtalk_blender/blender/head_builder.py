@@ -47,6 +47,7 @@ def build_head_objects(
             key = face.shape_key_add(name=key_name, from_mix=False)
             key.data.foreach_set("co", (head.vertices + delta).astype(np.float32).ravel())
             key.slider_min, key.slider_max = 0.0, 1.0
+            key.value = 0.0  # Blender 5.0 starts new keys at 1.0
 
     eyes = []
     for label, eye in zip(("Left", "Right"), head.eyes):
@@ -75,7 +76,8 @@ def _mesh(name: str, vertices: np.ndarray, faces: list[list[int]]) -> bpy.types.
 def _material(name: str, colour) -> bpy.types.Material:
     material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
     material.diffuse_color = colour  # the viewport and Workbench colour
-    material.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # 5.0 materials always have nodes (the switch is deprecated)
+        material.use_nodes = True
     principled = material.node_tree.nodes.get("Principled BSDF")
     if principled is not None:
         principled.inputs["Base Color"].default_value = colour

@@ -1,0 +1,122 @@
+"""Where the speech comes from: a sound strip of the scene's sequencer, placed in time.
+
+The animation's frame 0 is the strip's first audible frame (``frame_final_start``); the
+clip starts as far into the file as the strip is trimmed (plus its sound offset) and
+lasts as long as the strip shows. Scene time is ``frame / (fps / fps_base)``, so 29.97
+and other rates line up with what Blender plays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from ..core.audio import AudioClip
+from ..core.errors import MeshTalkError
+
+
+@dataclass(frozen=True)
+class AudioPlacement:
+    strip_name: str
+    clip: AudioClip  # absolute path, seconds into the file, seconds long
+    start_frame: int  # the scene frame of the animation's first frame
+    fps: float  # the scene's frame rate
+    sound_name: str  # the Sound datablock
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def all_strips(scene: bpy.types.Scene) -> list:
+    editor = scene.sequence_editor
+    if editor is None:
+        return []
+    # `strips_all` since Blender 4.4; `sequences_all` before (removed in 5.0).
+    strips = getattr(editor, "strips_all", None)
+    return list(strips if strips is not None else editor.sequences_all)
+
+
+def sound_strips(scene: bpy.types.Scene) -> list:
+    return sorted((s for s in all_strips(scene) if s.type == "SOUND"), key=lambda s: (s.frame_final_start, s.channel))
+
+
+def default_strip(scene: bpy.types.Scene):
+    """The active strip if it is a sound, else the first selected sound, else the first."""
+    editor = scene.sequence_editor
+    sounds = sound_strips(scene)
+    active = getattr(editor, "active_strip", None) if editor is not None else None
+    if active is not None and active.type == "SOUND":
+        return active
+    return next((s for s in sounds if s.select), sounds[0] if sounds else None)
+
+
+def chosen_strip(scene: bpy.types.Scene, name: str):
+    """The strip named in the panel (empty: the default one); a clear error otherwise."""
+    if name:
+        strip = next((s for s in all_strips(scene) if s.name == name), None)
+        if strip is None:
+            raise MeshTalkError(f"The sound strip '{name}' is not in this scene any more; pick another strip "
+                                "or load an audio file.")
+        if strip.type != "SOUND":
+            raise MeshTalkError(f"'{name}' is a {strip.type.lower()} strip, not sound; pick a sound strip.")
+        return strip
+    strip = default_strip(scene)
+    if strip is None:
+        raise MeshTalkError("The scene has no sound strip: click 'Load Audio File' (or add a sound strip in the "
+                            "Video Sequencer) first.")
+    return strip
+
+
+def placement(scene: bpy.types.Scene, strip) -> AudioPlacement:
+    sound = strip.sound
+    if sound is None:
+        raise MeshTalkError(f"The strip '{strip.name}' has no sound data; load the audio file again.")
+    if len(getattr(strip, "retiming_keys", ())) > 2:
+        raise MeshTalkError(f"The strip '{strip.name}' is retimed (speed keys); MeshTalk needs the sound at its "
+                            "normal speed. Remove the retiming or render the audio to a file first.")
+    fps = scene_fps(scene)
+    trimmed_seconds = (strip.frame_final_start - strip.frame_start) / fps + float(getattr(strip, "sound_offset", 0.0))
+    duration = (strip.frame_final_end - strip.frame_final_start) / fps
+    if duration <= 0:
+        raise MeshTalkError(f"The strip '{strip.name}' is trimmed to nothing; make it longer.")
+    return AudioPlacement(strip.name, AudioClip(sound_file(sound), max(0.0, trimmed_seconds), duration),
+                          int(strip.frame_final_start), fps, sound.name)
+
+
+def sound_file(sound: bpy.types.Sound) -> Path:
+    """A readable file with the sound: its own file, or a copy of the packed data."""
+    if sound.packed_file is not None:
+        data = sound.packed_file.data
+        suffix = Path(sound.filepath).suffix or ".wav"
+        digest = hashlib.sha1(data).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / "meshtalk_blender" / f"packed_{digest}{suffix}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return path
+    return Path(bpy.path.abspath(sound.filepath, library=sound.library))
+
+
+def add_sound_strip(scene: bpy.types.Scene, filepath: str, frame: int):
+    """A new sound strip at ``frame`` on the lowest free channel; relative path when the
+    .blend is saved, so the file travels with it."""
+    path = Path(bpy.path.abspath(filepath))
+    if not path.is_file():
+        raise MeshTalkError(f"Audio file not found: {path}. Choose an existing file.")
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    strips = getattr(editor, "strips", None)
+    strips = strips if strips is not None else editor.sequences
+    stored = bpy.path.relpath(str(path)) if bpy.data.filepath else str(path)
+    used = {s.channel for s in all_strips(scene) if s.frame_final_end > frame}
+    channel = next(c for c in range(1, 129) if c not in used)
+    try:
+        strip = strips.new_sound(name=path.stem, filepath=stored, channel=channel, frame_start=int(frame))
+    except RuntimeError as error:
+        raise MeshTalkError(f"Blender cannot read {path.name} as sound ({str(error).strip()}); "
+                            "convert it to WAV or FLAC.") from None
+    return strip

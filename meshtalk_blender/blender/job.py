@@ -1,0 +1,318 @@
+"""The work of "Animate from Audio" on a worker thread (no bpy here).
+
+The main thread gathers everything from Blender into a ``JobPlan`` (plain arrays and
+paths), the worker turns it into a ``JobResult`` (labels, key weights, a shape-key basis
+or a finished point-cache file), and the main thread writes that into Blender. So the UI
+keeps drawing while torch and the sampler run, Esc stops the worker between chunks, and
+a cancelled or failed job leaves no file and no Blender data behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..core import cache_io, pipeline
+from ..core.audio import AudioClip
+from ..core.errors import MeshTalkError
+from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, compact_basis,
+                             is_mouth_key)
+from ..core.sampling import keep_mask
+from . import model_source
+from .take_data import blend_with_previous, redraw_ramp
+
+ARKIT, BASIS, MESH_CACHE = "ARKIT", "BASIS", "MESH_CACHE"
+MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
+
+
+@dataclass
+class Resample:
+    """Redraw part of an existing take: its latent, which heads and frames to redraw, and
+    what it looked like (to keep the lips, and everything outside the frame range)."""
+
+    labels: np.ndarray  # (K, H) the take's latent
+    model_frames: tuple[int, int] | None  # [start, end) model frames to redraw; None: all
+    output_frames: tuple[int, int] | None  # [first, last] output frames redrawn; None: all
+    previous: np.ndarray | None = None  # (T, V, 3) output-space vertices or (T, K) weights
+    previous_cache: Path | None = None  # or the take's point cache
+    same_lips: bool = True
+
+
+@dataclass
+class JobPlan:
+    model_choice: model_source.ModelChoice
+    device: str
+    clip: AudioClip
+    fps: float
+    seed: int
+    temperature: float
+    output: str  # ARKIT, BASIS or MESH_CACHE
+    object_name: str = "The mesh"
+    # A mesh of the model's topology: its (V, 3) local rest shape, animated as the
+    # identity and written back in its own space. None: the model's own template, in
+    # model space (a character animated through its ARKit keys).
+    object_rest: np.ndarray | None = None
+    solve_names: tuple[str, ...] = ()  # ARKIT: the ARKit names to solve for
+    solve_deltas: np.ndarray | None = None  # (K, V, 3) their offsets in the object's space; None: the head's rig
+    basis_tolerance: float = 1e-4  # object-space vertex distance
+    cache_path: Path | None = None
+    resample: Resample | None = None
+
+
+@dataclass
+class Geometry:
+    """Where the model's frames go: the identity it animates, the way back to the
+    object's space, the rest shape displacements start from, and the ARKit shapes."""
+
+    template: np.ndarray | None  # (V, 3) model space; None: the model's own
+    to_output: Similarity | None
+    neutral: np.ndarray  # (V, 3) output space
+    solve_deltas: np.ndarray | None  # (K, V, 3) output space
+
+
+def resolve_geometry(plan: JobPlan, loaded) -> Geometry:
+    template = to_output = None
+    neutral = loaded.template
+    if plan.object_rest is not None:
+        stable = None
+        if loaded.config.num_vertices == model_source.bundled_head_vertex_count():
+            from ..core.face import load_bundled_head
+
+            stable = load_bundled_head().index_sets["stable"]
+        to_model = align_to_template(plan.object_rest, loaded.template, stable, f"'{plan.object_name}'")
+        template, to_output, neutral = to_model.apply(plan.object_rest), to_model.inverse(), plan.object_rest
+    deltas = plan.solve_deltas
+    if plan.output == ARKIT and deltas is None:
+        if loaded.config.num_vertices != model_source.bundled_head_vertex_count():
+            raise MeshTalkError("Solving into ARKit shape keys needs a model on the MeshTalk head's topology; "
+                                "switch the model in the preferences, or use the Mesh cache output.")
+        from ..core.face import ARKIT_INDEX, arkit_deltas, load_bundled_head
+
+        rig = arkit_deltas(load_bundled_head())
+        deltas = rig[[ARKIT_INDEX[name] for name in plan.solve_names]]
+    return Geometry(template, to_output, np.asarray(neutral, dtype=np.float32), deltas)
+
+
+@dataclass
+class JobResult:
+    labels: np.ndarray  # (K, H) latent at 30 fps
+    num_frames: int
+    model_label: str
+    weights: np.ndarray | None = None  # (T, K) ARKit weights
+    basis: CompactBasis | None = None
+    cache_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Job:
+    """Runs plans one after the other on a worker thread (several for variants). Poll
+    ``progress``/``stage``/``finished``; ``cancel()`` stops it at the next chunk; a
+    cancelled or failed job deletes every file it wrote and keeps no result."""
+
+    def __init__(self, plans: list[JobPlan]):
+        self.plans = list(plans)
+        self.progress = 0.0
+        self.stage = "Starting"
+        self.error: str | None = None
+        self.results: list[JobResult] = []
+        self.cancelled = False
+        self.seconds = 0.0
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def start(self) -> "Job":
+        self._thread = threading.Thread(target=self.run, name="MeshTalk animate", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def discard(self) -> None:
+        """Cancel, wait for the worker, and delete anything it wrote."""
+        self.cancel()
+        self.wait()
+        self._delete_files()
+
+    def run(self) -> None:
+        """The whole job on the calling thread (the batch command and tests call it directly)."""
+        started = time.perf_counter()
+        try:
+            for index, plan in enumerate(self.plans):
+                def report(stage: str, fraction: float, index=index) -> None:
+                    prefix = f"Take {index + 1}/{len(self.plans)}: " if len(self.plans) > 1 else ""
+                    self.stage, self.progress = prefix + stage, (index + fraction) / len(self.plans)
+
+                self.results.append(_work(plan, report, self._cancel.is_set))
+        except pipeline.Cancelled:
+            self.cancelled = True
+        except MeshTalkError as error:
+            self.error = str(error)
+        except Exception as error:  # a bug: keep the details for the console
+            traceback.print_exc()
+            self.error = f"Internal error ({type(error).__name__}: {error}); please report it."
+        finally:
+            self.cancelled = self.cancelled or self._cancel.is_set()
+            if self.cancelled or self.error is not None:
+                self._delete_files()
+            self.seconds = time.perf_counter() - started
+            self._finished.set()
+
+    def _delete_files(self) -> None:
+        for result in self.results:
+            if result.cache_path is not None and result.cache_path.exists():
+                os.unlink(result.cache_path)
+        self.results = []
+
+
+def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Callable[[], bool]) -> JobResult:
+    report("Loading the model", 0.0)
+    loaded = model_source.load(plan.model_choice)
+    if should_cancel():
+        raise pipeline.Cancelled()
+    keep_labels = mask = None
+    resample = plan.resample
+    if resample is not None:
+        redraw_heads = _upper_face_heads(loaded) if resample.same_lips else None
+        keep_labels = resample.labels
+        mask = keep_mask(len(keep_labels), keep_labels.shape[1], redraw_heads, resample.model_frames)
+    options = pipeline.AnimateOptions(fps=plan.fps, seed=plan.seed, temperature=plan.temperature,
+                                      device=plan.device, keep_labels=keep_labels, keep_mask=mask)
+    geometry = resolve_geometry(plan, loaded)
+    report("Reading the audio", 0.0)
+    run = pipeline.AnimationRun(loaded, plan.clip, options, geometry.template)
+    total = run.num_output_frames
+    if plan.output == BASIS:
+        needed = total * loaded.config.num_vertices * 3 * 4
+        if needed > MAX_BASIS_BYTES:
+            raise MeshTalkError(f"This clip is too long for the shape-key basis output ({needed / 1024**3:.1f} GB "
+                                "of frames); use the Mesh cache output, or animate a shorter strip.")
+    notes: list[str] = []
+
+    def progress(fraction: float) -> None:
+        report("Animating", fraction)
+
+    def produce(device) -> JobResult:
+        sink = _Sink(plan, geometry, loaded, total)
+        try:
+            done = 0
+            for frames in run.chunks(progress, should_cancel, device):
+                if geometry.to_output is not None:
+                    frames = geometry.to_output.apply(frames)
+                sink.add(frames, done)
+                done += len(frames)
+            return sink.finish(report, should_cancel)
+        except BaseException:
+            sink.abort()  # no partial point cache stays behind
+            raise
+
+    result = pipeline.run_with_cpu_fallback(produce, pipeline.choose_device(plan.device), notes.append)
+    result.labels = run.labels.copy()
+    result.model_label = loaded.description
+    result.notes = notes
+    return result
+
+
+def _upper_face_heads(loaded) -> list[int] | None:
+    """The heads to redraw for 'same lips': all but the mouth's (all when unknown; the
+    vertex or key blend then keeps the lips)."""
+    mouth = set(loaded.mouth_heads)
+    return [h for h in range(loaded.config.num_heads) if h not in mouth]
+
+
+class _Sink:
+    """Takes output-space frames in order and builds the job's result."""
+
+    def __init__(self, plan: JobPlan, geometry: Geometry, loaded, total: int):
+        self.plan, self.geometry, self.total = plan, geometry, total
+        self.resample = plan.resample
+        self.previous = None
+        if self.resample is not None:
+            self.previous = (_open_cache(self.resample.previous_cache) if self.resample.previous_cache is not None
+                             else self.resample.previous)
+            if self.previous is None or len(self.previous) != total:
+                raise MeshTalkError("The take to resample does not match its audio any more (frame count "
+                                    "changed); animate it again.")
+            first_last = self.resample.output_frames
+            self.redraw = redraw_ramp(total, *(first_last if first_last else (None, None)))
+        self.writer = None
+        self.weight_chunks: list[np.ndarray] = []
+        self.frames: np.ndarray | None = None
+        if plan.output == MESH_CACHE:
+            self.writer = cache_io.CacheWriter(plan.cache_path, total, loaded.config.num_vertices, plan.fps)
+            self.writer.__enter__()
+        elif plan.output == ARKIT:
+            self.solver = BlendshapeSolver(geometry.solve_deltas, plan.solve_names)
+        else:
+            self.frames = np.empty((total, loaded.config.num_vertices, 3), dtype=np.float32)
+        lips = loaded.vertex_masks.get("mouth")
+        if lips is None and loaded.config.num_vertices == model_source.bundled_head_vertex_count():
+            from ..core.face import load_bundled_head
+
+            lips = load_bundled_head().masks["mouth"]
+        same = self.resample is not None and self.resample.same_lips
+        self.vertex_lips = (lips if lips is not None else np.zeros(loaded.config.num_vertices)) * float(same)
+        self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
+
+    def add(self, frames: np.ndarray, start: int) -> None:
+        end = start + len(frames)
+        if self.plan.output == ARKIT:
+            weights = self.solver.solve(frames - self.geometry.neutral)
+            if self.previous is not None:
+                weights = blend_with_previous(weights, np.asarray(self.previous[start:end]), self.redraw[start:end],
+                                              self.key_lips)
+            self.weight_chunks.append(weights)
+            return
+        if self.previous is not None:
+            frames = blend_with_previous(frames, np.asarray(self.previous[start:end]), self.redraw[start:end],
+                                         self.vertex_lips)
+        if self.writer is not None:
+            self.writer.write(frames)
+        else:
+            self.frames[start:end] = frames
+
+    def finish(self, report, should_cancel) -> JobResult:
+        plan = self.plan
+        if should_cancel():
+            self.abort()
+            raise pipeline.Cancelled()
+        if plan.output == MESH_CACHE:
+            self.writer.__exit__(None, None, None)
+            return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
+        if plan.output == ARKIT:
+            return JobResult(np.zeros((0, 0)), self.total, "", weights=np.concatenate(self.weight_chunks))
+        report("Fitting shape keys", 1.0)
+        basis = compact_basis(self.frames - self.geometry.neutral[None], plan.basis_tolerance)
+        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.__exit__(pipeline.Cancelled, pipeline.Cancelled(), None)
+            self.writer = None
+
+
+def _open_cache(path: Path) -> np.ndarray:
+    """(T, V, 3) frames of a PC2 file, memory-mapped (an hour never sits in memory)."""
+    if not Path(path).is_file():
+        raise MeshTalkError(f"The take's point cache {path} is missing; animate again.")
+    with open(path, "rb") as handle:
+        header = handle.read(cache_io.PC2_HEADER.size)
+    if len(header) < cache_io.PC2_HEADER.size or not header.startswith(cache_io.PC2_MAGIC):
+        raise MeshTalkError(f"The take's point cache {Path(path).name} is missing or damaged; animate again.")
+    _, _, vertices, _, _, frames = cache_io.PC2_HEADER.unpack(header)
+    return np.memmap(path, dtype="<f4", mode="r", offset=cache_io.PC2_HEADER.size, shape=(frames, vertices, 3))

@@ -1,0 +1,19 @@
+"""One operator per file; ``CLASSES`` lists them for registration."""
+
+from .add_head import MESHTALK_OT_add_head
+from .animate_from_audio import MESHTALK_OT_animate_from_audio
+from .load_audio import MESHTALK_OT_load_audio
+from .make_variants import MESHTALK_OT_make_variants
+from .remove_animation import MESHTALK_OT_remove_animation
+from .resample_frames import MESHTALK_OT_resample_frames
+from .resample_upper_face import MESHTALK_OT_resample_upper_face
+
+CLASSES = (
+    MESHTALK_OT_add_head,
+    MESHTALK_OT_animate_from_audio,
+    MESHTALK_OT_load_audio,
+    MESHTALK_OT_make_variants,
+    MESHTALK_OT_remove_animation,
+    MESHTALK_OT_resample_frames,
+    MESHTALK_OT_resample_upper_face,
+)

@@ -1,0 +1,111 @@
+"""The sidebar panel in the 3D Viewport (tab "MeshTalk")."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..core.errors import MeshTalkError
+from . import addon, audio_source, job_runner, model_source, targets
+from .preferences import draw_model_summary
+
+
+class MESHTALK_UL_takes(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
+        layout.label(text=item.name, icon="ACTION" if item.output != "MESH_CACHE" else "MOD_MESHDEFORM")
+
+
+class MESHTALK_PT_panel(bpy.types.Panel):
+    bl_idname = "MESHTALK_PT_panel"
+    bl_label = "MeshTalk"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "MeshTalk"
+
+    def draw(self, context):
+        layout = self.layout
+        scene = context.scene
+        settings = scene.meshtalk
+        obj = context.active_object
+        choice = addon.model_choice()
+        draw_model_summary(layout.column(align=True), choice)
+
+        box = layout.box()
+        box.label(text="Audio", icon="SOUND")
+        editor = scene.sequence_editor
+        collection = "strips_all" if editor is not None and hasattr(editor, "strips_all") else "sequences_all"
+        if editor is not None:
+            box.prop_search(settings, "audio_strip", editor, collection, text="Strip")
+        try:
+            strip = audio_source.chosen_strip(scene, settings.audio_strip)
+            box.label(text=f"'{strip.name}': frames {strip.frame_final_start}-{strip.frame_final_end - 1}",
+                      icon="CHECKMARK")
+        except MeshTalkError as error:
+            box.label(text=str(error), icon="ERROR")
+        box.operator("meshtalk.load_audio", icon="FILEBROWSER")
+
+        box = layout.box()
+        box.label(text="Target", icon="MESH_DATA")
+        info = None
+        try:
+            info = targets.inspect(obj, model_source.summarise(choice))
+            _wrapped(box, info.message, "CHECKMARK" if info.mode != targets.UNSUPPORTED else "ERROR")
+        except MeshTalkError as error:
+            _wrapped(box, str(error), "ERROR")
+        if info is not None and info.mode == targets.SAME_TOPOLOGY:
+            box.prop(settings, "output", text="")
+            if settings.output == "MESH_CACHE":
+                box.prop(settings, "cache_folder")
+        elif info is not None and info.mode == targets.ARKIT_KEYS:
+            box.label(text="Output: ARKit shape-key weights")
+        box.operator("meshtalk.add_head", icon="USER")
+
+        job = job_runner.running()
+        if job is not None:
+            column = layout.column()
+            if hasattr(column, "progress"):
+                column.progress(factor=job.progress, type="BAR", text=f"{job.stage} {job.progress * 100:.0f} %")
+            else:
+                column.label(text=f"{job.stage} {job.progress * 100:.0f} %")
+            column.label(text="Esc cancels", icon="CANCEL")
+        else:
+            row = layout.row()
+            row.scale_y = 1.6
+            row.operator("meshtalk.animate_from_audio", icon="PLAY_SOUND")
+
+        box = layout.box()
+        box.label(text="Upper Face", icon="HIDE_OFF")
+        row = box.row(align=True)
+        row.prop(settings, "seed")
+        row.prop(settings, "temperature")
+        has_take = obj is not None and obj.type == "MESH" and len(obj.meshtalk.takes) > 0
+        column = box.column(align=True)
+        column.enabled = has_take and job is None
+        column.operator("meshtalk.resample_upper_face", icon="FILE_REFRESH")
+        row = column.row(align=True)
+        row.prop(settings, "resample_start")
+        row.prop(settings, "resample_end")
+        column.operator("meshtalk.resample_frames", icon="SEQ_STRIP_DUPLICATE")
+        row = column.row(align=True)
+        row.prop(settings, "variant_count")
+        row.operator("meshtalk.make_variants", icon="DUPLICATE")
+
+        if has_take:
+            box = layout.box()
+            box.label(text="Takes", icon="ACTION")
+            box.template_list("MESHTALK_UL_takes", "", obj.meshtalk, "takes", obj.meshtalk, "active_take", rows=3)
+            box.operator("meshtalk.remove_animation", icon="TRASH")
+
+
+def _wrapped(layout, text: str, icon: str, width: int = 44) -> None:
+    """A long status message on several lines (panel labels do not wrap)."""
+    words, line, lines = text.split(), "", []
+    for word in words:
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    column = layout.column(align=True)
+    for index, part in enumerate(lines):
+        column.label(text=part, icon=icon if index == 0 else "BLANK1")

@@ -1,0 +1,93 @@
+"""The add-on's data in the .blend: panel settings on the scene, takes on each object."""
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+# Paths that may start with // (relative to the .blend); the option exists since 4.5.
+RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+
+OUTPUT_ITEMS = [
+    ("ARKIT", "Shape Keys: ARKit Weights",
+     "Keyframe the weights of the mesh's ARKit-named shape keys (solved from the animation)"),
+    ("BASIS", "Shape Keys: Compact Basis",
+     "Add a few MeshTalk shape keys whose keyframed weights reproduce the animated vertices"),
+    ("MESH_CACHE", "Mesh Cache (PC2)",
+     "Write a PC2 point cache next to the .blend and play it with a Mesh Cache modifier"),
+]
+
+
+class MeshTalkSettings(bpy.types.PropertyGroup):
+    """Scene-level settings of the MeshTalk panel."""
+
+    audio_strip: StringProperty(
+        name="Sound Strip",
+        description="The sound strip to animate from (empty: the active, selected or first sound strip)",
+    )
+    output: EnumProperty(name="Output", items=OUTPUT_ITEMS, default="ARKIT")
+    seed: IntProperty(name="Seed", min=0, default=0,
+                      description="Random seed of the upper-face motion (blinks, brows)")
+    temperature: FloatProperty(name="Temperature", min=0.0, max=10.0, soft_max=2.0, default=1.0,
+                               description="How freely the upper face is sampled: 0 = most likely, 1 = as trained")
+    resample_start: IntProperty(name="Start", default=1, description="First scene frame to resample")
+    resample_end: IntProperty(name="End", default=48, description="Last scene frame to resample")
+    variant_count: IntProperty(name="Variants", min=1, max=16, default=3,
+                               description="How many upper-face variants to add as separate takes")
+    cache_folder: StringProperty(name="Cache Folder", subtype="DIR_PATH", default="//meshtalk_cache/",
+                                 options=RELATIVE_PATH,
+                                 description="Where point caches are written (// = next to the .blend)")
+
+
+def _activate_take(state, context) -> None:
+    from . import writers  # bpy-dependent and loaded after registration
+
+    obj = state.id_data
+    if 0 <= state.active_take < len(state.takes):
+        writers.activate(obj, state.takes[state.active_take])
+
+
+class MeshTalkTake(bpy.types.PropertyGroup):
+    """One animation of one clip on one object (the result of Animate, a resample or a
+    variant). Its latent is kept so that parts of it can be redrawn later."""
+
+    output: StringProperty()
+    action: PointerProperty(type=bpy.types.Action)
+    cache_file: StringProperty(subtype="FILE_PATH", options=RELATIVE_PATH)
+    basis_keys: StringProperty(description="JSON list of the shape keys this take created")
+    key_names: StringProperty(description="JSON list of the shape keys this take animates, in weight order")
+    labels: StringProperty(description="The take's latent labels, compressed")
+    seed: IntProperty()
+    temperature: FloatProperty()
+    strip_name: StringProperty()
+    sound: PointerProperty(type=bpy.types.Sound, description="The take's audio (resampling reads it again)")
+    # JSON {"start", "duration", "fps"}: exact doubles (a FloatProperty is 32-bit, and
+    # 29.97 fps frame counts must come out the same when the take is resampled).
+    clock: StringProperty()
+    start_frame: IntProperty()
+    frames: IntProperty()
+    model_label: StringProperty()
+    mode: StringProperty()
+
+
+class MeshTalkObjectState(bpy.types.PropertyGroup):
+    """What MeshTalk made on one object, so that it can replace exactly that."""
+
+    takes: CollectionProperty(type=MeshTalkTake)
+    active_take: IntProperty(name="Take", update=_activate_take)
+    take_counter: IntProperty(description="Numbers takes (names stay unique after removals)")
+    created_reference_key: BoolProperty(description="MeshTalk added the Basis shape key")
+    original_key_values: StringProperty(description="JSON: the user's shape-key values before MeshTalk")
+    modifier_name: StringProperty()
+
+
+CLASSES = (MeshTalkSettings, MeshTalkTake, MeshTalkObjectState)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.meshtalk = PointerProperty(type=MeshTalkSettings)
+    bpy.types.Object.meshtalk = PointerProperty(type=MeshTalkObjectState)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Object.meshtalk
+    del bpy.types.Scene.meshtalk

@@ -1,0 +1,294 @@
+"""From the panel to a job and back (main thread): gather what a run needs from Blender
+into plans, and write finished results into takes.
+
+Operators (interactive, modal) and the batch command share these two halves:
+``plan_*`` validates everything it can before any heavy work (clear messages, nothing
+touched), ``apply`` writes all results at once, so one Undo step reverts them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.audio import AudioClip
+from ..core.errors import MeshTalkError
+from . import actions, addon, audio_source, model_source, targets, writers
+from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
+from .take_data import decode_labels, encode_labels, model_frame_range
+
+REPLACE_ALL, REPLACE_ACTIVE, ADD = "REPLACE_ALL", "REPLACE_ACTIVE", "ADD"
+BASIS_TOLERANCE = 2e-4  # of the mesh's size: ~0.05 mm on a 25 cm head
+
+
+@dataclass
+class TakeSpec:
+    """How a result becomes a take."""
+
+    object_name: str
+    vertex_count: int
+    mode: str
+    output: str
+    key_names: tuple[str, ...]  # ARKIT: the shape keys the weights animate, in order
+    strip_name: str
+    sound_name: str
+    clip: AudioClip
+    start_frame: int
+    fps: float
+    seed: int
+    temperature: float
+    scope: str
+    cache_file: str = ""  # as stored on the modifier (relative when possible)
+
+
+@dataclass
+class Work:
+    plans: list[JobPlan]
+    specs: list[TakeSpec]
+    summary: model_source.ModelSummary
+
+
+# ---------------------------------------------------------------- planning
+
+
+def _checked_target(context, obj, choice: model_source.ModelChoice):
+    summary = model_source.summarise(choice)
+    info = targets.inspect(obj, summary)
+    if info.mode == targets.UNSUPPORTED:
+        raise MeshTalkError(info.message)
+    targets.require_object_mode(obj)
+    return summary, info
+
+
+def _check_key_action_is_free(obj, output: str) -> None:
+    key = obj.data.shape_keys
+    if output == MESH_CACHE or key is None or key.animation_data is None:
+        return
+    action = key.animation_data.action
+    if action is not None and not actions.is_meshtalk_action(action):
+        raise MeshTalkError(f"The shape keys of '{obj.name}' already play your action '{action.name}'; MeshTalk "
+                            "will not replace it. Unassign it in the Shape Key Editor, or use the Mesh cache output.")
+
+
+def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
+                 choice: model_source.ModelChoice | None = None, device: str | None = None) -> Work:
+    """A new take from the sound strip the settings name (default: the panel's)."""
+    scene = context.scene
+    settings = settings or scene.meshtalk
+    choice = choice or addon.model_choice()
+    device = device or addon.device_preference()
+    summary, info = _checked_target(context, obj, choice)
+    strip = audio_source.chosen_strip(scene, settings.audio_strip)
+    placement = audio_source.placement(scene, strip)
+    output = settings.output if info.mode == targets.SAME_TOPOLOGY else ARKIT
+    key_names: tuple[str, ...] = ()
+    plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
+                   object_name=obj.name)
+    if output == ARKIT:
+        if not info.arkit_keys:
+            raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
+                                "Compact Basis' or 'Mesh Cache'.")
+        key_names = tuple(info.arkit_keys.values())
+        plan.solve_names = tuple(info.arkit_keys)
+    if info.mode == targets.SAME_TOPOLOGY:
+        plan.object_rest = targets.rest_positions(obj)
+        if output == ARKIT:
+            plan.solve_deltas = targets.key_offsets(obj, list(key_names))
+        plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
+    _check_key_action_is_free(obj, output)
+    spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
+                    placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
+                    settings.temperature, scope)
+    if output == MESH_CACHE:
+        plan.cache_path, spec.cache_file = _new_cache_file(settings, obj)
+    return Work([plan], [spec], summary)
+
+
+def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] | None = None,
+                  scope: str = REPLACE_ACTIVE, settings=None, choice: model_source.ModelChoice | None = None,
+                  device: str | None = None) -> Work:
+    """Redraws the upper face of the active take (same lips) with each seed: in place
+    (REPLACE_ACTIVE, one seed) or as new takes (ADD, variants). ``frame_range``: scene
+    frames [first, last] to redraw, the rest of the take stays as it is."""
+    state = obj.meshtalk if obj is not None and obj.type == "MESH" else None
+    if state is None or not len(state.takes):
+        raise MeshTalkError("Animate from Audio first: there is no MeshTalk take on the selected object to resample.")
+    take = state.takes[state.active_take]
+    choice = choice or addon.model_choice()
+    device = device or addon.device_preference()
+    summary, info = _checked_target(context, obj, choice)
+    if take.model_label and take.model_label != _model_label(summary):
+        raise MeshTalkError("This take was made with another model; animate it again before resampling.")
+    settings = settings or context.scene.meshtalk
+    labels = decode_labels(take.labels)
+    if take.sound is None:
+        raise MeshTalkError("The take's sound was deleted from the file; animate again.")
+    clock = json.loads(take.clock)
+    clip = AudioClip(audio_source.sound_file(take.sound), clock["start"], clock["duration"])
+    fps = clock["fps"]
+    if abs(audio_source.scene_fps(context.scene) - fps) > 1e-9:
+        raise MeshTalkError("The scene's frame rate changed since this take was made; animate it again.")
+    model_frames = output_frames = None
+    if frame_range is not None:
+        first, last = frame_range
+        if last < first:
+            raise MeshTalkError("The resample range ends before it starts; set End after Start.")
+        model_frames = model_frame_range(first, last, take.start_frame, fps, len(labels))
+        output_frames = (max(0, first - take.start_frame), min(take.frames - 1, last - take.start_frame))
+        if model_frames[1] <= model_frames[0] or output_frames[1] < output_frames[0]:
+            raise MeshTalkError(f"Frames {first}-{last} are outside the take (frames {take.start_frame}-"
+                                f"{take.start_frame + take.frames - 1}); set a range inside it.")
+    previous, previous_cache = _previous_output(obj, take)
+    key_names = tuple(json.loads(take.key_names or "[]"))
+    plans, specs = [], []
+    for seed in seeds:
+        plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
+                       take.output, object_name=obj.name,
+                       resample=Resample(labels, model_frames, output_frames, previous, previous_cache))
+        if take.output == ARKIT:
+            plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
+            if tuple(info.arkit_keys[name] for name in plan.solve_names) != key_names:
+                raise MeshTalkError(f"The shape keys of '{obj.name}' changed since this take was made; animate again.")
+        if take.mode == targets.SAME_TOPOLOGY:
+            plan.object_rest = targets.rest_positions(obj)
+            if take.output == ARKIT:
+                plan.solve_deltas = targets.key_offsets(obj, list(key_names))
+            plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
+        spec = TakeSpec(obj.name, len(obj.data.vertices), take.mode, take.output, key_names, take.strip_name,
+                        take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope)
+        if take.output == MESH_CACHE:
+            plan.cache_path, spec.cache_file = _new_cache_file(settings, obj)
+        plans.append(plan)
+        specs.append(spec)
+    return Work(plans, specs, summary)
+
+
+def _previous_output(obj, take) -> tuple[np.ndarray | None, Path | None]:
+    """What the take shows, as the worker needs it: (T, K) weights, (T, V, 3) vertices,
+    or the path of its point cache."""
+    if take.output == MESH_CACHE:
+        return None, writers.cache_file_path(obj, take)
+    if take.action is None:
+        raise MeshTalkError("The take's action was deleted; animate again.")
+    if take.output == ARKIT:
+        names = json.loads(take.key_names or "[]")
+        columns = [actions.read_curve(take.action, writers.key_value_path(name)) for name in names]
+        if any(column is None or len(column) != take.frames for column in columns):
+            raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
+        return np.stack(columns, axis=1), None
+    names = json.loads(take.basis_keys or "[]")
+    rest = targets.rest_positions(obj)
+    components = targets.key_offsets(obj, names)
+    weights = [actions.read_curve(take.action, writers.key_value_path(name)) for name in names]
+    if any(w is None or len(w) != take.frames for w in weights):
+        raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
+    return rest[None] + np.einsum("tk,kvc->tvc", np.stack(weights, axis=1), components), None
+
+
+def _mesh_size(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points.max(axis=0) - points.min(axis=0))) or 1.0
+
+
+def _new_cache_file(settings, obj) -> tuple[Path, str]:
+    """(absolute path, path to store) of a new point cache. A new name every time: Undo
+    may bring back a take whose file must still be there."""
+    folder = settings.cache_folder or "//"
+    if folder.startswith("//") and not bpy.data.filepath:
+        raise MeshTalkError("Save the .blend file first: the mesh cache is written next to it (or set an absolute "
+                            "Cache Folder).")
+    directory = Path(bpy.path.abspath(folder))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MeshTalkError(f"Cannot create the cache folder {directory} ({error.strerror}); choose another.") from None
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", obj.name).strip("_") or "mesh"
+    path = directory / f"{stem}_{secrets.token_hex(4)}.pc2"
+    stored = bpy.path.relpath(str(path)) if bpy.data.filepath and folder.startswith("//") else str(path)
+    return path, stored
+
+
+def _model_label(summary: model_source.ModelSummary) -> str:
+    return summary.label
+
+
+# ---------------------------------------------------------------- applying
+
+
+def apply(work: Work, results: list[JobResult]) -> str:
+    """Writes finished results as takes; returns the report line. Raises MeshTalkError
+    (and writes nothing) when the object changed meanwhile."""
+    if len(results) != len(work.specs):
+        raise MeshTalkError("The run produced no result; try again.")
+    first = work.specs[0]
+    obj = bpy.data.objects.get(first.object_name)
+    if obj is None or obj.type != "MESH" or len(obj.data.vertices) != first.vertex_count:
+        raise MeshTalkError(f"'{first.object_name}' was deleted or changed while it was animated; run again.")
+    state = obj.meshtalk
+    if first.scope == REPLACE_ALL:
+        writers.remove_all_takes(obj)
+    position = state.active_take if first.scope == REPLACE_ACTIVE and len(state.takes) else None
+    if position is not None:
+        writers.remove_take(obj, position)
+    new_index = None
+    for spec, result in zip(work.specs, results):
+        new_index = _add_take(obj, spec, result, work.summary)
+        if position is not None:
+            state.takes.move(new_index, position)
+            new_index = position
+    state.active_take = new_index  # plays it (the property's update callback)
+    writers.activate(obj, state.takes[new_index])
+    last = results[-1]
+    seconds = first.clip.duration or 0.0
+    what = {ARKIT: f"ARKit weights on {len(first.key_names)} shape keys",
+            BASIS: f"{len(last.basis.components) if last.basis is not None else 0} basis shape keys",
+            MESH_CACHE: "a point cache"}[first.output]
+    takes = f"{len(results)} takes" if len(results) > 1 else f"take '{state.takes[new_index].name}'"
+    notes = " ".join(result_note for r in results for result_note in r.notes)
+    warning = f" {work.summary.warning}." if work.summary.warning else ""
+    return (f"MeshTalk: '{obj.name}' animated from '{first.strip_name}' ({last.num_frames} frames, {seconds:.1f} s of "
+            f"audio): {takes}, {what}.{warning} {notes}").strip()
+
+
+def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
+    state = obj.meshtalk
+    state.take_counter += 1
+    number = state.take_counter
+    take = state.takes.add()
+    take.name = f"Take {number} (seed {spec.seed})"
+    take.output, take.mode = spec.output, spec.mode
+    take.seed, take.temperature = spec.seed, spec.temperature
+    take.strip_name, take.sound = spec.strip_name, bpy.data.sounds.get(spec.sound_name)
+    take.clock = json.dumps({"start": spec.clip.start, "duration": spec.clip.duration, "fps": spec.fps})
+    take.start_frame, take.frames = spec.start_frame, result.num_frames
+    take.labels = encode_labels(result.labels)
+    take.model_label = _model_label(summary)
+    take.key_names = json.dumps(list(spec.key_names))
+    action_name = f"MeshTalk {obj.name} take {number}"
+    if spec.output == ARKIT:
+        take.action = writers.write_weight_action(obj, action_name, list(spec.key_names), result.weights,
+                                                  spec.start_frame)
+    elif spec.output == BASIS:
+        names = writers.write_basis_keys(obj, result.basis, f"{writers.BASIS_KEY_PREFIX} {number}")
+        take.basis_keys = json.dumps(names)
+        take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame)
+    else:
+        take.cache_file = spec.cache_file
+    return len(state.takes) - 1
+
+
+def variant_seeds(obj, settings, count: int) -> list[int]:
+    """Seeds no take of this object uses yet, from the panel's seed upwards."""
+    used = {take.seed for take in obj.meshtalk.takes}
+    seeds, candidate = [], settings.seed
+    while len(seeds) < count:
+        if candidate not in used:
+            seeds.append(candidate)
+        candidate += 1
+    return seeds
+

@@ -1,0 +1,67 @@
+"""Plain helpers for takes (no bpy): the latent stored in the .blend, frame clocks and
+the weights that keep parts of a previous take when the upper face is redrawn."""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+
+import numpy as np
+
+from ..core.model.config import MODEL_FPS
+
+EDGE_FRAMES = 4  # output frames over which a partial resample fades in and out
+
+
+def encode_labels(labels: np.ndarray) -> str:
+    """(K, H) int latent labels -> a short ASCII string (kept in the .blend with the take)."""
+    labels = np.asarray(labels)
+    header = f"{labels.shape[0]}x{labels.shape[1]}:"
+    body = base64.b64encode(zlib.compress(labels.astype("<u2").tobytes(), 6)).decode("ascii")
+    return header + body
+
+
+def decode_labels(text: str) -> np.ndarray:
+    """The inverse of encode_labels: (K, H) int64."""
+    header, _, body = text.partition(":")
+    frames, heads = (int(part) for part in header.split("x"))
+    raw = zlib.decompress(base64.b64decode(body.encode("ascii")))
+    return np.frombuffer(raw, dtype="<u2").astype(np.int64).reshape(frames, heads)
+
+
+def model_frame_range(first_scene_frame: float, last_scene_frame: float, take_start_frame: float,
+                      fps: float, num_model_frames: int) -> tuple[int, int]:
+    """Scene frames [first, last] (inclusive) of a take starting at ``take_start_frame``
+    -> model frames [start, end) at 30 fps that cover them, clipped to the take."""
+    first_seconds = (first_scene_frame - take_start_frame) / fps
+    last_seconds = (last_scene_frame - take_start_frame) / fps
+    start = max(0, math.floor(first_seconds * MODEL_FPS + 1e-9))
+    end = min(num_model_frames, math.ceil(last_seconds * MODEL_FPS - 1e-9) + 1)
+    return start, end
+
+
+def redraw_ramp(num_frames: int, first: int | None = None, last: int | None = None,
+                edge: int = EDGE_FRAMES) -> np.ndarray:
+    """(T,) float32: 1 where output frames are redrawn (first..last inclusive; None: all),
+    0 where the previous take stays, with linear fades of ``edge`` frames outside the
+    range (the decoder's memory makes frames just after a redrawn range differ a bit)."""
+    frames = np.arange(num_frames, dtype=np.float64)
+    if first is None and last is None:
+        return np.ones(num_frames, dtype=np.float32)
+    first = 0 if first is None else first
+    last = num_frames - 1 if last is None else last
+    before = np.clip(1.0 - (first - frames) / (edge + 1), 0.0, 1.0)
+    after = np.clip(1.0 - (frames - last) / (edge + 1), 0.0, 1.0)
+    return np.minimum(before, after).astype(np.float32)
+
+
+def blend_with_previous(new: np.ndarray, previous: np.ndarray, redraw: np.ndarray, keep_lips: np.ndarray) -> np.ndarray:
+    """new, previous: (T, ...) chunks of one take; redraw: (T,) from redraw_ramp;
+    keep_lips: per item (the trailing shape, e.g. (V,) a mouth mask or (K,) mouth keys)
+    in [0, 1], 1 where the previous take is always kept. Returns (T, ...) float32."""
+    redraw = np.asarray(redraw, dtype=np.float32).reshape((-1,) + (1,) * (new.ndim - 1))
+    keep_lips = np.asarray(keep_lips, dtype=np.float32)
+    keep_lips = keep_lips.reshape(keep_lips.shape + (1,) * (new.ndim - 1 - keep_lips.ndim))
+    keep = 1.0 - redraw * (1.0 - keep_lips[None])
+    return (new + keep * (previous - new)).astype(np.float32)

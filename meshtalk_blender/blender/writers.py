@@ -1,0 +1,195 @@
+"""Writing takes into Blender, and removing them again (main thread only).
+
+Everything MeshTalk creates is recorded on the object (``object.meshtalk``) and tagged:
+actions carry ``meshtalk_take``, basis shape keys are listed in their take, the Mesh
+Cache modifier's name is kept. Removing a take removes exactly those, and the values
+the user's own shape keys had before MeshTalk animated them are put back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.retarget import CompactBasis
+from . import actions
+from .targets import rest_positions
+
+CACHE_MODIFIER_NAME = "MeshTalk Cache"
+BASIS_KEY_PREFIX = "MeshTalk"
+
+
+def key_value_path(key_name: str) -> str:
+    return f'key_blocks["{bpy.utils.escape_identifier(key_name)}"].value'
+
+
+def take_frames(start_frame: int, count: int) -> np.ndarray:
+    return start_frame + np.arange(count, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def remember_key_values(obj: bpy.types.Object, key_names: list[str]) -> None:
+    """Keeps the user's values of keys MeshTalk is about to animate (first time only)."""
+    state = obj.meshtalk
+    saved = json.loads(state.original_key_values or "{}")
+    blocks = obj.data.shape_keys.key_blocks
+    for name in key_names:
+        if name not in saved and name in blocks:
+            saved[name] = blocks[name].value
+    state.original_key_values = json.dumps(saved)
+
+
+def write_weight_action(obj: bpy.types.Object, name: str, key_names: list[str], weights: np.ndarray,
+                        start_frame: int) -> bpy.types.Action:
+    """An action on the object's shape keys with one curve per key: (T, K) weights."""
+    key = obj.data.shape_keys
+    remember_key_values(obj, key_names)
+    action = actions.new_action(name, key)
+    frames = take_frames(start_frame, len(weights))
+    for column, key_name in enumerate(key_names):
+        actions.write_curve(action, key_value_path(key_name), frames, weights[:, column])
+    action.use_fake_user = True  # takes that are not playing must survive saving
+    return action
+
+
+def write_basis_keys(obj: bpy.types.Object, basis: CompactBasis, prefix: str) -> list[str]:
+    """Adds one shape key per basis component (range -1..1, value 0); returns their names."""
+    state = obj.meshtalk
+    if obj.data.shape_keys is None:
+        obj.shape_key_add(name="Basis", from_mix=False)
+        state.created_reference_key = True
+    rest = rest_positions(obj)
+    names = []
+    for index, component in enumerate(basis.components):
+        block = obj.shape_key_add(name=f"{prefix}.{index:02d}", from_mix=False)
+        block.data.foreach_set("co", (rest + component).astype(np.float32).ravel())
+        block.slider_min, block.slider_max = -1.0, 1.0
+        block.value = 0.0
+        names.append(block.name)
+    return names
+
+
+def cache_modifier(obj: bpy.types.Object, create: bool = True):
+    """The Mesh Cache modifier MeshTalk made on this object (first in the stack, so it
+    reads the undeformed mesh and the user's modifiers act on its result)."""
+    state = obj.meshtalk
+    modifier = obj.modifiers.get(state.modifier_name) if state.modifier_name else None
+    if modifier is not None and modifier.type == "MESH_CACHE":
+        return modifier
+    if not create:
+        return None
+    modifier = obj.modifiers.new(CACHE_MODIFIER_NAME, "MESH_CACHE")
+    modifier.cache_format = "PC2"
+    modifier.time_mode = "FRAME"
+    modifier.play_mode = "SCENE"
+    modifier.frame_scale = 1.0
+    if len(obj.modifiers) > 1:
+        _move_modifier_first(obj, modifier)
+    state.modifier_name = modifier.name
+    return modifier
+
+
+def _move_modifier_first(obj: bpy.types.Object, modifier) -> None:
+    index = list(obj.modifiers).index(modifier)
+    if hasattr(obj.modifiers, "move"):  # Blender 4.3+
+        obj.modifiers.move(index, 0)
+        return
+    with bpy.context.temp_override(object=obj, active_object=obj):
+        bpy.ops.object.modifier_move_to_index(modifier=modifier.name, index=0)
+
+
+# ---------------------------------------------------------------- switching takes
+
+
+def activate(obj: bpy.types.Object, take) -> None:
+    """Makes ``take`` the one that plays."""
+    state = obj.meshtalk
+    if take.output == "MESH_CACHE":
+        modifier = cache_modifier(obj)
+        path = cache_file_path(obj, take)
+        modifier.filepath = bpy.path.relpath(str(path)) if take.cache_file.startswith("//") else str(path)
+        modifier.frame_start = float(take.start_frame)
+        return
+    key = obj.data.shape_keys
+    if key is None:
+        return
+    blocks = key.key_blocks
+    for other in state.takes:  # keys of another take's basis must not linger at their last value
+        for name in json.loads(other.basis_keys or "[]"):
+            if name in blocks:
+                blocks[name].value = 0.0
+    actions.assign(key, take.action)
+
+
+def cache_file_path(obj: bpy.types.Object, take) -> Path:
+    """The take's point cache on disk. Blender remaps the modifier's path when the .blend
+    is saved elsewhere, but not the take's copy: then the file is looked for next to the
+    one the modifier plays (caches live in one folder)."""
+    path = Path(bpy.path.abspath(take.cache_file))
+    if not path.is_file():
+        modifier = cache_modifier(obj, create=False)
+        if modifier is not None and modifier.filepath:
+            beside = Path(bpy.path.abspath(modifier.filepath)).parent / path.name
+            if beside.is_file():
+                return beside
+    return path
+
+
+# ---------------------------------------------------------------- removing
+
+
+def remove_take(obj: bpy.types.Object, index: int) -> None:
+    """Removes one take and what it created (its action, its basis keys). Its point
+    cache stays on disk: Undo may bring the take back."""
+    state = obj.meshtalk
+    take = state.takes[index]
+    key = obj.data.shape_keys
+    action = take.action
+    if key is not None and key.animation_data is not None and key.animation_data.action == action:
+        actions.assign(key, None)
+    if actions.is_meshtalk_action(action):
+        bpy.data.actions.remove(action)
+    if key is not None:
+        for name in json.loads(take.basis_keys or "[]"):
+            block = key.key_blocks.get(name)
+            if block is not None:
+                obj.shape_key_remove(block)
+    state.takes.remove(index)
+    state.active_take = min(state.active_take, max(0, len(state.takes) - 1))
+
+
+def remove_all_takes(obj: bpy.types.Object) -> None:
+    """Removes every take and leaves the object as it was before MeshTalk touched it."""
+    state = obj.meshtalk
+    while len(state.takes):
+        remove_take(obj, len(state.takes) - 1)
+    modifier = cache_modifier(obj, create=False)
+    if modifier is not None:
+        obj.modifiers.remove(modifier)
+    state.modifier_name = ""
+    restore_key_values(obj)
+
+
+def restore_key_values(obj: bpy.types.Object) -> None:
+    state = obj.meshtalk
+    key = obj.data.shape_keys
+    saved = json.loads(state.original_key_values or "{}")
+    if key is not None:
+        for name, value in saved.items():
+            if name in key.key_blocks:
+                key.key_blocks[name].value = value
+        if state.created_reference_key and len(key.key_blocks) == 1:
+            obj.shape_key_remove(key.key_blocks[0])
+            state.created_reference_key = False
+        elif key.animation_data is not None and _is_empty(key.animation_data):
+            key.animation_data_clear()
+    state.original_key_values = ""
+
+
+def _is_empty(animation) -> bool:
+    return animation.action is None and not len(animation.drivers) and not len(animation.nla_tracks)

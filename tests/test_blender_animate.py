@@ -1,0 +1,346 @@
+"""The add-on in real Blender (bpy): each target mode, each output, frame clocks, takes,
+undo, save and reload, cancel. Expected positions come from the Blender-free core."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_support import (ADDON, add_head, add_strip, addon, addon_module, core_animation,  # noqa: E402,F401
+                             empty_scene, fingerprint, positions_at, run_operator, test_model_folder,
+                             write_speech)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    return write_speech(tmp_path_factory.mktemp("audio") / "line.wav", seconds=2.0)
+
+
+@pytest.fixture
+def saved_scene(addon, tmp_path):
+    """An empty scene saved in a temporary folder (point caches go next to it)."""
+    empty_scene()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    return bpy.context.scene
+
+
+def key_weights_at(obj, names):
+    return np.array([obj.data.shape_keys.key_blocks[n].value for n in names])
+
+
+def test_extension_registers_and_unregisters_cleanly(addon):
+    import addon_utils
+
+    from blender_support import disable_addon, enable_addon
+
+    assert addon.__name__ == ADDON and addon_utils.check(ADDON) == (True, True)
+    assert hasattr(bpy.types.Scene, "meshtalk") and hasattr(bpy.ops.meshtalk, "animate_from_audio")
+    assert "MESHTALK_PT_panel" in dir(bpy.types)
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    saved = (prefs.model_source, prefs.model_folder, prefs.device)
+    disable_addon()
+    assert not hasattr(bpy.types.Scene, "meshtalk") and "MESHTALK_PT_panel" not in dir(bpy.types)
+    enable_addon()
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    prefs.model_source, prefs.model_folder, prefs.device = saved
+    assert hasattr(bpy.types.Object, "meshtalk")
+
+
+def test_mesh_cache_plays_the_core_animation_on_the_right_frames(saved_scene, speech, tmp_path):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=5)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    expected, _ = core_animation(speech, 0.0, None, 30.0)
+    modifier = face.modifiers["MeshTalk Cache"]
+    assert modifier.filepath.startswith("//meshtalk_cache/") and list(face.modifiers)[0] == modifier
+    assert Path(bpy.path.abspath(modifier.filepath)).is_file()
+    for n in (0, 1, 17, len(expected.vertices) - 1):
+        assert np.abs(positions_at(scene, face, 5 + n) - expected.vertices[n]).max() < 1e-5, n
+    motion = np.abs(expected.vertices[17] - expected.vertices[0]).max()
+    assert motion > 1e-4  # the test model moves: the frame checks above mean something
+
+
+def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "ARKIT"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    retarget = addon_module("core.retarget")
+    names = list(addon_module("core.face").ARKIT_NAMES)
+    targets = addon_module("blender.targets")
+    rest = targets.rest_positions(face)
+    deltas = targets.key_offsets(face, names)
+    animation, _ = core_animation(speech, 0.0, None, 30.0)
+    weights = retarget.BlendshapeSolver(deltas, names).solve(animation.vertices - rest)
+    key = face.data.shape_keys
+    assert key.animation_data.action.name.startswith("MeshTalk")
+    for n in (0, 9, 40):
+        positions = positions_at(scene, face, 1 + n)
+        assert np.abs(key_weights_at(face, names) - weights[n]).max() < 1e-5
+        assert np.abs(positions - (rest + np.einsum("k,kvc->vc", weights[n], deltas))).max() < 1e-5
+    assert weights.max() > 0.05  # the keys really move
+
+
+def test_compact_basis_reproduces_the_vertices(saved_scene, speech):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=3)
+    scene.meshtalk.output = "BASIS"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    animation, _ = core_animation(speech, 0.0, None, 30.0)
+    names = json.loads(face.meshtalk.takes[0].basis_keys)
+    assert 1 <= len(names) <= 64 and all(n in face.data.shape_keys.key_blocks for n in names)
+    size = np.linalg.norm(np.ptp(animation.vertices[0], axis=0))
+    for n in (0, 30, len(animation.vertices) - 1):
+        assert np.abs(positions_at(scene, face, 3 + n) - animation.vertices[n]).max() < 3e-4 * size
+
+
+@pytest.mark.parametrize("fps, fps_base", [(24, 1.0), (25, 1.0), (30, 1.0), (30000, 1001.0)])
+def test_scene_rates_and_strip_trims(addon, speech, tmp_path, fps, fps_base):
+    scene = empty_scene(fps, fps_base)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    face = add_head()
+    strip = add_strip(scene, speech, frame=11)
+    strip.frame_offset_start, strip.frame_offset_end = 7, 5
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    rate = fps / fps_base
+    shown = strip.frame_final_end - strip.frame_final_start
+    expected, _ = core_animation(speech, 7 / rate, shown / rate, rate)
+    take = face.meshtalk.takes[0]
+    assert take.start_frame == 18 and json.loads(take.clock)["fps"] == rate
+    for n in (0, 1, len(expected.vertices) // 2, len(expected.vertices) - 1):
+        assert np.abs(positions_at(scene, face, 18 + n) - expected.vertices[n]).max() < 1e-5, (fps, n)
+    assert np.abs(positions_at(scene, face, 2) - expected.vertices[0]).max() < 1e-5  # holds before the line
+
+
+def test_same_topology_in_any_units_and_axes(saved_scene, speech):
+    """The head in centimetres, Y up, moved: the animation is the metre/Z-up one mapped
+    through the same transform."""
+    from mathutils import Matrix
+
+    scene = saved_scene
+    face = add_head()
+    transform = Matrix.Translation((0.0, 150.0, 4.0)) @ Matrix.Rotation(-1.5707963, 4, "X") @ Matrix.Scale(100.0, 4)
+    face.data.transform(transform, shape_keys=True)
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    expected, _ = core_animation(speech, 0.0, None, 30.0)
+    matrix = np.array(transform)
+    for n in (0, 25):
+        mapped = expected.vertices[n] @ matrix[:3, :3].T + matrix[:3, 3]
+        assert np.abs(positions_at(scene, face, 1 + n) - mapped).max() < 100 * 2e-5
+
+
+def test_arkit_character_of_another_topology(saved_scene, speech):
+    """A grid with ARKit-named keys (prefixes, side suffixes, a user key, a driven key):
+    the weights are the solve of the model's animation on the head's rig."""
+    scene = saved_scene
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=8, y_subdivisions=8, size=0.2)
+    character = bpy.context.active_object
+    character.shape_key_add(name="Basis", from_mix=False)
+    rng = np.random.default_rng(0)
+    count = len(character.data.vertices)
+    rest = np.array([v.co[:] for v in character.data.vertices], dtype=np.float32)
+    names = {"A25_Jaw_Open": "jawOpen", "eyeBlink_L": "eyeBlinkLeft", "MouthSmileRight": "mouthSmileRight",
+             "ARKit_browInnerUp": "browInnerUp"}
+    for key_name in [*names, "MyOwnKey", "mouthFunnel"]:
+        block = character.shape_key_add(name=key_name, from_mix=False)
+        block.data.foreach_set("co", (rest + rng.normal(0, 0.01, (count, 3))).astype(np.float32).ravel())
+    character.data.shape_keys.key_blocks["MyOwnKey"].value = 0.25
+    driver = character.data.shape_keys.key_blocks["mouthFunnel"].driver_add("value").driver
+    driver.expression = "0.5"
+    add_strip(scene, speech, frame=1)
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    retarget = addon_module("core.retarget")
+    face = addon_module("core.face")
+    animation, loaded = core_animation(speech, 0.0, None, 30.0)
+    order = [arkit for arkit in face.ARKIT_NAMES if arkit in names.values()]
+    rig = face.arkit_deltas(face.load_bundled_head())[[face.ARKIT_INDEX[n] for n in order]]
+    weights = retarget.BlendshapeSolver(rig, order).solve(animation.vertices - loaded.template)
+    key_of = {arkit: key for key, arkit in names.items()}
+    blocks = character.data.shape_keys.key_blocks
+    for n in (0, 20, 45):
+        positions_at(scene, character, 1 + n)
+        assert np.allclose([blocks[key_of[a]].value for a in order], weights[n], atol=1e-5)
+    assert blocks["MyOwnKey"].value == pytest.approx(0.25)  # the user's key is not animated
+    assert blocks["mouthFunnel"].value == pytest.approx(0.5)  # a driven key is left to its driver
+    assert weights.max() > 0.01
+
+
+def test_rerun_replaces_only_what_meshtalk_made(saved_scene, speech):
+    scene = saved_scene
+    face = add_head()
+    user_key = face.shape_key_add(name="MySmile", from_mix=False)
+    user_key.value = 0.3
+    face.location = (0.0, 0.0, 0.0)
+    face.keyframe_insert("location", frame=1)
+    face.location = (0.0, 0.0, 1.0)
+    face.keyframe_insert("location", frame=20)
+    user_modifier = face.modifiers.new("MyDisplace", "DISPLACE")
+    user_modifier.strength = 0.0
+    add_strip(scene, speech, frame=1)
+    scene.frame_set(1)
+    before = fingerprint()
+    for output in ("ARKIT", "ARKIT", "MESH_CACHE", "MESH_CACHE", "BASIS", "BASIS"):
+        scene.meshtalk.output = output
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        state = fingerprint()["objects"][face.name]
+        assert len(face.meshtalk.takes) == 1
+        assert [name for name, _ in state["modifiers"]] == (["MeshTalk Cache", "MyDisplace"]
+                                                            if output == "MESH_CACHE" else ["MyDisplace"])
+        meshtalk_keys = [k for k in face.data.shape_keys.key_blocks if k.name.startswith("MeshTalk ")]
+        assert (len(meshtalk_keys) > 0) == (output == "BASIS")
+        assert len([a for a in bpy.data.actions if a.get("meshtalk_take")]) == (0 if output == "MESH_CACHE" else 1)
+        assert face.animation_data.action.name == before["objects"][face.name]["action"]
+        assert face.data.shape_keys.key_blocks["MySmile"].value == pytest.approx(0.3)
+    assert run_operator("remove_animation") == {"FINISHED"}
+    scene.frame_set(1)
+    after = fingerprint()
+    after["strips"] = before["strips"]
+    assert after == before
+
+
+def test_undo_reverts_an_animation_in_one_step(saved_scene, speech):
+    """In the UI Blender pushes the undo step of an UNDO operator when it finishes;
+    operators called from Python in background mode do not, so this test pushes the
+    step itself, exactly where the UI would, and checks one undo brings the file back."""
+    scene = saved_scene
+    add_head()
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "ARKIT"
+    bpy.ops.ed.undo_push(message="before MeshTalk")
+    before = fingerprint()
+    assert "UNDO" in bpy.ops.meshtalk.animate_from_audio.bl_options
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Animate from Audio")
+    assert fingerprint() != before
+    bpy.ops.ed.undo()
+    assert fingerprint() == before
+    assert len(bpy.data.objects["MeshTalk Head"].meshtalk.takes) == 0
+
+
+def test_save_and_reopen_keeps_every_take_playing(saved_scene, speech, tmp_path):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert run_operator("make_variants") == {"FINISHED"}
+    takes = len(face.meshtalk.takes)
+    assert takes == 1 + scene.meshtalk.variant_count
+    expected = []
+    for index in (0, 1):
+        face.meshtalk.active_take = index
+        expected.append(positions_at(scene, face, 30))
+    assert np.abs(expected[0] - expected[1]).max() > 1e-5
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=bpy.data.filepath)
+    face = bpy.data.objects["MeshTalk Head"]
+    scene = bpy.context.scene
+    assert len(face.meshtalk.takes) == takes and face.modifiers["MeshTalk Cache"].filepath.startswith("//")
+    assert np.abs(positions_at(scene, face, 30) - expected[1]).max() < 1e-6
+    face.meshtalk.active_take = 0
+    assert np.abs(positions_at(scene, face, 30) - expected[0]).max() < 1e-6
+    bpy.context.view_layer.objects.active = face
+    assert run_operator("resample_upper_face") == {"FINISHED"}  # the latent came back with the file
+
+
+def test_arkit_variants_are_separate_actions_and_survive_saving(saved_scene, speech):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "ARKIT"
+    scene.meshtalk.variant_count = 2
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert run_operator("make_variants") == {"FINISHED"}
+    takes = face.meshtalk.takes
+    assert len(takes) == 3 and len({t.action.name for t in takes}) == 3 and len({t.seed for t in takes}) == 3
+    blink = []
+    for index in range(3):
+        face.meshtalk.active_take = index
+        assert face.data.shape_keys.animation_data.action == takes[index].action
+        blink.append(addon_module("blender.actions").read_curve(takes[index].action,
+                                                                'key_blocks["eyeBlinkLeft"].value'))
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=bpy.data.filepath)
+    assert len([a for a in bpy.data.actions if a.get("meshtalk_take")]) == 3
+
+
+def test_resample_keeps_the_lips_and_redraws_the_upper_face(saved_scene, speech):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    cache_io = addon_module("core.cache_io")
+    writers = addon_module("blender.writers")
+    first = cache_io.read_cache(writers.cache_file_path(face, face.meshtalk.takes[0]))
+    assert run_operator("resample_upper_face") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    assert len(face.meshtalk.takes) == 1 and take.seed == 1 and scene.meshtalk.seed == 1
+    second = cache_io.read_cache(writers.cache_file_path(face, take))
+    mouth = addon_module("core.face").load_bundled_head().masks["mouth"]
+    lips, upper = mouth >= 0.999, mouth <= 0.001
+    assert np.abs(second[:, lips] - first[:, lips]).max() < 1e-6
+    assert np.abs(second[:, upper] - first[:, upper]).max() > 1e-4
+    # Only frames 20-30: everything else stays (the fades end 4 frames outside).
+    scene.meshtalk.resample_start, scene.meshtalk.resample_end = 20, 30
+    assert run_operator("resample_frames") == {"FINISHED"}
+    third = cache_io.read_cache(writers.cache_file_path(face, face.meshtalk.takes[0]))
+    start = face.meshtalk.takes[0].start_frame
+    outside = np.r_[0:20 - start - 4, 30 - start + 5:len(third)]
+    assert np.abs(third[outside] - second[outside]).max() < 1e-6
+    assert np.abs(third[20 - start:31 - start][:, upper] - second[20 - start:31 - start][:, upper]).max() > 1e-5
+
+
+def test_cancel_leaves_nothing_behind(saved_scene, tmp_path):
+    scene = saved_scene
+    long_speech = write_speech(tmp_path / "long.wav", seconds=40.0)
+    face = add_head()
+    add_strip(scene, long_speech, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    before = fingerprint()
+    session = addon_module("blender.session")
+    work = session.plan_animate(bpy.context, face)
+    job = addon_module("blender.job").Job(work.plans).start()
+    deadline = time.time() + 60
+    while job.progress <= 0.0 and time.time() < deadline:
+        time.sleep(0.01)
+    job.cancel()
+    assert job.wait(60)
+    assert job.cancelled and job.results == [] and job.error is None
+    assert fingerprint() == before
+    assert not [p for p in (tmp_path / "meshtalk_cache").glob("*")], "a cache file stayed behind"
+
+
+def test_main_thread_stays_free_while_a_job_runs(saved_scene, tmp_path):
+    """What keeps the UI responsive: the job runs on a worker and leaves the main
+    thread (where Blender draws and the modal timer fires) to itself."""
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, write_speech(tmp_path / "medium.wav", seconds=12.0), frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    work = addon_module("blender.session").plan_animate(bpy.context, face)
+    job = addon_module("blender.job").Job(work.plans).start()
+    longest, last = 0.0, time.perf_counter()
+    while not job.finished:
+        time.sleep(0.01)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    assert job.error is None
+    print(f"main thread: longest pause {longest * 1000:.0f} ms during a {job.seconds:.1f} s job")
+    assert longest < 0.25
+    job.discard()
