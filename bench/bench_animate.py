@@ -142,37 +142,45 @@ def measure_naive(seconds: float, directory: Path) -> dict:
 
 
 def naive_sample(prior, audio_code: torch.Tensor, uniforms: np.ndarray) -> np.ndarray:
-    """For each frame, for each head: evaluate the head's rows of every layer on the
-    current frame, with each layer's history convolution re-run over its whole growing
-    buffer of past inputs, and draw a label. One Python step per (frame, head)."""
+    """The release's sampling loop, step for step: for each frame, for each head, every
+    layer adds head h's rows for the current frame into its output buffer (which grows by
+    one frame per frame), returns a contiguous copy of that whole buffer as the next
+    layer's input, and the log-softmax, softmax and argmax are taken over the whole
+    logits buffer; then one label is drawn. The copies and the whole-buffer softmax make
+    each step cost O(t): O(T^2) in all, as measured for the release."""
     heads, classes, width = 16, 128, 64
     frames = len(audio_code)
-    layers = list(prior.context_layers)
-    buffers = [torch.zeros(1024, 0) for _ in layers]  # past inputs of each context layer
+    layers = [prior.embedding, *prior.context_layers, prior.logits]
+    widths = [width] * (len(layers) - 1) + [classes]
+    masked = [(layer.masked_linear.weight * layer.mask)[:, :, 0] for layer in layers]
+    buffers = [torch.zeros(1, heads * w, 0) for w in widths]
+    one_hot = torch.zeros(1, frames, heads * classes)
     labels = np.zeros((frames, heads), dtype=np.int64)
-    emb_w = (prior.embedding.masked_linear.weight * prior.embedding.mask)[:, :, 0]
-    ctx_w = [(layer.masked_linear.weight * layer.mask)[:, :, 0] for layer in layers]
-    log_w = (prior.logits.masked_linear.weight * prior.logits.mask)[:, :, 0]
     for t in range(frames):
-        one_hot = torch.zeros(heads * classes)
-        x = [torch.zeros(1024) for _ in range(len(layers) + 1)]
-        history = []
-        for layer, buffer in zip(layers, buffers):
-            padded = F.pad(buffer, (layer.dilation + 1, 0))
-            history.append(layer.historic(padded[None])[0, :, -1] if buffer.shape[1] else layer.historic.bias)
+        buffers = [torch.cat([b, torch.zeros(1, b.shape[1], 1)], dim=-1) for b in buffers]
+        history_done = [False] * len(layers)
         for h in range(heads):
-            rows = slice(h * width, (h + 1) * width)
-            x[0][rows] = emb_w[rows] @ one_hot + prior.embedding.masked_linear.bias[rows]
-            for i, layer in enumerate(layers):
-                value = ctx_w[i][rows] @ x[i] + layer.masked_linear.bias[rows]
-                value = value + layer.unmasked_linear.weight[rows, :, 0] @ audio_code[t] + layer.unmasked_linear.bias[rows]
-                x[i + 1][rows] = F.leaky_relu(value + history[i][rows], 0.2)
-            logits = log_w[h * classes:(h + 1) * classes] @ x[-1] + prior.logits.masked_linear.bias[h * classes:(h + 1) * classes]
-            label = draw_label(logits.double().numpy(), float(uniforms[t, h]), 1.0)
+            x = one_hot[:, max(0, t - 20):t + 1].permute(0, 2, 1).contiguous()  # (1, H*C, window)
+            for index, layer in enumerate(layers):
+                rows = slice(h * widths[index], (h + 1) * widths[index])
+                buffer = buffers[index]
+                buffer[0, rows, -1] += masked[index][rows] @ x[0, :, -1] + layer.masked_linear.bias[rows]
+                if layer.unmasked_linear is not None and index not in (0, len(layers) - 1):
+                    buffer[0, rows, -1] += layer.unmasked_linear.weight[rows, :, 0] @ audio_code[t] + layer.unmasked_linear.bias[rows]
+                if layer.historic is not None and not history_done[index]:
+                    past = x[:, :, -(layer.dilation + 2):-1]
+                    past = F.pad(past, (layer.dilation + 1 - past.shape[-1], 0))
+                    buffer[0, :, -1] += layer.historic(past)[0, :, -1]
+                    history_done[index] = True
+                x = buffer.permute(0, 2, 1).contiguous().permute(0, 2, 1)  # the release's full copy
+                if 0 < index < len(layers) - 1:
+                    x = F.leaky_relu(x, 0.2)
+            logits = x.permute(0, 2, 1).reshape(1, -1, heads, classes)
+            log_probs = F.log_softmax(logits, dim=-1)
+            F.softmax(log_probs, dim=-1), torch.argmax(log_probs, dim=-1)  # computed over all frames, as the release
+            label = draw_label(log_probs[0, -1, h].double().numpy(), float(uniforms[t, h]), 1.0)
             labels[t, h] = label
-            one_hot[h * classes + label] = 1
-        for i in range(len(layers)):
-            buffers[i] = torch.cat([buffers[i], x[i][:, None]], dim=1)  # grows every frame, as the release's
+            one_hot[0, t, h * classes + label] = 1
     return labels
 
 
