@@ -13,10 +13,11 @@ import numpy as np
 from ...core.face import ARKIT_NAMES
 from ..speech import ipa
 from ..speech.augment import augment, change_speed
-from ..speech.parallel import SynthesisJob, synthesize_job
+from ..speech.parallel import SynthesisJob
 from ..speech.utterance import Utterance
 from ..speech.voices import get_voice
 from ..teacher.sequence import teacher_sequence
+from .fresh_speech import synthesize_fresh
 from .plan import CorpusJob
 from .storage import StoredSequence, write_sequence
 
@@ -40,7 +41,7 @@ def make_sequence(job: CorpusJob, folder: Path) -> dict:
     """Synthesise, animate and write job's sequence under ``folder``; returns its
     manifest record (name, file, split, voice, duration, counts, timings)."""
     started = time.perf_counter()
-    clean = synthesize_job(SynthesisJob(job.voice_id, job.seed))
+    clean = synthesize_fresh(SynthesisJob(job.voice_id, job.seed))
     synthesised = time.perf_counter()
     heard, analysis = clean, None
     if job.augment:

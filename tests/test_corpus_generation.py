@@ -1,0 +1,133 @@
+"""The corpus end to end: generate a few sentences on worker processes, read the
+manifest, load both splits as training Sequences; the plan keeps held-out voices out of
+training; the size request, the seed and the worker count behave."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from meshtalk_blender.core.audio import TARGET_MEAN_ABS, frame_count
+from meshtalk_blender.core.face import load_bundled_head
+from meshtalk_blender.training.corpus import CorpusRequest, generate_corpus, load_corpus, read_manifest, read_sequence
+from meshtalk_blender.training.corpus.__main__ import main as corpus_main
+from meshtalk_blender.training.corpus.plan import VALIDATION, VoicePool, corpus_job
+from meshtalk_blender.training.speech.split import assert_no_held_out, is_held_out
+from meshtalk_blender.training.speech.utterance import check_tiling
+
+FAST_ENGINES = ("espeak-ng",)  # tests stay quick; the plan test below covers every engine
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    request = CorpusRequest(utterances=5, seed=3, validation_fraction=0.4, engines=FAST_ENGINES)
+    generate_corpus(folder, request, workers=2, report=lambda line: None)
+    return folder
+
+
+def test_manifest_lists_every_sequence_with_its_split(small_corpus):
+    manifest = read_manifest(small_corpus)
+    records = manifest["sequences"]
+    assert [r["index"] for r in records] == list(range(5))
+    assert {r["split"] for r in records} == {"train", "validation"}
+    for record in records:
+        assert (small_corpus / record["file"]).exists()
+        assert is_held_out(record["voice_id"], record["language"]) == (record["split"] == VALIDATION)
+    assert manifest["totals"]["all"]["sequences"] == 5
+    assert manifest["vertex_count"] == load_bundled_head().vertex_count
+    assert not list(small_corpus.rglob("*.partial"))
+    json.dumps(manifest)  # plain JSON all the way down
+
+
+def test_load_corpus_gives_sequences_consistent_with_their_audio(small_corpus):
+    vertex_count = load_bundled_head().vertex_count
+    loaded = {split: load_corpus(small_corpus, split) for split in ("train", "validation")}
+    assert len(loaded["train"]) + len(loaded["validation"]) == 5
+    assert loaded["validation"]
+    checked_seals = 0
+    for split, sequences in loaded.items():
+        for sequence in sequences:
+            duration = len(sequence.waveform) / 16000
+            frames = frame_count(duration, 30)
+            assert sequence.vertices.shape == (frames, vertex_count, 3)
+            assert sequence.template.shape == (vertex_count, 3)
+            assert sequence.metadata["arkit"].shape == (frames, 52)
+            assert sequence.metadata["split"] == split
+            assert abs(np.abs(sequence.waveform).mean() - TARGET_MEAN_ABS) < 1e-4
+            phonemes = sequence.metadata["phonemes"]
+            check_tiling([type("P", (), {"start": s, "end": e, "symbol": p})() for p, s, e in phonemes], duration,
+                         tolerance=1e-5)
+            # Stored float16 meshes still seal the lips through every bilabial hold.
+            head = load_bundled_head()
+            upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
+            seals = [c for c in sequence.metadata["events"]["contacts"] if c["kind"] == "seal" and c["strength"] == 1]
+            for seal in seals:
+                frames = np.arange(int(np.ceil(seal["hold_start"] * 30)), int(np.floor(seal["hold_end"] * 30)) + 1)
+                held = sequence.vertices[frames].astype(np.float32)
+                assert np.linalg.norm(held[:, upper] - held[:, lower], axis=2).max() < 0.001
+            checked_seals += len(seals)
+    assert checked_seals >= 10
+    assert_no_held_out({"voice_id": s.metadata["voice_id"], "language": s.metadata["language"]}
+                       for s in loaded["train"])
+
+
+def test_clean_audio_is_kept_beside_augmented_audio(small_corpus):
+    records = read_manifest(small_corpus)["sequences"]
+    for record in records:
+        stored = read_sequence(small_corpus / record["file"])
+        assert (stored.audio_clean is not None) == record["augmented"]
+        if record["augmented"]:
+            assert stored.audio_clean.shape == stored.audio.shape
+            assert not np.array_equal(stored.audio_clean, stored.audio)
+
+
+def test_prefix_and_worker_count_do_not_change_the_sequences(small_corpus, tmp_path):
+    request = CorpusRequest(utterances=2, seed=3, validation_fraction=0.4, engines=FAST_ENGINES)
+    generate_corpus(tmp_path, request, workers=1, report=lambda line: None)
+    for record in read_manifest(tmp_path)["sequences"]:
+        again = read_sequence(tmp_path / record["file"])
+        first = read_sequence(small_corpus / record["file"])
+        np.testing.assert_array_equal(again.vertices, first.vertices)
+        np.testing.assert_array_equal(again.audio, first.audio)
+        assert again.info["seed"] == first.info["seed"]
+
+
+def test_minutes_request_stops_at_the_first_prefix_long_enough(tmp_path):
+    request = CorpusRequest(minutes=0.25, seed=5, engines=FAST_ENGINES)
+    manifest = generate_corpus(tmp_path, request, workers=1, report=lambda line: None)
+    durations = [r["duration"] for r in manifest["sequences"]]
+    assert sum(durations) >= 15.0 > sum(durations[:-1])
+    assert len(list((tmp_path / "sequences").glob("*.npz"))) == len(durations)
+
+
+def test_plan_keeps_held_out_voices_and_language_out_of_training():
+    pool = VoicePool()  # every engine on this machine
+    jobs = [corpus_job(i, 0, pool, 0.1, 0.5) for i in range(3000)]
+    training = [j for j in jobs if j.split == "train"]
+    validation = [j for j in jobs if j.split == VALIDATION]
+    language = {voice_id: voice_language for voice_id, voice_language in _voice_languages().items()}
+    assert assert_no_held_out({"voice_id": j.voice_id, "language": language[j.voice_id]} for j in training) == 2700
+    assert all(is_held_out(j.voice_id, language[j.voice_id]) for j in validation)
+    assert len(validation) == 300
+    assert len({j.voice_id for j in training}) > 40  # many voices
+    assert {language[j.voice_id] for j in validation} >= {"it"}
+    assert len({j.seed for j in jobs}) == len(jobs)
+
+
+def _voice_languages() -> dict[str, str]:
+    from meshtalk_blender.training.speech.voices import all_voices
+
+    return {voice.id: voice.language for voice in all_voices()}
+
+
+def test_command_line_refuses_to_overwrite_without_asking(tmp_path, capsys):
+    arguments = ["--out", str(tmp_path), "--utterances", "1", "--workers", "1", "--engines", "espeak-ng"]
+    assert corpus_main(arguments) == 0
+    assert corpus_main(arguments) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert corpus_main(arguments + ["--overwrite"]) == 0
+    assert corpus_main(["--out", str(tmp_path / "x"), "--utterances", "1", "--engines", "nonsense"]) == 2
+    assert not (tmp_path / "x").exists()
