@@ -246,3 +246,25 @@ def run_operator(name: str, **kwargs):
     RuntimeError with the message, as in any Blender script)."""
     bpy = import_bpy()
     return getattr(bpy.ops.meshtalk, name)(**kwargs)
+
+
+class RecordingLayout:
+    """Stands in for UILayout when a panel's draw() runs headless: accepts every call,
+    records (method, text) pairs, and returns a child layout for nesting."""
+
+    def __init__(self, calls=None):
+        self.calls = [] if calls is None else calls
+
+    def __getattr__(self, name):
+        def record(*args, **kwargs):
+            self.calls.append((name, kwargs.get("text", args[0] if args and isinstance(args[0], str) else "")))
+            return RecordingLayout(self.calls)
+
+        return record
+
+
+def draw_panel(panel_class, context=None) -> list[tuple[str, str]]:
+    """Runs a panel's draw() against a RecordingLayout; returns what it drew."""
+    layout = RecordingLayout()
+    panel_class.draw(type("Panel", (), {"layout": layout})(), context or import_bpy().context)
+    return layout.calls

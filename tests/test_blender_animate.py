@@ -54,6 +54,41 @@ def test_extension_registers_and_unregisters_cleanly(addon):
     assert hasattr(bpy.types.Object, "meshtalk")
 
 
+def test_panel_draws_in_every_state(saved_scene, speech):
+    """The panel's draw() runs (headless, against a recording layout) and says what the
+    user needs: which model, which strip, which target mode, what to do."""
+    from blender_support import draw_panel
+
+    panel = addon_module("blender.panel").MESHTALK_PT_panel
+    texts = " | ".join(text for _, text in draw_panel(panel))
+    assert "test model (random)" in texts and "no sound strip" in texts
+    bpy.ops.mesh.primitive_cube_add()
+    add_strip(saved_scene, speech)
+    texts = " | ".join(text for _, text in draw_panel(panel))
+    assert "'Cube' (8 vertices) has neither" in texts and "'line': frames 1-" in texts
+    add_head()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    calls = draw_panel(panel)
+    assert ("template_list", "MESHTALK_UL_takes") in calls
+    assert any("Same topology as the model" in text for _, text in calls)
+
+
+def test_manifest_is_a_valid_extension(addon):
+    import subprocess
+    import sys
+
+    tool = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    package = Path(addon_module("blender").__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(tool), "validate", str(package)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "Success" in result.stdout, result.stdout + result.stderr
+    import tomllib
+
+    manifest = tomllib.loads((package / "blender_manifest.toml").read_text())
+    assert manifest["id"] == "meshtalk_blender" and manifest["license"] == ["SPDX:GPL-3.0-or-later"]
+    assert addon_module("blender.addon").version() == manifest["version"]
+
+
 def test_mesh_cache_plays_the_core_animation_on_the_right_frames(saved_scene, speech, tmp_path):
     scene = saved_scene
     face = add_head()

@@ -1,6 +1,6 @@
 """The batch command as a Blender script, for ``blender --python``:
 
-    blender -b scene.blend --python-exit-code 2 --python <extension folder>/meshtalk_batch.py -- \
+    blender -b scene.blend --python-exit-code 2 --python <extension folder>/blender/batch_script.py -- \
         animate --object Face --audio line.wav
 
 The MeshTalk extension must be enabled. Same arguments and behaviour as

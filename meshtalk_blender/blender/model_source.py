@@ -55,8 +55,7 @@ def summarise(choice: ModelChoice) -> ModelSummary:
     """Cheap: reads config.json or counts the template's vertices, never the weights."""
     if choice.source == "BUNDLED":
         if choice.uses_untrained_model:
-            return ModelSummary("Untrained model (no trained model installed)", bundled_head_vertex_count(),
-                                "MIT", UNTRAINED_WARNING)
+            return ModelSummary("Model: untrained stand-in", bundled_head_vertex_count(), "MIT", UNTRAINED_WARNING)
         return _summarise_our_folder(BUNDLED_MODEL_DIR, "Bundled model")
     folder = Path(choice.folder) if choice.folder else None
     if folder is None or not folder.is_dir():
