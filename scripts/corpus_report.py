@@ -1,14 +1,15 @@
 """Statistics of a generated corpus, and one of its sequences rendered with real Blender.
 
-    .venv/bin/python scripts/corpus_report.py CORPUS [--sheet out.png] [--name SEQUENCE]
-        [--split train] [--no-render]
+    .venv/bin/python scripts/corpus_report.py CORPUS [--sheet out.png] [--video out.mp4]
+        [--name SEQUENCE] [--split train] [--tile W H] [--no-render]
 
 Prints hours, voices, languages and engines per split, phoneme coverage, bilabial
 closures, blink rate and durations, brow raises; then renders one sequence (by default
 the first training sequence with at least four bilabials) to a contact sheet: a strip
 of consecutive frames around a bilabial, then key moments (an open vowel, a lip
 closure, f/v, a rounded vowel, silence, a blink, a brow raise), each labelled with its
-time and phoneme. Rendering uses the bpy module with the Workbench engine.
+time and phoneme; with --video, the whole sequence with its sound as an MP4. Rendering
+uses the bpy module with the Workbench engine.
 """
 
 from __future__ import annotations
@@ -200,7 +201,9 @@ def choose_frames(stored) -> list[tuple[int, str]]:
 # ----------------------------------------------------------------- rendering
 
 
-def render_sheet(stored, frames: list[tuple[int, str]], out: Path, columns: int = STRIP_FRAMES) -> None:
+def _stage(stored, tile: tuple[int, int]):
+    """A Workbench scene with the sequence's identity, a front camera and a caption bar:
+    (bpy, scene, face object, eye objects, caption curve)."""
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="meshtalk-blender-"))
     import bpy
 
@@ -213,7 +216,10 @@ def render_sheet(stored, frames: list[tuple[int, str]], out: Path, columns: int 
     scene.display.shading.color_type = "MATERIAL"
     scene.display.shading.show_cavity = True
     scene.display.render_aa = "8"
-    scene.render.resolution_x, scene.render.resolution_y = TILE
+    scene.render.resolution_x, scene.render.resolution_y = tile
+    scene.view_settings.view_transform = "Standard"
+    scene.world = bpy.data.worlds.new("White")
+    scene.world.color = (1.0, 1.0, 1.0)  # Workbench's background colour
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     camera.data.lens = 85.0
     scene.collection.objects.link(camera)
@@ -242,41 +248,87 @@ def render_sheet(stored, frames: list[tuple[int, str]], out: Path, columns: int 
     label.parent = camera
     label.location = (0.0, -0.0605, -0.3)
     scene.collection.objects.link(label)
+    face, eyes = build_head_objects(build_head(IdentityParams(*[float(v) for v in stored.identity])),
+                                    shape_keys=False)
+    return bpy, scene, face, eyes, curve
 
-    identity = IdentityParams(*[float(v) for v in stored.identity])
-    head = build_head(identity)
-    face, eyes = build_head_objects(head, shape_keys=False)
+
+def _eye_angles(weights: np.ndarray, suffix: str, side: float) -> tuple[float, float, float]:
+    """Euler angles of one eyeball for ARKit weights (52,), as the head builder's drivers."""
+    w = lambda name: float(weights[ARKIT_INDEX[name + suffix]])  # noqa: E731
+    return (w("eyeLookDown") * EYE_PITCH_DOWN - w("eyeLookUp") * EYE_PITCH_UP, 0.0,
+            (w("eyeLookOut") - w("eyeLookIn")) * EYE_YAW * side)
+
+
+def render_sheet(stored, frames: list[tuple[int, str]], out: Path, columns: int = STRIP_FRAMES,
+                 tile: tuple[int, int] = TILE) -> None:
+    bpy, scene, face, eyes, caption = _stage(stored, tile)
     vertices = stored.vertices.astype(np.float32)
     tiles = []
     with tempfile.TemporaryDirectory() as folder:
-        for number, (frame, caption) in enumerate(frames):
+        for number, (frame, label) in enumerate(frames):
             face.data.vertices.foreach_set("co", vertices[frame].ravel())
             face.data.update()
-            weights = stored.arkit[frame]
             for eye, suffix, side in zip(eyes, ("Left", "Right"), (1.0, -1.0)):
-                w = lambda name: float(weights[ARKIT_INDEX[name + suffix]])  # noqa: E731
-                # The same angles as the head builder's eye drivers.
-                eye.rotation_euler = (w("eyeLookDown") * EYE_PITCH_DOWN - w("eyeLookUp") * EYE_PITCH_UP, 0.0,
-                                      (w("eyeLookOut") - w("eyeLookIn")) * EYE_YAW * side)
+                eye.rotation_euler = _eye_angles(stored.arkit[frame], suffix, side)
             time = frame / 30.0
-            label.data.body = f"{time:.2f}s /{_phoneme_at(stored.phonemes, time)}/ {caption}".strip()
+            caption.body = f"{time:.2f}s /{_phoneme_at(stored.phonemes, time)}/ {label}".strip()
             path = os.path.join(folder, f"{number}.png")
             scene.render.filepath = path
             bpy.ops.render.render(write_still=True)
             image = bpy.data.images.load(path)
-            tiles.append(np.array(image.pixels[:], dtype=np.float32).reshape(TILE[1], TILE[0], 4))
+            tiles.append(np.array(image.pixels[:], dtype=np.float32).reshape(tile[1], tile[0], 4))
             bpy.data.images.remove(image)
-    blank = np.ones_like(tiles[0])
+    blank = np.zeros_like(tiles[0])
     while len(tiles) % columns:
         tiles.append(blank)
     rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
     sheet = np.concatenate(rows[::-1], axis=0)  # Blender images start at the bottom row
-    image = bpy.data.images.new("Sheet", sheet.shape[1], sheet.shape[0], alpha=True)
+    alpha = sheet[..., 3:]
+    sheet[..., :3] = sheet[..., :3] * alpha + (1.0 - alpha)  # on white
+    sheet[..., 3] = 1.0
+    image = bpy.data.images.new("Sheet", sheet.shape[1], sheet.shape[0], alpha=False)
     image.pixels.foreach_set(sheet.ravel())
     out.parent.mkdir(parents=True, exist_ok=True)
-    image.filepath_raw = str(out)
-    image.file_format = "PNG"
-    image.save()
+    # The tiles are already display colours: save them as they are, as compact RGB.
+    settings = scene.render.image_settings
+    settings.file_format, settings.color_mode, settings.compression = "PNG", "RGB", 100
+    image.save_render(str(out), scene=scene)
+
+
+def render_video(stored, out: Path, tile: tuple[int, int] = (480, 540)) -> None:
+    """The whole sequence as an MP4 (H.264 + AAC) with its audio, at 30 fps: the face
+    plays a point cache (Mesh Cache modifier), the eyes are keyed per frame."""
+    import soundfile
+
+    from meshtalk_blender.core.cache_io import write_cache
+
+    bpy, scene, face, eyes, caption = _stage(stored, tile)
+    text = stored.info["text"]
+    caption.body = f"{stored.info['voice_id']}: {text[:40] + '...' if len(text) > 40 else text}"
+    folder = Path(tempfile.mkdtemp(prefix="meshtalk-video-"))
+    write_cache(folder / "face.pc2", stored.vertices.astype(np.float32), fps=30.0)
+    cache = face.modifiers.new("Teacher", "MESH_CACHE")
+    cache.cache_format = "PC2"
+    cache.filepath = str(folder / "face.pc2")
+    cache.frame_start = 1.0  # scene frame 1 plays sample 0
+    frames = len(stored.vertices)
+    for eye, suffix, side in zip(eyes, ("Left", "Right"), (1.0, -1.0)):
+        for frame in range(frames):
+            eye.rotation_euler = _eye_angles(stored.arkit[frame], suffix, side)
+            eye.keyframe_insert("rotation_euler", frame=frame + 1)
+    soundfile.write(folder / "audio.wav", stored.audio, 16000)
+    scene.sequence_editor_create().strips.new_sound("Speech", str(folder / "audio.wav"), 1, 1)
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.image_settings.file_format = "FFMPEG"
+    scene.render.ffmpeg.format = "MPEG4"
+    scene.render.ffmpeg.codec = "H264"
+    scene.render.ffmpeg.audio_codec = "AAC"
+    scene.render.ffmpeg.audio_mixrate = 48000
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scene.render.filepath = str(out)
+    bpy.ops.render.render(animation=True)
 
 
 def pick_sequence(manifest: dict, name: str | None, split: str) -> dict:
@@ -299,6 +351,9 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=Path("corpus_example.png"), help="contact sheet PNG to write")
     parser.add_argument("--name", help="sequence to render (default: a training sequence with bilabials)")
     parser.add_argument("--split", default="train", choices=("train", "validation"))
+    parser.add_argument("--video", type=Path, help="also render the whole sequence to this MP4, with sound")
+    parser.add_argument("--tile", type=int, nargs=2, default=TILE, metavar=("WIDTH", "HEIGHT"),
+                        help="pixels per contact-sheet tile")
     parser.add_argument("--no-render", action="store_true", help="print the statistics only")
     args = parser.parse_args()
     stats = corpus_statistics(args.corpus)
@@ -309,8 +364,11 @@ def main() -> None:
     stored = read_sequence(args.corpus / record["file"])
     frames = choose_frames(stored)
     print(f"rendering {record['name']} ({record['voice_id']}, {record['duration']:.1f} s): \"{record['text']}\"")
-    render_sheet(stored, frames, args.sheet)
+    render_sheet(stored, frames, args.sheet, tile=tuple(args.tile))
     print(f"wrote {args.sheet}")
+    if args.video:
+        render_video(stored, args.video)
+        print(f"wrote {args.video}")
 
 
 if __name__ == "__main__":

@@ -44,15 +44,15 @@ def blink_intensity(phonemes: list[Phoneme], grid: np.ndarray, rate_per_minute: 
     """(G,) blinks per second on ``grid`` (s): the speaker's rate shaped by speech.
 
     The shape factors are renormalised to mean 1 over the sequence so that the expected
-    number of blinks stays rate x duration; the dead time after each blink is
-    compensated the same way (a dead-time process fires at rate r / (1 + r * dead)).
+    number of blinks stays rate x duration. The dead time after each blink is
+    compensated where it applies: a dead-time process asked to fire at rate q fires at
+    q / (1 + q * dead), so asking for r / (1 - r * dead) gives r.
     """
     factor = np.where(is_speaking(phonemes, grid), SPEECH_FACTOR, PAUSE_BOOST)
     for _, end in speech_intervals(phonemes):
         factor[(grid >= end) & (grid < end + PHRASE_END_WINDOW)] *= PHRASE_END_BOOST
-    factor /= factor.mean()
-    rate = rate_per_minute / 60.0
-    return factor * rate / max(1.0 - rate * REFRACTORY, 0.2)
+    wanted = factor / factor.mean() * rate_per_minute / 60.0
+    return wanted / np.maximum(1.0 - wanted * REFRACTORY, 0.2)
 
 
 def draw_blink(rng: np.random.Generator, onset: float) -> Blink:

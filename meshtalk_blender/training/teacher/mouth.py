@@ -3,7 +3,7 @@
 JALI-like: the jaw axis (jawOpen) and the lip axis (mouthUpperUp / mouthLowerDown) are
 separate, on top of the shape channels (pucker, funnel, stretch). The gains below were
 set by measuring the bundled head's rig: jawOpen 1 parts the lips by ~25 mm, so a
-fully open loud vowel (jaw 1) at JAW_GAIN 0.5 parts them by about 12 mm plus the lip
+fully open loud vowel (jaw 1) at JAW_GAIN 0.55 parts them by about 14 mm plus the lip
 axis, as in relaxed conversational speech.
 
 The seal overrides the lips: it removes every lip-parting channel and adds mouthClose
@@ -19,7 +19,7 @@ import numpy as np
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
 from .visemes import FUNNEL, JAW, LIP_OPEN, PUCKER, SPREAD
 
-JAW_GAIN = 0.5
+JAW_GAIN = 0.55
 LOWER_LIP_GAIN = 0.45  # mouthLowerDown per unit of lip_open
 UPPER_LIP_GAIN = 0.3  # mouthUpperUp per unit of lip_open
 FUNNEL_GAIN = 0.9
