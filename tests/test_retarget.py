@@ -8,8 +8,9 @@ from scipy.spatial.transform import Rotation
 
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import ARKIT_NAMES, apply_arkit, arkit_deltas, load_bundled_head
-from meshtalk_blender.core.retarget import (BlendshapeSolver, SolveSettings, _solve_box_qp, align_to_template,
-                                            arkit_name_of, compact_basis, fit_similarity, match_arkit_keys)
+from meshtalk_blender.core.retarget import (BlendshapeSolver, SolveSettings, align_to_template,
+                                            arkit_name_of, compact_basis, fit_similarity, match_arkit_keys,
+                                            solve_box_qp)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_box_qp_matches_scipy_bounded_least_squares():
         system = matrix.T @ matrix + 0.01 * np.eye(12)
         rhs = matrix.T @ rng.normal(size=40)
         solution = np.full(12, 0.5)
-        _solve_box_qp(system, rhs, solution, np.zeros(12), np.ones(12), 1e-12, 100000)
+        solve_box_qp(system, rhs, solution, np.zeros(12), np.ones(12), 1e-12, 100000)
         cholesky = np.linalg.cholesky(system)
         reference = lsq_linear(cholesky.T, np.linalg.solve(cholesky, rhs), bounds=(0, 1), method="bvls", tol=1e-14).x
         assert np.abs(solution - reference).max() < 1e-6

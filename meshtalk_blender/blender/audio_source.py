@@ -12,11 +12,14 @@ import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bpy
 
-from ..core.audio import AudioClip
 from ..core.errors import MeshTalkError
+
+if TYPE_CHECKING:
+    from ..core.audio import AudioClip
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def chosen_strip(scene: bpy.types.Scene, name: str):
 
 
 def placement(scene: bpy.types.Scene, strip) -> AudioPlacement:
+    from ..core.audio import AudioClip  # soundfile, soxr, torch: loaded when first needed
+
     sound = strip.sound
     if sound is None:
         raise MeshTalkError(f"The strip '{strip.name}' has no sound data; load the audio file again.")

@@ -17,16 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..core import cache_io, pipeline
-from ..core.audio import AudioClip
+from ..core import cache_io
 from ..core.errors import MeshTalkError
 from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, compact_basis,
                              is_mouth_key)
-from ..core.sampling import keep_mask
 from . import model_source
 from .take_data import blend_with_previous, redraw_ramp
+
+if TYPE_CHECKING:
+    from ..core.audio import AudioClip
+
+# torch, numba and the pipeline are imported when a job runs (on the worker thread),
+# not when the add-on registers.
 
 ARKIT, BASIS, MESH_CACHE = "ARKIT", "BASIS", "MESH_CACHE"
 MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
@@ -152,6 +158,8 @@ class Job:
     def run(self) -> None:
         """The whole job on the calling thread (the batch command and tests call it directly)."""
         started = time.perf_counter()
+        from ..core.pipeline import Cancelled
+
         try:
             for index, plan in enumerate(self.plans):
                 def report(stage: str, fraction: float, index=index) -> None:
@@ -159,7 +167,7 @@ class Job:
                     self.stage, self.progress = prefix + stage, (index + fraction) / len(self.plans)
 
                 self.results.append(_work(plan, report, self._cancel.is_set))
-        except pipeline.Cancelled:
+        except Cancelled:
             self.cancelled = True
         except MeshTalkError as error:
             self.error = str(error)
@@ -181,6 +189,9 @@ class Job:
 
 
 def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Callable[[], bool]) -> JobResult:
+    from ..core import pipeline
+    from ..core.sampling import keep_mask
+
     report("Loading the model", 0.0)
     loaded = model_source.load(plan.model_choice)
     if should_cancel():
@@ -287,6 +298,8 @@ class _Sink:
             self.frames[start:end] = frames
 
     def finish(self, report, should_cancel) -> JobResult:
+        from ..core import pipeline
+
         plan = self.plan
         if should_cancel():
             self.abort()
@@ -302,7 +315,7 @@ class _Sink:
 
     def abort(self) -> None:
         if self.writer is not None:
-            self.writer.__exit__(pipeline.Cancelled, pipeline.Cancelled(), None)
+            self.writer.__exit__(RuntimeError, RuntimeError("aborted"), None)  # deletes the partial file
             self.writer = None
 
 

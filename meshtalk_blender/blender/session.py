@@ -13,15 +13,18 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
 
-from ..core.audio import AudioClip
 from ..core.errors import MeshTalkError
 from . import actions, addon, audio_source, model_source, targets, writers
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
+
+if TYPE_CHECKING:
+    from ..core.audio import AudioClip
 
 REPLACE_ALL, REPLACE_ACTIVE, ADD = "REPLACE_ALL", "REPLACE_ACTIVE", "ADD"
 BASIS_TOLERANCE = 2e-4  # of the mesh's size: ~0.05 mm on a 25 cm head
@@ -129,6 +132,8 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
     labels = decode_labels(take.labels)
     if take.sound is None:
         raise MeshTalkError("The take's sound was deleted from the file; animate again.")
+    from ..core.audio import AudioClip
+
     clock = json.loads(take.clock)
     clip = AudioClip(audio_source.sound_file(take.sound), clock["start"], clock["duration"])
     fps = clock["fps"]

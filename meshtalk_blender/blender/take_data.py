@@ -9,31 +9,32 @@ import zlib
 
 import numpy as np
 
-from ..core.model.config import MODEL_FPS
-
 EDGE_FRAMES = 4  # output frames over which a partial resample fades in and out
 
 
 def encode_labels(labels: np.ndarray) -> str:
-    """(K, H) int latent labels -> a short ASCII string (kept in the .blend with the take)."""
+    """(K, H) int latent labels -> a short ASCII string (kept in the .blend with the take):
+    "KxHxB:" then base64 of zlib of B-byte little-endian labels (B = 1 below 256 classes)."""
     labels = np.asarray(labels)
-    header = f"{labels.shape[0]}x{labels.shape[1]}:"
-    body = base64.b64encode(zlib.compress(labels.astype("<u2").tobytes(), 6)).decode("ascii")
-    return header + body
+    width = 1 if labels.size == 0 or int(labels.max()) < 256 else 2
+    raw = labels.astype(f"<u{width}").tobytes()
+    return f"{labels.shape[0]}x{labels.shape[1]}x{width}:" + base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 
 
 def decode_labels(text: str) -> np.ndarray:
     """The inverse of encode_labels: (K, H) int64."""
     header, _, body = text.partition(":")
-    frames, heads = (int(part) for part in header.split("x"))
+    frames, heads, width = (int(part) for part in header.split("x"))
     raw = zlib.decompress(base64.b64decode(body.encode("ascii")))
-    return np.frombuffer(raw, dtype="<u2").astype(np.int64).reshape(frames, heads)
+    return np.frombuffer(raw, dtype=f"<u{width}").astype(np.int64).reshape(frames, heads)
 
 
 def model_frame_range(first_scene_frame: float, last_scene_frame: float, take_start_frame: float,
                       fps: float, num_model_frames: int) -> tuple[int, int]:
     """Scene frames [first, last] (inclusive) of a take starting at ``take_start_frame``
     -> model frames [start, end) at 30 fps that cover them, clipped to the take."""
+    from ..core.model.config import MODEL_FPS  # here: the model package loads torch
+
     first_seconds = (first_scene_frame - take_start_frame) / fps
     last_seconds = (last_scene_frame - take_start_frame) / fps
     start = max(0, math.floor(first_seconds * MODEL_FPS + 1e-9))

@@ -15,6 +15,7 @@ Three pieces, all plain numpy (the Blender layer only reads and writes arrays):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,8 +23,9 @@ from typing import Sequence
 import numpy as np
 
 from .errors import MeshTalkError
-from .face.arkit_names import ARKIT_NAMES, mirror_name
-from .sampling import numba  # imported from there so that numba's cache folder is already set
+
+# numba, torch and the face package are imported on first use, not with this module: the
+# Blender add-on imports it when it registers, and Blender's start must stay fast.
 
 # ---------------------------------------------------------------- similarity transforms
 
@@ -86,7 +88,18 @@ def alignment_error(transform: Similarity, source: np.ndarray, target: np.ndarra
 # ---------------------------------------------------------------- ARKit key names
 
 _SIDE_SUFFIXES = ((re.compile(r"[._\- ](l|left)$"), "left"), (re.compile(r"[._\- ](r|right)$"), "right"))
-_NORMALISED_ARKIT = {name.lower(): name for name in ARKIT_NAMES}
+
+
+@functools.lru_cache(maxsize=1)
+def _arkit_names() -> tuple[str, ...]:
+    from .face.arkit_names import ARKIT_NAMES
+
+    return ARKIT_NAMES
+
+
+@functools.lru_cache(maxsize=1)
+def _normalised_arkit() -> dict[str, str]:
+    return {name.lower(): name for name in _arkit_names()}
 
 
 def _normalise_key_name(name: str) -> str:
@@ -101,10 +114,11 @@ def arkit_name_of(key_name: str) -> str | None:
     prefix (``A25_Jaw_Open``, ``blendShape1.jawOpen``, ``ARKit_EyeBlinkLeft``) and
     ``_L`` / ``.R`` side suffixes (``eyeBlink_L``)."""
     normalised = _normalise_key_name(key_name)
-    if normalised in _NORMALISED_ARKIT:
-        return _NORMALISED_ARKIT[normalised]
+    known = _normalised_arkit()
+    if normalised in known:
+        return known[normalised]
     # No ARKit name ends with another one, so at most one suffix matches.
-    for arkit_lower, arkit in _NORMALISED_ARKIT.items():
+    for arkit_lower, arkit in known.items():
         if normalised.endswith(arkit_lower):
             return arkit
     return None
@@ -120,7 +134,7 @@ def match_arkit_keys(key_names: Sequence[str]) -> dict[str, str]:
             claims.setdefault(arkit, []).append(key_name)
     return {
         arkit: min(claims[arkit], key=lambda key: (key != arkit, len(key), key))
-        for arkit in ARKIT_NAMES
+        for arkit in _arkit_names()
         if arkit in claims
     }
 
@@ -166,6 +180,8 @@ class BlendshapeSolver:
     deltas: (K, V, 3) shape-key offsets from the neutral; names: the K ARKit names."""
 
     def __init__(self, deltas: np.ndarray, names: Sequence[str], settings: SolveSettings = SolveSettings()):
+        from .face.arkit_names import mirror_name
+
         deltas = np.asarray(deltas, dtype=np.float64)
         if deltas.ndim != 3 or deltas.shape[0] != len(names) or deltas.shape[2] != 3:
             raise ValueError(f"deltas must be (K={len(names)}, V, 3), got {deltas.shape}")
@@ -210,7 +226,7 @@ class BlendshapeSolver:
             upper = np.ones(len(self.names))
             rhs = targets[frame] + self._temporal * self._previous
             solution = self._previous.copy()
-            _solve_box_qp(self._system, rhs, solution, lower, upper, 1e-7, 2000)
+            solve_box_qp(self._system, rhs, solution, lower, upper)
             if self._exclusive:
                 # The smaller of two opposites is switched off, and the rest re-solved.
                 clashes = [(a, b) for a, b in self._exclusive if solution[a] > 1e-4 and solution[b] > 1e-4]
@@ -218,17 +234,29 @@ class BlendshapeSolver:
                     upper[b if solution[a] >= solution[b] else a] = 0.0
                 if clashes:
                     np.minimum(solution, upper, out=solution)
-                    _solve_box_qp(self._system, rhs, solution, lower, upper, 1e-7, 2000)
+                    solve_box_qp(self._system, rhs, solution, lower, upper)
             weights[frame] = solution
             self._previous = solution
         return weights
 
 
-@numba.njit(cache=True, nogil=True)
-def _solve_box_qp(system, rhs, solution, lower, upper, tolerance, max_sweeps):
-    """Minimises 0.5 w^T A w - rhs^T w with lower <= w <= upper by cyclic coordinate
-    descent, in place from the given start (the previous frame: a few sweeps suffice).
-    Converges to the exact optimum because A is symmetric positive definite."""
+def solve_box_qp(system: np.ndarray, rhs: np.ndarray, solution: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 tolerance: float = 1e-7, max_sweeps: int = 2000) -> None:
+    """Minimises 0.5 w^T A w - rhs^T w with lower <= w <= upper, in place from the
+    given start: (K, K) system A (symmetric positive definite), (K,) the rest."""
+    _box_qp_kernel()(system, rhs, solution, lower, upper, tolerance, max_sweeps)
+
+
+@functools.lru_cache(maxsize=1)
+def _box_qp_kernel():
+    from .sampling import numba  # from there: numba's cache folder is set before numba loads
+
+    return numba.njit(cache=True, nogil=True)(_box_qp_sweeps)
+
+
+def _box_qp_sweeps(system, rhs, solution, lower, upper, tolerance, max_sweeps):
+    """Cyclic coordinate descent from the given start (the previous frame: a few sweeps
+    suffice); converges to the exact optimum because the system is positive definite."""
     count = len(rhs)
     gradient = system @ solution - rhs
     for _ in range(max_sweeps):
