@@ -217,6 +217,15 @@ def _rows_times_matrix(rows, count, matrix, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def _add_packed_product(packed, offset, rows, columns, inputs, scratch, target):
+    """target += (the rows x columns block of ``packed`` at ``offset``) @ inputs[:columns]."""
+    if columns > 0:
+        block = packed[offset:offset + rows * columns].reshape((rows, columns))
+        np.dot(block, inputs[:columns], scratch[:rows])  # BLAS mat-vec into a reused buffer
+        target += scratch[:rows]
+
+
+@numba.njit(cache=True, nogil=True)
 def _sample_kernel(
     first_frame, audio_terms, uniforms, fixed_labels, fixed_mask, temperature,
     heads, classes, width, dilations, embedding_rows, embedding_bias,
@@ -267,20 +276,12 @@ def _sample_kernel(
             for layer in range(num_layers):
                 out = x[layer + 1, rows_start:rows_end]
                 out[:] = pre[layer, rows_start:rows_end]
-                columns = head_columns[layer, h]
-                if columns > 0:
-                    offset = head_offsets[layer, h]
-                    block = head_packed[offset:offset + width * columns].reshape((width, columns))
-                    np.dot(block, x[layer, :columns], scratch[:width])
-                    out += scratch[:width]
+                _add_packed_product(head_packed, head_offsets[layer, h], width, head_columns[layer, h],
+                                    x[layer], scratch, out)
                 _lrelu(out)
             head_logits[:] = logits_bias[h * classes:(h + 1) * classes]
-            columns = head_columns[num_layers, h]
-            if columns > 0:
-                offset = head_offsets[num_layers, h]
-                block = head_packed[offset:offset + classes * columns].reshape((classes, columns))
-                np.dot(block, x[num_layers, :columns], scratch[:classes])
-                head_logits += scratch[:classes]
+            _add_packed_product(head_packed, head_offsets[num_layers, h], classes, head_columns[num_layers, h],
+                                x[num_layers], scratch, head_logits)
             if fixed_mask[step, h]:
                 label = fixed_labels[step, h]
             else:
