@@ -168,3 +168,24 @@ def test_any_sample_rate_and_stereo_animate(scene, tmp_path, rate, channels):
     face = add_head()
     assert run_operator("animate_from_audio") == {"FINISHED"}
     assert face.meshtalk.takes[0].frames == 46
+
+
+def test_too_short_audio(scene, tmp_path):
+    import soundfile
+
+    path = tmp_path / "blip.wav"
+    soundfile.write(path, np.full(800, 0.3, dtype=np.float32), 16000)  # 50 ms
+    add_strip(scene, path)
+    add_head()
+    refuses("The audio is too short")
+
+
+def test_a_clip_too_long_for_the_basis_output_says_what_to_use(scene, tmp_path, monkeypatch):
+    """An hour of speech streams through the other outputs; the basis output, which
+    holds every frame while it is fitted, refuses above its memory bound (lowered here
+    so that a short clip crosses it)."""
+    add_strip(scene, write_speech(tmp_path / "a.wav"))
+    add_head()
+    scene.meshtalk.output = "BASIS"
+    monkeypatch.setattr(addon_module("blender.job"), "MAX_BASIS_BYTES", 1000)
+    refuses("too long for the shape-key basis output .* use the Mesh cache output")
