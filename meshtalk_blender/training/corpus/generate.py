@@ -23,7 +23,7 @@ from typing import Callable
 
 from ...core.face import ARKIT_NAMES, load_bundled_head
 from ...core.face.identity import SPANS
-from ..speech.split import HELD_OUT_LANGUAGE, HELD_OUT_VOICES
+from ..speech.split import HELD_OUT_LANGUAGE, HELD_OUT_VOICES, assert_no_held_out
 from .manifest import MANIFEST_NAME, corpus_totals
 from .plan import VoicePool, corpus_job
 from .worker import make_sequence
@@ -144,6 +144,7 @@ def generate_corpus(folder: Path, request: CorpusRequest, workers: int = 2, over
 
     wall = time.perf_counter() - started
     sequences = [records[i] for i in sorted(records)]
+    assert_no_held_out(record for record in sequences if record["split"] == "train")
     manifest = {
         "format": "meshtalk-blender-corpus",
         "version": 1,
