@@ -73,6 +73,8 @@ def run_animate(args: argparse.Namespace) -> None:
     device = choose_device(args.device)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint or default_checkpoint(), args.template)
+    if "non-commercial" in loaded.licence and not args.quiet:
+        print(f"Model: {loaded.description}; licence: {loaded.licence}.", file=sys.stderr)
     options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device)
     run = pipeline.AnimationRun(loaded, audio.AudioClip(args.audio, args.start, args.duration), options)
     report = _progress_printer(args.quiet)
