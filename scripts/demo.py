@@ -42,8 +42,11 @@ def enable_extension() -> None:
     what Blender does for an installed extension, without building a zip."""
     import addon_utils
 
-    parent = Path(tempfile.mkdtemp(prefix="meshtalk-extensions-"))
-    (parent / "meshtalk_blender").symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
+    # The same folder every run: numba keys its kernel cache by source path.
+    parent = ROOT / "out" / "extension_repository"
+    parent.mkdir(parents=True, exist_ok=True)
+    if not (parent / "meshtalk_blender").is_symlink():
+        (parent / "meshtalk_blender").symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
     bpy.context.preferences.extensions.repos.new(name=REPO, module=REPO, custom_directory=str(parent), source="USER")
     addon_utils.enable(ADDON, default_set=True)
 

@@ -9,6 +9,7 @@ with ``os._exit(status)``, because a bpy process can hang at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import sys
 import tempfile
@@ -32,6 +33,19 @@ def import_bpy():
     return bpy
 
 
+def stable_repository_folder() -> Path:
+    """A repository folder holding a link to this checkout's meshtalk_blender, at the same
+    path in every run: numba keys its compiled-kernel cache by source path, so a new
+    temporary folder each time would recompile the sampler (seconds) in every session."""
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    parent = Path(tempfile.gettempdir()) / f"meshtalk-extension-repo-{os.getuid()}-{checkout}"
+    parent.mkdir(exist_ok=True)
+    link = parent / "meshtalk_blender"
+    if not link.is_symlink():
+        link.symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
+    return parent
+
+
 def enable_addon():
     """Enables the extension from this checkout; returns its top module."""
     import addon_utils
@@ -40,8 +54,7 @@ def enable_addon():
     prefs = bpy.context.preferences
     if prefs.extensions.repos.get(REPO_MODULE) is None and not any(r.module == REPO_MODULE
                                                                    for r in prefs.extensions.repos):
-        parent = Path(tempfile.mkdtemp(prefix="meshtalk-extensions-"))
-        (parent / "meshtalk_blender").symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
+        parent = stable_repository_folder()
         prefs.extensions.repos.new(name=REPO_MODULE, module=REPO_MODULE, custom_directory=str(parent), source="USER")
     addon_utils.enable(ADDON, default_set=True, handle_error=_raise)
     return sys.modules[ADDON]

@@ -89,9 +89,7 @@ def resolve_geometry(plan: JobPlan, loaded) -> Geometry:
     if plan.object_rest is not None:
         stable = None
         if loaded.config.num_vertices == model_source.bundled_head_vertex_count():
-            from ..core.face import load_bundled_head
-
-            stable = load_bundled_head().index_sets["stable"]
+            stable = model_source.bundled_head_parts()["stable"]
         to_model = align_to_template(plan.object_rest, loaded.template, stable, f"'{plan.object_name}'")
         template, to_output, neutral = to_model.apply(plan.object_rest), to_model.inverse(), plan.object_rest
     deltas = plan.solve_deltas
@@ -273,9 +271,7 @@ class _Sink:
             self.frames = np.empty((total, loaded.config.num_vertices, 3), dtype=np.float32)
         lips = loaded.vertex_masks.get("mouth")
         if lips is None and loaded.config.num_vertices == model_source.bundled_head_vertex_count():
-            from ..core.face import load_bundled_head
-
-            lips = load_bundled_head().masks["mouth"]
+            lips = model_source.bundled_head_parts()["mouth"]
         same = self.resample is not None and self.resample.same_lips
         self.vertex_lips = (lips if lips is not None else np.zeros(loaded.config.num_vertices)) * float(same)
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)

@@ -10,6 +10,7 @@ Choices (the add-on preferences):
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..core.errors import MeshTalkError
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL_DIR = PACKAGE_DIR / "assets" / "model"
 BUNDLED_HEAD_OBJ = PACKAGE_DIR / "assets" / "head" / "meshtalk_head.obj"
+BUNDLED_HEAD_SEMANTICS = PACKAGE_DIR / "assets" / "head" / "meshtalk_head_semantics.json"
 UNTRAINED_WARNING = "No trained model installed: using an untrained model (motion is noise)"
 ORIGINAL_RELEASE_VERTICES = 6172
 
@@ -102,6 +104,20 @@ def bundled_head_vertex_count() -> int:
     return _obj_vertex_count(str(BUNDLED_HEAD_OBJ))
 
 
+@functools.lru_cache(maxsize=1)
+def bundled_head_parts() -> dict[str, np.ndarray]:
+    """The head's neutral vertices (V, 3), "stable" vertex ids and "mouth" mask (V,), from
+    the shipped files: milliseconds, where building the head from code takes seconds."""
+    from ..core.obj_io import read_obj
+
+    semantics = json.loads(BUNDLED_HEAD_SEMANTICS.read_text(encoding="utf-8"))
+    masks = semantics["masks"]
+    return {"vertices": read_obj(BUNDLED_HEAD_OBJ).vertices.astype(np.float32),
+            "stable": np.asarray(semantics["index_sets"]["stable"], dtype=np.int64),
+            "mouth": np.asarray(masks["mouth"], dtype=np.float32),
+            "smoothing": np.maximum(np.asarray(masks["forehead"]), np.asarray(masks["neck"])).astype(np.float32)}
+
+
 # ---------------------------------------------------------------- loading (slow: cached)
 
 _cache_lock = threading.Lock()
@@ -141,6 +157,41 @@ def load(choice: ModelChoice):
         return _cached[key]
 
 
+_warmed: set[tuple] = set()
+
+
+def warm_up(choice: ModelChoice) -> None:
+    """Loads the model (and torch, numba, the head) on a background thread, once per
+    choice, so that the first click on Animate does not wait for them (~10 s cold)."""
+    try:
+        key = _cache_key(choice)
+        summarise(choice)
+    except (MeshTalkError, OSError):
+        return  # the panel shows the problem; animating will report it
+    if key in _warmed:
+        return
+    _warmed.add(key)
+
+    def work() -> None:
+        try:
+            loaded = load(choice)
+            from ..core.face import load_bundled_head
+            from ..core.retarget import solve_box_qp
+            from ..core.sampling import PriorSampler, draws
+
+            # The compiled kernels: numba loads them from its cache (or compiles them, the
+            # first time after an install: several seconds).
+            sampler = PriorSampler(loaded.model.prior)
+            codes = np.zeros((2, loaded.config.audio_channels), dtype=np.float32)
+            sampler.sample(sampler.start(), codes, draws(0, 2, loaded.config.num_heads))
+            solve_box_qp(np.eye(2), np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))
+            load_bundled_head()  # the ARKit rig of characters with other topologies
+        except Exception:  # noqa: BLE001 - the real run reports any problem
+            _warmed.discard(key)
+
+    threading.Thread(target=work, name="MeshTalk warm-up", daemon=True).start()
+
+
 def untrained_model(seed: int = 0):
     """A full-size MeshTalk with random weights, for the bundled head, built in memory.
 
@@ -150,11 +201,10 @@ def untrained_model(seed: int = 0):
     import torch
 
     from ..core.checkpoints import LoadedModel
-    from ..core.face import load_bundled_head
     from ..core.model import MeshTalk, MeshTalkConfig
 
-    head = load_bundled_head()
-    config = MeshTalkConfig(num_vertices=len(head.vertices), decoder_widths=(256, 128, 64))
+    head = bundled_head_parts()
+    config = MeshTalkConfig(num_vertices=len(head["vertices"]), decoder_widths=(256, 128, 64))
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -162,9 +212,8 @@ def untrained_model(seed: int = 0):
     finally:
         torch.random.set_rng_state(generator_state)  # leave the caller's random stream alone
     with torch.no_grad():
-        model.decoder.mean.copy_(torch.from_numpy(head.vertices).view(1, 1, -1, 3))
+        model.decoder.mean.copy_(torch.from_numpy(head["vertices"]).view(1, 1, -1, 3))
         model.decoder.stddev.fill_(1e-3)
-    masks = {"smoothing": np.maximum(head.masks["forehead"], head.masks["neck"]).astype(np.float32),
-             "mouth": head.masks["mouth"].astype(np.float32)}
-    return LoadedModel(model=model, template=head.vertices.astype(np.float32), description=UNTRAINED_WARNING,
-                       licence="MIT", vertex_masks=masks)
+    masks = {"smoothing": head["smoothing"], "mouth": head["mouth"]}
+    return LoadedModel(model=model, template=head["vertices"].copy(), description=UNTRAINED_WARNING, licence="MIT",
+                       vertex_masks=masks)

@@ -27,6 +27,8 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         settings = scene.meshtalk
         obj = context.active_object
         choice = addon.model_choice()
+        if not bpy.app.background:
+            model_source.warm_up(choice)  # the first Animate then starts at once
         draw_model_summary(layout.column(align=True), choice)
 
         box = layout.box()
