@@ -81,16 +81,29 @@ def placement(scene: bpy.types.Scene, strip) -> AudioPlacement:
     sound = strip.sound
     if sound is None:
         raise MeshTalkError(f"The strip '{strip.name}' has no sound data; load the audio file again.")
-    if len(getattr(strip, "retiming_keys", ())) > 2:
-        raise MeshTalkError(f"The strip '{strip.name}' is retimed (speed keys); MeshTalk needs the sound at its "
-                            "normal speed. Remove the retiming or render the audio to a file first.")
     fps = scene_fps(scene)
+    path = sound_file(sound)
+    if _is_retimed(strip, path, fps):
+        raise MeshTalkError(f"The strip '{strip.name}' plays faster or slower than its sound (retimed); MeshTalk "
+                            "needs the sound at its normal speed. Reset its retiming, or mix the audio to a file.")
     trimmed_seconds = (strip.frame_final_start - strip.frame_start) / fps + float(getattr(strip, "sound_offset", 0.0))
     duration = (strip.frame_final_end - strip.frame_final_start) / fps
     if duration <= 0:
         raise MeshTalkError(f"The strip '{strip.name}' is trimmed to nothing; make it longer.")
-    return AudioPlacement(strip.name, AudioClip(sound_file(sound), max(0.0, trimmed_seconds), duration),
+    return AudioPlacement(strip.name, AudioClip(path, max(0.0, trimmed_seconds), duration),
                           int(strip.frame_final_start), fps, sound.name)
+
+
+def _is_retimed(strip, path: Path, fps: float) -> bool:
+    """A strip at normal speed lasts as long as its sound (to a frame); a retimed one
+    does not. Unreadable files are left to the audio check, which explains them."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # noqa: BLE001
+        return False
+    return abs(strip.frame_duration - info.frames / info.samplerate * fps) > 1.5
 
 
 def sound_file(sound: bpy.types.Sound) -> Path:
