@@ -189,3 +189,13 @@ def test_a_clip_too_long_for_the_basis_output_says_what_to_use(scene, tmp_path, 
     scene.meshtalk.output = "BASIS"
     monkeypatch.setattr(addon_module("blender.job"), "MAX_BASIS_BYTES", 1000)
     refuses("too long for the shape-key basis output .* use the Mesh cache output")
+
+
+def test_packed_sound_whose_file_is_gone_still_animates(scene, tmp_path):
+    path = write_speech(tmp_path / "packed.wav", seconds=1.0)
+    strip = add_strip(scene, path)
+    strip.sound.pack()
+    path.unlink()
+    face = add_head()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert face.meshtalk.takes[0].frames == 31

@@ -81,6 +81,10 @@ def inspect(obj: bpy.types.Object | None, summary: ModelSummary) -> TargetInfo:
 
 
 def require_object_mode(obj: bpy.types.Object) -> None:
+    """Also refuses data that cannot be edited here (linked from another .blend)."""
+    if obj.library is not None or obj.data.library is not None:
+        raise MeshTalkError(f"'{obj.name}' is linked from another .blend file; make it local (Object > Relations > "
+                            "Make Local) or animate it in its own file.")
     if obj.mode != "OBJECT":
         raise MeshTalkError(f"'{obj.name}' is in {obj.mode.replace('_', ' ').title()} mode: switch to Object Mode first.")
 
