@@ -60,3 +60,15 @@ def test_enabling_the_extension_loads_no_torch():
                             text=True, timeout=120, env=env)
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT"))
     assert line.split()[1:3] == ["False", "False"], result.stdout + result.stderr
+
+
+def test_missing_runtime_packages_are_named_for_the_panel(monkeypatch):
+    import importlib.util
+
+    from meshtalk_blender.blender import model_source
+
+    assert model_source.dependency_problem() is None  # everything is installed here
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
+    problem = model_source.dependency_problem()
+    assert problem.startswith("Missing Python packages: torch.") and "built for this platform" in problem

@@ -158,6 +158,21 @@ def load(choice: ModelChoice):
 
 
 _warmed: set[tuple] = set()
+RUNTIME_PACKAGES = ("torch", "numba", "scipy", "soundfile", "soxr", "safetensors", "threadpoolctl")
+_import_failure: list[str] = []  # set by the warm-up when a package is present but will not load
+
+
+def dependency_problem() -> str | None:
+    """One sentence for the panel when the add-on's Python packages cannot be used: a
+    missing or broken torch is the usual one (a zip built for another platform, or
+    another extension's conflicting copy). Cheap: it looks packages up, never imports."""
+    import importlib.util
+
+    missing = [name for name in RUNTIME_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"Missing Python packages: {', '.join(missing)}. Install the MeshTalk zip built for "
+                "this platform (README: Build and install).")
+    return _import_failure[0] if _import_failure else None
 
 
 def warm_up(choice: ModelChoice) -> None:
@@ -173,6 +188,12 @@ def warm_up(choice: ModelChoice) -> None:
     _warmed.add(key)
 
     def work() -> None:
+        try:
+            import torch  # noqa: F401  (a broken install fails here, and the panel says so)
+        except (ImportError, OSError) as error:
+            _import_failure[:] = [f"PyTorch cannot be loaded ({str(error).splitlines()[0][:120]}). Reinstall the "
+                                  "MeshTalk zip built for this platform (README: Build and install)."]
+            return
         try:
             loaded = load(choice)
             from ..core.face import load_bundled_head

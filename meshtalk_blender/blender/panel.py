@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 from ..core.errors import MeshTalkError
@@ -29,6 +31,11 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         choice = addon.model_choice()
         if not bpy.app.background:
             model_source.warm_up(choice)  # the first Animate then starts at once
+        problem = model_source.dependency_problem()
+        if problem:
+            column = layout.box().column(align=True)
+            for index, line in enumerate(textwrap.wrap(problem, 48)):
+                column.label(text=line, icon="ERROR" if index == 0 else "BLANK1")
         draw_model_summary(layout.column(align=True), choice)
 
         box = layout.box()
