@@ -3,7 +3,7 @@
     python build.py                                   # all platforms, Python 3.11 (Blender 4.2-5.0)
     python build.py --platform windows-x64 --python 3.11 3.13
     python build.py --no-wheels                       # for a Blender that already has the dependencies
-    python build.py --torch-index https://download.pytorch.org/whl/cu128   # another torch build (CUDA)
+    python build.py --platform linux-x64 --torch-index URL   # torch from another index (e.g. CPU-only or CUDA)
 
 Steps: copy meshtalk_blender/ into build/stage/; for each platform, resolve the exact
 closure of the runtime dependencies with pip (binary wheels only, that platform's tags,
