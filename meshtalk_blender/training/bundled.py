@@ -83,7 +83,7 @@ def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: in
 
 
 def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
-                  limit: int | None = None) -> Path:
+                  limit: int | None = None, steps: tuple[int, int] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
     masks = region_masks(head)
@@ -99,6 +99,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     settings = [replace(s, device=device) for s in (STAGE1, STAGE2)]
     if quick:
         settings = [replace(s, steps=QUICK_STEPS, log_every=5, checkpoint_every=10) for s in settings]
+    elif steps is not None:  # a shorter pilot of the same recipe (the bundled model uses the defaults)
+        settings = [replace(s, steps=n) for s, n in zip(settings, steps)]
     log_path = out / "log.jsonl"
 
     def log(entry: dict) -> None:
@@ -140,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps per stage (a smoke run)")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
+    parser.add_argument("--steps", type=int, nargs=2, metavar=("STAGE1", "STAGE2"),
+                        help="a shorter pilot run (default: the recipe's steps)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
     args = parser.parse_args(argv)
-    model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit)
+    model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit,
+                              tuple(args.steps) if args.steps else None)
     if args.install:
         shutil.rmtree(INSTALL_DIR, ignore_errors=True)
         shutil.copytree(model_dir, INSTALL_DIR)
