@@ -51,11 +51,11 @@ def test_batches_have_the_right_shapes_and_codes_positions():
     assert float(batch.code_positions.max()) <= batcher.codes_per_window - 1
 
 
-def test_masked_mse_is_normalised_by_the_mask_weight():
+def test_masked_mse_is_normalised_by_the_mask_weight_and_in_square_millimetres():
     target = torch.zeros(1, 1, 4, 3)
-    predicted = torch.ones(1, 1, 4, 3)
-    assert float(masked_mse(predicted, target, torch.tensor([1.0, 0, 0, 0]))) == pytest.approx(1.0)
-    assert float(masked_mse(predicted, target, torch.tensor([0.5, 0.5, 0.5, 0.5]))) == pytest.approx(1.0)
+    predicted = torch.full((1, 1, 4, 3), 0.002)  # 2 mm off on every coordinate
+    assert float(masked_mse(predicted, target, torch.tensor([1.0, 0, 0, 0]))) == pytest.approx(4.0)
+    assert float(masked_mse(predicted, target, torch.tensor([0.5, 0.5, 0.5, 0.5]))) == pytest.approx(4.0)
 
 
 def test_both_stages_learn_and_resume(tmp_path):

@@ -21,16 +21,23 @@ from dataclasses import dataclass
 import torch
 
 
+# Losses are in millimetres squared, as the release's data (in mm) gives them. In metres
+# squared they are ~1e-6, their gradients fall below Adam's epsilon (1e-8) and the
+# encoders stop learning: measured here as a latent that collapsed to uniform.
+LOSS_UNITS_PER_METRE = 1000.0
+
+
 def masked_mse(predicted: torch.Tensor, target: torch.Tensor, vertex_weights: torch.Tensor) -> torch.Tensor:
-    """(B, T, V, 3) twice, (V,) weights >= 0 -> mean squared error per weighted coordinate."""
-    squared = (predicted - target).square().sum(dim=-1)  # (B, T, V)
+    """(B, T, V, 3) twice (metres), (V,) weights >= 0 -> mean squared error per weighted
+    coordinate, in mm^2."""
+    squared = ((predicted - target) * LOSS_UNITS_PER_METRE).square().sum(dim=-1)  # (B, T, V)
     weighted = (squared * vertex_weights).sum(dim=-1)  # (B, T)
     return weighted.mean() / (3 * vertex_weights.sum().clamp(min=1e-12))
 
 
 def keypoint_mse(predicted: torch.Tensor, target: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """MSE on a set of vertices: (B, T, V, 3) twice, (K,) indices."""
-    return (predicted[:, :, indices] - target[:, :, indices]).square().mean()
+    """MSE on a set of vertices, mm^2: (B, T, V, 3) twice (metres), (K,) indices."""
+    return ((predicted[:, :, indices] - target[:, :, indices]) * LOSS_UNITS_PER_METRE).square().mean()
 
 
 def prior_nll(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
