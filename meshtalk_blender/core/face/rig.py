@@ -403,25 +403,27 @@ def _blink(frame: _Frame, side: float) -> np.ndarray:
     return out
 
 
-def _squint(frame: _Frame, side: float) -> np.ndarray:
+def _lid_gaps(frame: _Frame, side: float) -> tuple[np.ndarray, np.ndarray]:
+    """(V,) each: every eye-ring vertex's lid gap angle, and that of its partner on the
+    opposite lid (the same ring, mirrored across the eye's corners)."""
     patch, _ = _eye(frame, side)
     gap, _, _ = _lid_gap_angle(frame, side)
     partner = _partner(len(patch.rings[0]))
     partner_gap = np.zeros(frame.count)
     for ids in patch.rings:
         partner_gap[ids] = gap[ids[partner]]
+    return gap, partner_gap
+
+
+def _squint(frame: _Frame, side: float) -> np.ndarray:
+    gap, partner_gap = _lid_gaps(frame, side)
     out = _lid_turn(frame, side, upper=False, angle=-0.3 * partner_gap, reach=0.2)
     out += _lid_turn(frame, side, upper=True, angle=0.12 * gap)
     return out
 
 
 def _wide(frame: _Frame, side: float) -> np.ndarray:
-    gap, _, _ = _lid_gap_angle(frame, side)
-    patch, _ = _eye(frame, side)
-    partner = _partner(len(patch.rings[0]))
-    partner_gap = np.zeros(frame.count)
-    for ids in patch.rings:
-        partner_gap[ids] = gap[ids[partner]]
+    gap, partner_gap = _lid_gaps(frame, side)
     out = _lid_turn(frame, side, upper=True, angle=-0.32 * gap, reach=0.3)
     out += _lid_turn(frame, side, upper=False, angle=0.06 * partner_gap)
     return out
