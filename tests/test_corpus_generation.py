@@ -70,8 +70,26 @@ def test_load_corpus_gives_sequences_consistent_with_their_audio(small_corpus):
                 assert np.linalg.norm(held[:, upper] - held[:, lower], axis=2).max() < 0.001
             checked_seals += len(seals)
     assert checked_seals >= 10
+    # Meshes are rebuilt exactly from the ARKit weights: the stored float16 positions agree
+    # to their rounding, and the still skull has exactly zero offset (float16 would not).
+    files = {r["name"]: r["file"] for r in read_manifest(small_corpus)["sequences"]}
+    for sequence in loaded["train"]:
+        stored = read_sequence(small_corpus / files[sequence.name])
+        assert np.abs(sequence.vertices - stored.vertices.astype(np.float32)).max() < 1e-4
+        still = np.abs(sequence.offsets.astype(np.float32)).max(axis=(0, 2)) == 0
+        assert still.sum() > 500
     assert_no_held_out({"voice_id": s.metadata["voice_id"], "language": s.metadata["language"]}
                        for s in loaded["train"])
+
+
+def test_loading_refuses_meshes_that_the_rig_does_not_reproduce(small_corpus, tmp_path):
+    from meshtalk_blender.training.corpus.loader import exact_offsets
+    record = read_manifest(small_corpus)["sequences"][0]
+    stored = read_sequence(small_corpus / record["file"])
+    exact_offsets(stored, record["file"])  # the real corpus passes
+    stored.identity = stored.identity + 0.2  # another face than the one stored
+    with pytest.raises(ValueError, match="regenerate the corpus"):
+        exact_offsets(stored, record["file"])
 
 
 def test_clean_audio_is_kept_beside_augmented_audio(small_corpus):

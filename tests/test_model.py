@@ -23,7 +23,8 @@ def test_shapes_of_every_module(tiny_model):
     log_mel = torch.randn(2, 80, frames + AUDIO_RECEPTIVE_FIELD - 1)
     audio_code = tiny_model.audio_encoder(log_mel)
     assert audio_code.shape == (2, frames, config.audio_channels)
-    expression = tiny_model.expression_encoder(torch.randn(2, frames, config.num_vertices, 3))
+    expression = tiny_model.expression_encoder(torch.randn(2, frames, config.num_vertices, 3),
+                                              torch.randn(2, 1, config.num_vertices, 3))
     assert expression.shape == (2, frames, config.expression_code)
     log_probs = tiny_model.fusion(expression, audio_code)
     assert log_probs.shape == (2, frames, config.num_heads, config.num_classes)

@@ -1,5 +1,7 @@
 """Smoke runs of both training stages on a tiny model and a tiny synthetic data set."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +10,10 @@ from conftest import TINY, random_model
 
 from meshtalk_blender.core import audio
 from meshtalk_blender.training.dataset import SegmentBatcher, Sequence
-from meshtalk_blender.training.loops import TrainSettings, train_stage1, train_stage2
-from meshtalk_blender.training.losses import RegionMasks, masked_mse
+from meshtalk_blender.training.initialisation import _sample_frames
+from meshtalk_blender.training.loops import (TrainSettings, prepare_stage1, set_vertex_statistics, train_stage1,
+                                             train_stage2)
+from meshtalk_blender.training.losses import RegionMasks, code_diversity_loss, masked_mse
 
 MOUTH = np.arange(0, 10)
 EYELIDS = np.arange(30, 36)
@@ -31,7 +35,7 @@ def synthetic_sequences(count=6, seconds=3.0):
         vertices = np.repeat(template[None], frames, axis=0)
         vertices[:, MOUTH, 2] -= 0.5 * loudness[:, None]
         vertices[:, EYELIDS, 2] -= 0.3 * blink[:, None]
-        sequences.append(Sequence(waveform, vertices, template, name=f"s{index}"))
+        sequences.append(Sequence(waveform, vertices - template, template, name=f"s{index}"))
     return sequences
 
 
@@ -84,3 +88,72 @@ def test_both_stages_learn_and_resume(tmp_path):
     history3 = train_stage1(resumed, sequences, masks(), longer, tmp_path / "stage1.pt", log=lambda e: None)
     assert [entry["step"] for entry in history3][-2:] == [60, 70]
     assert history3[-1]["reconstruction"] < history[0]["reconstruction"]
+
+
+OFFSETS = replace(TINY, vertex_space="offsets")
+
+
+def test_offset_space_normalises_motion_not_identity():
+    """Offsets mode: the encoder and the decoder's output work on motion statistics, the
+    decoder's template input on identity statistics; no identity leaks into the motion."""
+    sequences = synthetic_sequences(count=3)
+    rng = np.random.default_rng(3)
+    for sequence in sequences:  # three identities: shift each template (and its meshes)
+        shift = rng.normal(scale=0.2, size=sequence.template.shape).astype(np.float32)
+        sequence.template = sequence.template + shift
+    model = random_model(OFFSETS, seed=0)
+    set_vertex_statistics(model, sequences)
+    offsets = np.concatenate([s.offsets for s in sequences])
+    np.testing.assert_allclose(model.expression_encoder.mean[0, 0].numpy(), offsets.mean(0), atol=1e-6)
+    np.testing.assert_allclose(model.decoder.offset_stddev[0, 0].numpy(),
+                               np.maximum(offsets.std(0), model.decoder.offset_stddev.min().item()), atol=1e-6)
+    templates = np.stack([s.template for s in sequences])
+    np.testing.assert_allclose(model.decoder.mean[0, 0].numpy(), templates.mean(0), atol=1e-6)
+    # The decoder returns its template plus offsets: a new identity moves the output by
+    # exactly its template shift when the predicted offsets are the same.
+    batch = SegmentBatcher(sequences, 8, 2).next_batch()
+    one_hot = torch.nn.functional.one_hot(torch.zeros(2, 8, OFFSETS.num_heads, dtype=torch.long),
+                                          OFFSETS.num_classes).float()
+    with torch.no_grad():
+        model.decoder.encoder.requires_grad_(False)
+        out = model.decoder(batch.templates[:, None], one_hot)
+        encoding = model.decoder.encode_template(batch.templates[:, None])
+        labels_out, _ = model.decoder.decode_labels(encoding, torch.zeros(2, 8, OFFSETS.num_heads, dtype=torch.long))
+    torch.testing.assert_close(labels_out, out, atol=1e-5, rtol=1e-5)
+    moved = out - batch.templates[:, None]
+    assert moved.abs().max() < 5 * model.decoder.offset_stddev.max() + model.decoder.offset_mean.abs().max()
+
+
+def test_data_initialisation_whitens_the_first_features_and_scales_the_latent():
+    sequences = synthetic_sequences(count=6)
+    model = random_model(OFFSETS, seed=0)
+    prepare_stage1(model, sequences)
+    frames = _sample_frames(model, sequences, seed=0)  # the frames it was fitted on
+    with torch.no_grad():
+        features = model.expression_encoder.layers[0](frames)
+    used = features.std(0) > 1e-6
+    # As many whitened features as the sampled motion has directions (mouth, eyelids).
+    rank = int(torch.linalg.matrix_rank(frames - frames.mean(0), rtol=1e-3))
+    assert rank >= 2 and int(used.sum()) == rank and bool(used[:rank].all())
+    top = features[:, :rank]
+    torch.testing.assert_close(top.mean(0), torch.zeros(rank), atol=1e-3, rtol=0)
+    torch.testing.assert_close(top.std(0, correction=0), torch.ones(rank), atol=1e-3, rtol=0)
+    torch.testing.assert_close(torch.corrcoef(top.T), torch.eye(rank), atol=1e-3, rtol=0)
+    latent = model.decoder.fusion.weight.detach()[:, -OFFSETS.latent_size:]
+    assert abs(float(latent.std()) - 1 / np.sqrt(OFFSETS.num_heads)) < 0.05
+
+
+def test_code_diversity_loss_is_zero_for_even_use_and_high_for_one_class():
+    classes = 8
+    even = torch.eye(classes).log().clamp(min=-30).view(1, classes, 1, classes)  # each frame its own class
+    assert float(code_diversity_loss(torch.log_softmax(even * 10, -1))) < 1e-3
+    one = torch.zeros(1, classes, 1, classes)
+    one[..., 0] = 30
+    assert float(code_diversity_loss(torch.log_softmax(one, -1))) > 1 - 1 / classes - 1e-3
+
+
+def test_offset_space_model_trains(tmp_path):
+    model = random_model(OFFSETS, seed=0)
+    settings = TrainSettings(steps=40, batch_size=4, segment_frames=16, learning_rate=3e-3, log_every=10, device="cpu")
+    history = train_stage1(model, synthetic_sequences(), masks(), settings, log=lambda e: None)
+    assert np.mean([e["reconstruction"] for e in history[-2:]]) < 0.7 * history[0]["reconstruction"]

@@ -1,7 +1,7 @@
 """Training data in memory: sequences of audio and tracked meshes, cut into random segments.
 
-A ``Sequence`` holds one utterance: its 16 kHz waveform, its meshes at 30 fps and the
-neutral template of its identity. ``SegmentBatcher`` draws random segments of a fixed
+A ``Sequence`` holds one utterance: its 16 kHz waveform, its meshes at 30 fps (as
+offsets from the neutral template of its identity) and that template. ``SegmentBatcher`` draws random segments of a fixed
 number of frames and returns, for each, the log-mel window that the audio encoder needs
 to produce codes at exactly those frames' times (see ``model.meshtalk``).
 """
@@ -21,14 +21,26 @@ from ..core.model.meshtalk import CODE_MARGIN
 @dataclass
 class Sequence:
     waveform: np.ndarray  # (N,) float32, 16 kHz mono, loudness-normalised
-    vertices: np.ndarray  # (T, V, 3) float32 (float16 accepted) at 30 fps
+    # (T, V, 3) float32 or float16, metres at 30 fps: the meshes minus the template.
+    # Offsets, not positions, because float16 positions at head size are exact only to
+    # ~0.03 mm, a quarter of the upper face's typical motion; float16 offsets keep ~1 um.
+    offsets: np.ndarray
     template: np.ndarray  # (V, 3) float32: the identity's neutral face
     name: str = ""
     metadata: dict = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
-        return len(self.vertices)
+        return len(self.offsets)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """(T, V, 3) float32 absolute meshes."""
+        return self.frames(0, self.num_frames)
+
+    def frames(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, V, 3) float32 absolute meshes of frames [start, stop)."""
+        return self.template + self.offsets[start:stop].astype(np.float32)
 
 
 @dataclass
@@ -79,7 +91,7 @@ class SegmentBatcher:
             span = audio.mel_frame_span(first_code - CODE_MARGIN, self.mel_per_window)
             sample_windows.append(audio.slice_with_zeros(sequence.waveform, *span))
             positions.append(times * MEL_RATE - first_code)
-            vertices.append(sequence.vertices[start:start + self.segment_frames].astype(np.float32))
+            vertices.append(sequence.frames(start, start + self.segment_frames))
             templates.append(sequence.template.astype(np.float32))
         log_mel = audio.log_mel_uncentred(torch.from_numpy(np.stack(sample_windows)), self._window, self._filterbank)
         if self._statistics is not None:
@@ -92,13 +104,30 @@ class SegmentBatcher:
         )
 
 
-def vertex_statistics(sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex mean and standard deviation over all frames: (V, 3) each. The std has a
-    floor so that vertices that never move do not divide by zero."""
-    count = sum(s.num_frames for s in sequences)
-    total = sum(s.vertices.astype(np.float64).sum(axis=0) for s in sequences)
+def vertex_statistics(sequences: list[Sequence], space: str = "absolute") -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex mean and standard deviation over all frames: (V, 3) each, of the
+    positions ("absolute") or of the offsets from each sequence's template ("offsets")."""
+    def frames():
+        for s in sequences:  # one sequence at a time in float64: hours of meshes never are
+            offsets = s.offsets.astype(np.float64)
+            yield offsets if space == "offsets" else offsets + s.template
+    return _statistics(frames)
+
+
+def template_statistics(sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex mean and standard deviation of the sequences' templates: (V, 3) each."""
+    return _statistics(lambda: (s.template.astype(np.float64)[None] for s in sequences))
+
+
+def _statistics(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """``arrays()`` yields (T_i, V, 3) arrays (called twice: mean, then spread) -> mean and
+    std over all their frames. The std has a floor so that vertices that never move do
+    not divide by zero."""
+    count, total = 0, 0.0
+    for a in arrays():
+        count += len(a)
+        total = total + a.sum(axis=0)
     mean = total / count
-    square = sum(((s.vertices.astype(np.float64) - mean) ** 2).sum(axis=0) for s in sequences)
-    std = np.sqrt(square / count)
+    std = np.sqrt(sum(((a - mean) ** 2).sum(axis=0) for a in arrays()) / count)
     floor = max(1e-6, 0.05 * float(std.mean()))
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)

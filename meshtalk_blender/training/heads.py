@@ -47,7 +47,7 @@ def measure_head_influence(model: MeshTalk, sequences: list[Sequence], mouth_mas
     totals = np.zeros((heads, 2))
     for _ in range(batches):
         batch = batcher.next_batch().to(device)
-        labels = model.fusion(model.expression_encoder(batch.vertices), audio_codes(model, batch)).argmax(-1)
+        labels = model.fusion(model.expression_encoder(batch.vertices, batch.templates[:, None]), audio_codes(model, batch)).argmax(-1)
         templates = batch.templates[:, None]
 
         def decode(latent):

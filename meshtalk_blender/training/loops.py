@@ -23,7 +23,8 @@ from ..core.device import choose_device
 from ..core.model import MeshTalk
 from ..core.model.fusion import quantize
 from ..core.model.meshtalk import codes_at_positions
-from .dataset import Batch, SegmentBatcher, Sequence, vertex_statistics
+from .dataset import Batch, SegmentBatcher, Sequence, template_statistics, vertex_statistics
+from .initialisation import initialise_from_data
 from .losses import RegionMasks, Stage1Weights, prior_nll, stage1_losses
 
 
@@ -48,12 +49,29 @@ ValidateCallback = Callable[[MeshTalk], dict]
 
 def set_vertex_statistics(model: MeshTalk, sequences: list[Sequence]) -> None:
     """The encoders and the decoder work on vertices normalised by the data's per-vertex
-    mean and std (as the release); computed once, before stage 1."""
-    mean, std = vertex_statistics(sequences)
-    shape = (1, 1) + mean.shape
-    for module in (model.expression_encoder, model.decoder):
-        module.mean.copy_(torch.from_numpy(mean).view(shape))
-        module.stddev.copy_(torch.from_numpy(std).view(shape))
+    mean and std (as the release); computed once, before stage 1. In the "offsets"
+    vertex space the meshes are offsets from their templates, and the decoder's template
+    input is normalised by the templates' own statistics."""
+    def put(buffers: list[torch.Tensor], statistics: tuple[np.ndarray, np.ndarray]) -> None:
+        for buffer, values in zip(buffers, statistics):
+            buffer.copy_(torch.from_numpy(values).view(buffer.shape))
+
+    encoder, decoder = model.expression_encoder, model.decoder
+    if model.config.vertex_space == "offsets":
+        offsets = vertex_statistics(sequences, "offsets")
+        put([encoder.mean, encoder.stddev], offsets)
+        put([decoder.offset_mean, decoder.offset_stddev], offsets)
+        put([decoder.mean, decoder.stddev], template_statistics(sequences))
+    else:
+        absolute = vertex_statistics(sequences)
+        put([encoder.mean, encoder.stddev], absolute)
+        put([decoder.mean, decoder.stddev], absolute)
+
+
+def prepare_stage1(model: MeshTalk, sequences: list[Sequence]) -> None:
+    """Before the first step of stage 1 (not on resume): statistics, then initialisation."""
+    set_vertex_statistics(model, sequences)
+    initialise_from_data(model, sequences, seed=0)
 
 
 def audio_codes(model: MeshTalk, batch: Batch) -> torch.Tensor:
@@ -63,26 +81,29 @@ def audio_codes(model: MeshTalk, batch: Batch) -> torch.Tensor:
 
 def stage1_forward(model: MeshTalk, batch: Batch, masks: RegionMasks, tau: float) -> dict[str, torch.Tensor]:
     audio_code = audio_codes(model, batch)
-    expression = model.expression_encoder(batch.vertices)
     templates = batch.templates[:, None]  # (B, 1, V, 3): one identity per sequence
+    expression = model.expression_encoder(batch.vertices, templates)
 
     def decode(expression_code, audio_code_):
-        return model.decoder(templates, quantize(model.fusion(expression_code, audio_code_), tau))
+        log_probs = model.fusion(expression_code, audio_code_)
+        return model.decoder(templates, quantize(log_probs, tau)), log_probs
 
+    predicted, log_probs = decode(expression, audio_code)
     # Another sequence of the batch supplies the swapped modality (needs B >= 2).
     return stage1_losses(
-        decode(expression, audio_code),
+        predicted,
         batch.vertices,
-        decode(expression.roll(1, dims=0), audio_code),
-        decode(expression, audio_code.roll(1, dims=0)),
+        decode(expression.roll(1, dims=0), audio_code)[0],
+        decode(expression, audio_code.roll(1, dims=0))[0],
         masks,
+        log_probs,
     )
 
 
 def stage2_forward(model: MeshTalk, batch: Batch) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         audio_code = audio_codes(model, batch)
-        labels = model.fusion(model.expression_encoder(batch.vertices), audio_code).argmax(dim=-1)
+        labels = model.fusion(model.expression_encoder(batch.vertices, batch.templates[:, None]), audio_code).argmax(dim=-1)
     one_hot = torch.nn.functional.one_hot(labels, model.config.num_classes).float()
     log_probs = model.prior(one_hot, audio_code)
     return {"nll": prior_nll(log_probs, labels)}
@@ -107,7 +128,7 @@ def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks,
         return total, {name: float(value.detach()) for name, value in terms.items()}
 
     return _train("stage1", model, sequences, stage1_modules(model), step, settings, device,
-                  checkpoint, log, validate, validate_every, before_start=lambda: set_vertex_statistics(model, sequences))
+                  checkpoint, log, validate, validate_every, before_start=lambda: prepare_stage1(model, sequences))
 
 
 def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSettings,

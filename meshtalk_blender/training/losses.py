@@ -8,6 +8,11 @@ Stage 1 (encoders, fusion, decoder):
   this target on the mouth; decode (this expression, another sequence's audio) and
   compare on the upper face. This is what makes lips follow audio while the upper face
   stays free.
+- code diversity (not in the original; weight 0 reproduces it): one minus the perplexity
+  of each head's class distribution averaged over the batch, as a fraction of the
+  classes (wav2vec 2.0's diversity loss). Without it the fusion learned to use the latent
+  as a constant: every frame picked the same class per head, the softmax saturated and
+  no gradient reached the encoders again (measured on the bundled corpus).
 Stage 2 (the prior): negative log-likelihood of the stage-1 latent labels.
 
 Every masked loss is normalised by the mask's total weight, so the terms' sizes do not
@@ -40,6 +45,15 @@ def keypoint_mse(predicted: torch.Tensor, target: torch.Tensor, indices: torch.T
     return ((predicted[:, :, indices] - target[:, :, indices]) * LOSS_UNITS_PER_METRE).square().mean()
 
 
+def code_diversity_loss(log_probs: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, C) fusion log-probabilities -> 1 - mean over heads of perplexity / C of
+    the batch-averaged class distribution: 0 when every class is used equally, towards
+    1 when one class takes every frame. Each frame may still be confident."""
+    average = log_probs.exp().flatten(0, 1).mean(dim=0)  # (H, C)
+    entropy = -(average * average.clamp(min=1e-12).log()).sum(dim=-1)
+    return 1 - (entropy.exp() / log_probs.shape[-1]).mean()
+
+
 def prior_nll(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(B, T, H, C) log-probabilities, (B, T, H) labels -> mean negative log-likelihood."""
     return -torch.gather(log_probs, -1, labels.unsqueeze(-1)).mean()
@@ -50,6 +64,7 @@ class Stage1Weights:
     reconstruction: float = 1.0
     eyelid: float = 1.0
     cross_modality: float = 1.0
+    diversity: float = 0.0
 
 
 @dataclass
@@ -65,11 +80,14 @@ class RegionMasks:
 
 
 def stage1_losses(predicted: torch.Tensor, target: torch.Tensor, audio_swapped: torch.Tensor,
-                  expression_swapped: torch.Tensor, masks: RegionMasks) -> dict[str, torch.Tensor]:
+                  expression_swapped: torch.Tensor, masks: RegionMasks,
+                  log_probs: torch.Tensor) -> dict[str, torch.Tensor]:
     """predicted: decoded from (this expression, this audio); audio_swapped: from (other
     expression, this audio); expression_swapped: from (this expression, other audio).
-    All (B, T, V, 3); returns the named terms (unweighted)."""
+    All (B, T, V, 3). log_probs: (B, T, H, C), the fusion output behind ``predicted``.
+    Returns the named terms (unweighted)."""
     return {
+        "diversity": code_diversity_loss(log_probs),
         "reconstruction": masked_mse(predicted, target, torch.ones_like(masks.mouth)),
         "eyelid": keypoint_mse(predicted, target, masks.eyelid_keypoints),
         "cross_modality": masked_mse(audio_swapped, target, masks.mouth)

@@ -22,6 +22,7 @@ AUDIO_DILATIONS = (2, 4, 6, 2, 4, 6)
 AUDIO_RECEPTIVE_FIELD = 1 + (AUDIO_KERNEL - 1) * (1 + sum(AUDIO_DILATIONS))
 LEAKY_SLOPE = 0.2
 AUDIO_NORMALISATIONS = ("none", "utterance")
+VERTEX_SPACES = ("absolute", "offsets")
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,18 @@ class MeshTalkConfig:
     # own statistics (audio.MelStatistics), so that models trained on synthetic voices
     # carry over to real recordings (../shared/docs/synthetic-to-real.md).
     audio_normalisation: str = "none"
+    # "absolute": the encoders see and the decoder outputs vertex positions normalised by
+    # per-vertex statistics of the data, as the original. "offsets": they see and output
+    # offsets from the sequence's own identity template, normalised by the offsets'
+    # statistics. With many identities (the bundled corpus) the absolute statistics are
+    # dominated by identity: upper-face motion was 1/6 of the std the encoder divided by.
+    vertex_space: str = "absolute"
 
     def __post_init__(self):
         if self.audio_normalisation not in AUDIO_NORMALISATIONS:
             raise ValueError(f"audio_normalisation must be one of {AUDIO_NORMALISATIONS}")
+        if self.vertex_space not in VERTEX_SPACES:
+            raise ValueError(f"vertex_space must be one of {VERTEX_SPACES}")
 
     @staticmethod
     def original() -> "MeshTalkConfig":

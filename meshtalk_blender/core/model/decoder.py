@@ -2,7 +2,9 @@
 
 The template is encoded by an MLP whose activations are kept as skips; the latent is
 fused with the template code, run through an LSTM over time and decoded back up the
-skips. The output is absolute vertex positions in the template's own space.
+skips. The output is absolute vertex positions in the template's own space: in the
+original's "absolute" vertex space the last layer predicts normalised positions; in the
+"offsets" space (config.vertex_space) it predicts normalised offsets from the template.
 
 At inference the template is the same for every frame, so it is encoded once
 (``encode_template``), and the one-hot latent's product with the fusion weight is a
@@ -25,6 +27,7 @@ from .config import LEAKY_SLOPE, MeshTalkConfig
 class TemplateEncoding:
     code: torch.Tensor  # (B, 1, code_width): the innermost template code
     skips: list[torch.Tensor]  # innermost first: (B, 1, 256), (B, 1, 512), (B, 1, V*3)
+    template: torch.Tensor  # (B, 1, V, 3) as given
 
 
 class Decoder(nn.Module):
@@ -33,8 +36,13 @@ class Decoder(nn.Module):
         self.config = config
         vertex_values = config.num_vertices * 3
         shape = (1, 1, config.num_vertices, 3)
+        # Statistics of the input templates (and, in the absolute space, of the output).
         self.register_buffer("mean", torch.zeros(shape))
         self.register_buffer("stddev", torch.ones(shape))
+        self.predicts_offsets = config.vertex_space == "offsets"
+        if self.predicts_offsets:
+            self.register_buffer("offset_mean", torch.zeros(shape))
+            self.register_buffer("offset_stddev", torch.ones(shape))
         widths = list(config.decoder_widths)
         self.encoder = nn.ModuleList(
             nn.Linear(w_in, w_out) for w_in, w_out in zip([vertex_values] + widths[:-1], widths)
@@ -57,7 +65,7 @@ class Decoder(nn.Module):
         for layer in self.encoder:
             skips.insert(0, x)
             x = F.leaky_relu(layer(x), LEAKY_SLOPE)
-        return TemplateEncoding(code=x, skips=skips)
+        return TemplateEncoding(code=x, skips=skips, template=template)
 
     def forward(self, template: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
         """Training path. (B, T or 1, V, 3) templates, (B, T, H, C) one-hot -> (B, T, V, 3).
@@ -88,8 +96,15 @@ class Decoder(nn.Module):
 
     def _decode(self, hidden: torch.Tensor, encoding: TemplateEncoding) -> torch.Tensor:
         x = hidden
-        for layer, skip in zip(self.decoder, encoding.skips):
-            x = skip + F.leaky_relu(layer(x), LEAKY_SLOPE)
+        last = len(self.decoder) - 1
+        for index, (layer, skip) in enumerate(zip(self.decoder, encoding.skips)):
+            if index == last and self.predicts_offsets:
+                # Offsets are signed and centred: a plain linear output, no template skip.
+                x = layer(x)
+            else:
+                x = skip + F.leaky_relu(layer(x), LEAKY_SLOPE)
         x = x + self.vertex_bias
         x = x.view(*x.shape[:2], self.config.num_vertices, 3)
+        if self.predicts_offsets:
+            return encoding.template + x * self.offset_stddev + self.offset_mean
         return x * self.stddev + self.mean

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core.audio import normalise_waveform
+from ...core.face import IdentityParams, arkit_deltas, build_head
 from ..dataset import Sequence
 from .manifest import SPLITS, read_manifest
 from .storage import read_sequence
@@ -18,8 +19,10 @@ def load_corpus(folder: Path, split: str = "train", audio: str = "heard",
     ``audio``: 'heard' is what the corpus made the model hear (augmented for some
     sequences), 'clean' the clean speech with the same timing. The waveform is
     loudness-normalised as the model expects (core.audio.normalise_waveform).
-    Vertices (T, V, 3) come as ``vertex_dtype`` (float16 halves the memory of hours of
-    meshes; the training batcher converts to float32). metadata holds voice_id,
+    Meshes come as offsets from the template (T, V, 3) in ``vertex_dtype`` (float16
+    halves the memory of hours of meshes; the training batcher converts to float32),
+    rebuilt exactly from the stored ARKit weights and identity: the stored float16
+    positions are exact only to ~0.03 mm. metadata holds voice_id,
     language, text, phonemes [(ipa, start_s, end_s)], arkit (T, 52), identity, seed,
     split, augmented, style and events.
     """
@@ -37,7 +40,7 @@ def load_corpus(folder: Path, split: str = "train", audio: str = "heard",
         info = stored.info
         sequences.append(Sequence(
             waveform=normalise_waveform(waveform),
-            vertices=stored.vertices.astype(vertex_dtype, copy=False),
+            offsets=exact_offsets(stored, record["file"]).astype(vertex_dtype, copy=False),
             template=stored.template.astype(np.float32),
             name=record["name"],
             metadata={
@@ -57,3 +60,26 @@ def load_corpus(folder: Path, split: str = "train", audio: str = "heard",
             },
         ))
     return sequences
+
+
+# The stored float16 positions round by up to half a step: 0.06 mm at 0.25 m from the origin.
+STORED_PRECISION = 1e-4  # metres
+# Rig refinements since a corpus was made may move a few vertices (measured: two lid
+# vertices by 0.3 mm after a lid-gap refactor); the rebuilt meshes follow today's rig,
+# which is what users animate. More than this share of vertices off means another rig.
+CHANGED_VERTEX_SHARE = 0.01
+
+
+def exact_offsets(stored, name: str) -> np.ndarray:
+    """(T, V, 3) float32 offsets from the template: the sequence's ARKit weights through
+    its identity's rig, checked against the stored meshes so that a different head or
+    rig is caught rather than trained on."""
+    head = build_head(IdentityParams(*(float(v) for v in stored.identity)))
+    deltas = arkit_deltas(head)
+    offsets = (stored.arkit @ deltas.reshape(len(deltas), -1)).reshape(stored.vertices.shape)
+    stored_offsets = stored.vertices.astype(np.float32) - stored.template
+    changed = (np.abs(offsets - stored_offsets).max(axis=(0, 2)) > STORED_PRECISION).mean()
+    if not np.allclose(head.vertices, stored.template, atol=1e-6) or changed > CHANGED_VERTEX_SHARE:
+        raise ValueError(f"{name}: the head rig no longer reproduces this corpus's meshes; "
+                         "regenerate the corpus with this version (training.corpus)")
+    return offsets
