@@ -13,6 +13,12 @@ sequence's audio alone, on the sequence's own identity, exactly as a user would 
 - blink rate (per minute) and durations.
 Baselines in the same table: the static template, and a loudness-driven jaw.
 Then "resample the upper face" across seeds: the lips must stay while blinks change.
+
+With --real (on by default when the Debian package pocketsphinx-testdata and the Python
+package pocketsphinx are installed), the report gets a "Real human speech" section: ~40 s
+of real recordings, force-aligned, against the teacher's animation of the alignment
+(training.real_speech): inner-lip gap correlation, seal rate on real p/b/m, lip vertex
+errors, for the model and the loudness jaw, with a figure (real_speech_lip_gap.svg).
 """
 
 from __future__ import annotations
@@ -133,7 +139,9 @@ def seed_study(evaluator: Evaluator, sequence: Sequence, seeds: int) -> dict:
 
 
 def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: int = 10,
-             device: str = "auto") -> dict:
+             device: str = "auto", real: bool | None = None) -> dict:
+    """Write report.json and report.md to ``out``; ``real`` None: the real-speech section
+    when it can run here (else the report says why not), True: required, False: left out."""
     out.mkdir(parents=True, exist_ok=True)
     evaluator = Evaluator(model_dir, device)
     sequences = load_corpus(corpus, "validation", limit=count)
@@ -153,9 +161,54 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
     }
+    if real is not False:
+        report["real_speech"] = real_speech_section(evaluator, out, required=bool(real))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
     return report
+
+
+def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict:
+    """The real-speech numbers (training.real_speech) and their figure in ``out``; when
+    not ``required`` and the data or aligner is missing, {"skipped": reason}."""
+    from . import real_speech  # imported here: it needs pocketsphinx and imports this module
+
+    reason = real_speech.missing_requirements()
+    if reason is not None:
+        if required:
+            raise SystemExit(f"--real: {reason} (scripts/setup.sh installs both)")
+        return {"skipped": reason}
+    sequences, failures = real_speech.load_real_sequences()
+    section = real_speech.real_speech_report(evaluator, sequences, failures)
+    if section["plot"]:
+        (out / "real_speech_lip_gap.svg").write_text(real_speech.lip_gap_svg(section["plot"]))
+        section["figure"] = "real_speech_lip_gap.svg"
+    return section
+
+
+def real_speech_markdown(section: dict) -> list[str]:
+    lines = ["", "## Real human speech", ""]
+    if "skipped" in section:
+        return lines + [f"Not measured: {section['skipped']}."]
+    targets = section["targets"]
+    lines += [f"Source: {section['source']}", "",
+              f"{section['recordings']} recordings, {section['seconds']:.1f} s, {section['phones']} phones, "
+              f"{section['bilabial_segments']} p/b/m segments; failed to align: "
+              + (", ".join(f"{k} ({v})" for k, v in section["failed_to_align"].items()) or "none") + ".",
+              "Reference: the teacher's animation of the forced alignment on the bundled neutral head.",
+              f"Targets: inner-lip gap r >= {targets['lip_gap_r']} (a loudness curve reaches "
+              f"~{targets['loudness_r_in_docs']} on openness, docs/synthetic-to-real), lips sealed on "
+              f">= {targets['bilabial_seal_rate']:.0%} of real p/b/m.", "",
+              "| | inner-lip gap r | p/b/m sealed | lip_vertex_error_mm | lip_vertex_error_squared_mm2 | targets met |",
+              "|---|---|---|---|---|---|"]
+    for name, row in section["rows"].items():
+        lines.append(f"| {name} | {row['lip_gap_r']:.3f} | {row['sealed_bilabials']}/{row['bilabials']} "
+                     f"({row['bilabial_seal_rate']:.0%}) | {row['lip_vertex_error_mm']:.3g} | "
+                     f"{row['lip_vertex_error_squared_mm2']:.3g} | {'yes' if row['meets_targets'] else 'no'} |")
+    if section.get("figure"):
+        lines += ["", f"![Inner-lip gap over time on {section['plot']['sequence']}: reference, model and "
+                      f"loudness jaw]({section['figure']})"]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -172,6 +225,8 @@ def markdown(report: dict) -> str:
                       f"(mouth heads {seeds['mouth_heads']}): lip vertex error between seeds "
                       f"{seeds['lip_vertex_error_between_seeds_mm']:.3f} mm; blink onsets per seed (s):"]
         lines += [f"- {onsets}" for onsets in seeds["blink_onsets_s"]]
+    if "real_speech" in report:
+        lines += real_speech_markdown(report["real_speech"])
     return "\n".join(lines) + "\n"
 
 
@@ -184,8 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--real", action=argparse.BooleanOptionalAction, default=None,
+                        help="add the 'Real human speech' section (real recordings of the Debian package "
+                             "pocketsphinx-testdata, force-aligned with pocketsphinx). Default: on when both "
+                             "are installed, otherwise the report says why it is missing; --real makes them "
+                             "required, --no-real leaves the section out")
     args = parser.parse_args(argv)
-    report = evaluate(args.model, args.corpus, args.out, args.sequences, args.seeds, args.device)
+    report = evaluate(args.model, args.corpus, args.out, args.sequences, args.seeds, args.device, args.real)
     print(markdown(report))
     return 0
 
