@@ -10,8 +10,6 @@ command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
 
 # Debian packages (only when missing; needs root or sudo).
 apt_packages=$(grep -v '^#' scripts/apt-packages.txt | xargs)
-# Real human speech with transcripts for the evaluation (training.real_speech).
-apt_packages="$apt_packages pocketsphinx-testdata"
 missing=""
 for package in $apt_packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
