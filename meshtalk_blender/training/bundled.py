@@ -54,7 +54,7 @@ def bundled_config(num_vertices: int) -> MeshTalkConfig:
 
 # Stage 1 at lr 1e-3 saturated the fusion on one class per head and never recovered
 # (measured twice); 3e-4 with the data initialisation learns, slowly, so the decay is late.
-STAGE1 = TrainSettings(steps=4000, batch_size=8, segment_frames=32, learning_rate=3e-4, decay_at=0.9,
+STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_rate=3e-4, decay_at=0.9,
                        log_every=50, checkpoint_every=250, weights=Stage1Weights(1.0, 1.0, 1.0))
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
                        log_every=50, checkpoint_every=250)

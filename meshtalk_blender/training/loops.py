@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -159,6 +160,12 @@ def _train(stage, model, sequences, trained_modules, step, settings: TrainSettin
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint is not None and checkpoint.is_file():
         first_step, history = _resume(checkpoint, stage, model, optimizer, scheduler, batcher)
+        # The decay follows the settings of this run, so that a finished or interrupted run
+        # can be extended by running it again with more steps.
+        scheduler.milestones = Counter({decay_step: 1})
+        if first_step < decay_step:
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate
     elif before_start is not None:
         before_start()
     torch.manual_seed(settings.seed + first_step)  # Gumbel noise and dropout
