@@ -149,3 +149,39 @@ def test_command_line_refuses_to_overwrite_without_asking(tmp_path, capsys):
     assert corpus_main(arguments + ["--overwrite"]) == 0
     assert corpus_main(["--out", str(tmp_path / "x"), "--utterances", "1", "--engines", "nonsense"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tmp_path):
+    """The evaluation script end to end on the small corpus with a small random model of
+    the bundled head's size (the numbers are meaningless; their presence and the
+    reference's zero error are checked)."""
+    from dataclasses import replace
+
+    from conftest import TINY, random_model
+
+    from meshtalk_blender.core.checkpoints import save_bundle
+    from meshtalk_blender.training.evaluate import main as evaluate_main
+
+    head = load_bundled_head()
+    model = random_model(replace(TINY, num_vertices=head.vertex_count, vertex_space="offsets"), scale=3.0)
+    save_bundle(tmp_path / "model", model, head.vertices, description="test", licence="test",
+                mouth_heads=(0, 1))
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in [
+        {"stage": "stage1", "step": 50, "reconstruction": 1.0, "cross_modality": 4.0, "eyelid": 0.3,
+         "val_reconstruction": 1.1, "val_cross_modality": 4.2, "val_eyelid": 0.3},
+        {"stage": "stage2", "step": 50, "nll": 2.0, "val_nll": 2.1}]))
+    out = tmp_path / "report"
+    assert evaluate_main(["--model", str(tmp_path / "model"), "--corpus", str(small_corpus), "--out", str(out),
+                          "--seeds", "2", "--no-real", "--device", "cpu", "--training-log", str(log)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    summary = report["summary"]
+    assert set(summary) == {"model", "static template", "loudness jaw", "teacher (reference)"}
+    assert summary["teacher (reference)"]["lip_vertex_error_mm"] == 0
+    assert summary["static template"]["lip_vertex_error_mm"] > 1
+    assert summary["teacher (reference)"]["bilabial_seal_rate"] > 0.9
+    assert len(report["seeds"]["blink_onsets_s"]) == 2
+    for name in report["figures"].values():
+        assert (out / name).stat().st_size > 5000
+    assert set(report["figures"]) == {"lip gap", "blink durations", "blinks across seeds", "training curves"}
+    assert "| static template |" in (out / "report.md").read_text()

@@ -18,7 +18,11 @@ With --real (on by default when the Debian package pocketsphinx-testdata and the
 package pocketsphinx are installed), the report gets a "Real human speech" section: ~40 s
 of real recordings, force-aligned, against the teacher's animation of the alignment
 (training.real_speech): inner-lip gap correlation, seal rate on real p/b/m, lip vertex
-errors, for the model and the loudness jaw, with a figure (real_speech_lip_gap.svg).
+errors, for the model and the loudness jaw, with a figure.
+
+Figures (PNG, beside report.md): the training curves (--training-log), blink durations,
+the inner-lip gap of one held-out sequence, blink onsets across seeds, and the real-speech
+lip gap.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import json
 import sys
 import tempfile
+from textwrap import shorten
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +42,7 @@ from ..core.checkpoints import load_model
 from ..core.face import ARKIT_INDEX, load_bundled_head
 from ..core.sampling import keep_mask
 from ..core.model.config import MODEL_FPS
-from . import metrics
+from . import metrics, report_plots
 from .corpus.loader import load_corpus
 from .dataset import Sequence
 from .speech import ipa
@@ -139,15 +144,18 @@ def seed_study(evaluator: Evaluator, sequence: Sequence, seeds: int) -> dict:
 
 
 def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: int = 10,
-             device: str = "auto", real: bool | None = None) -> dict:
+             device: str = "auto", real: bool | None = None, training_log: Path | None = None) -> dict:
     """Write report.json and report.md to ``out``; ``real`` None: the real-speech section
     when it can run here (else the report says why not), True: required, False: left out."""
     out.mkdir(parents=True, exist_ok=True)
     evaluator = Evaluator(model_dir, device)
     sequences = load_corpus(corpus, "validation", limit=count)
     rows = {"model": [], "static template": [], "loudness jaw": []}
+    figures = {}
     for index, sequence in enumerate(sequences):
         predicted = evaluator.animate(sequence).vertices
+        if index == 0:
+            figures["lip gap"] = synthetic_lip_gap_figure(evaluator, sequence, predicted, out)
         static = np.repeat(sequence.template[None], sequence.num_frames, axis=0)
         rows["model"].append(evaluator.scores(predicted, sequence))
         rows["static template"].append(evaluator.scores(static, sequence))
@@ -161,11 +169,32 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
     }
+    durations = {name: [d for r in rows_ for d in r["blink_durations_s"]]
+                 for name, rows_ in (("teacher (reference)", teacher), ("model", rows["model"]))}
+    report_plots.blink_durations(durations, out / "blink_durations.png")
+    figures["blink durations"] = "blink_durations.png"
+    if report["seeds"]:
+        report_plots.seed_blinks(report["seeds"]["blink_onsets_s"], sequences[0].num_frames / MODEL_FPS,
+                                 report["seeds"]["lip_vertex_error_between_seeds_mm"], out / "seed_blinks.png")
+        figures["blinks across seeds"] = "seed_blinks.png"
+    if training_log is not None:
+        report_plots.training_curves(training_log, out / "training_curves.png")
+        figures["training curves"] = "training_curves.png"
+    report["figures"] = figures
     if real is not False:
         report["real_speech"] = real_speech_section(evaluator, out, required=bool(real))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
     return report
+
+
+def synthetic_lip_gap_figure(evaluator: Evaluator, sequence: Sequence, predicted: np.ndarray, out: Path) -> str:
+    gap = lambda v: metrics.pair_gap(v, evaluator.upper_lip, evaluator.lower_lip)  # noqa: E731
+    curves = {"teacher (reference)": gap(sequence.vertices), "model": gap(predicted),
+              "loudness jaw": gap(loudness_jaw_baseline(sequence, evaluator.jaw_delta))}
+    report_plots.lip_gap(MODEL_FPS, curves, bilabial_closures(sequence.metadata["phonemes"]), SEAL_MM,
+                         f"Held-out voice {sequence.metadata['voice_id']}: {sequence.name}", out / "lip_gap.png")
+    return "lip_gap.png"
 
 
 def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict:
@@ -180,9 +209,12 @@ def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict
         return {"skipped": reason}
     sequences, failures = real_speech.load_real_sequences()
     section = real_speech.real_speech_report(evaluator, sequences, failures)
-    if section["plot"]:
-        (out / "real_speech_lip_gap.svg").write_text(real_speech.lip_gap_svg(section["plot"]))
-        section["figure"] = "real_speech_lip_gap.svg"
+    plot = section["plot"]
+    if plot:
+        report_plots.lip_gap(plot["fps"], {k: np.asarray(plot[k]) for k in ("reference", "model", "loudness jaw")},
+                             plot["bilabials"], SEAL_MM, f'Real speech, {plot["sequence"]}: "{shorten(plot["text"], 70, placeholder="...")}"',
+                             out / "real_speech_lip_gap.png")
+        section["figure"] = "real_speech_lip_gap.png"
     return section
 
 
@@ -225,6 +257,8 @@ def markdown(report: dict) -> str:
                       f"(mouth heads {seeds['mouth_heads']}): lip vertex error between seeds "
                       f"{seeds['lip_vertex_error_between_seeds_mm']:.3f} mm; blink onsets per seed (s):"]
         lines += [f"- {onsets}" for onsets in seeds["blink_onsets_s"]]
+    for title, name in report.get("figures", {}).items():
+        lines += ["", f"![{title}]({name})"]
     if "real_speech" in report:
         lines += real_speech_markdown(report["real_speech"])
     return "\n".join(lines) + "\n"
@@ -239,13 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--training-log", type=Path, help="log.jsonl of the training run, for the curves figure")
     parser.add_argument("--real", action=argparse.BooleanOptionalAction, default=None,
                         help="add the 'Real human speech' section (real recordings of the Debian package "
                              "pocketsphinx-testdata, force-aligned with pocketsphinx). Default: on when both "
                              "are installed, otherwise the report says why it is missing; --real makes them "
                              "required, --no-real leaves the section out")
     args = parser.parse_args(argv)
-    report = evaluate(args.model, args.corpus, args.out, args.sequences, args.seeds, args.device, args.real)
+    report = evaluate(args.model, args.corpus, args.out, args.sequences, args.seeds, args.device, args.real,
+                      args.training_log)
     print(markdown(report))
     return 0
 

@@ -322,39 +322,3 @@ def real_speech_report(model, sequences: list[Sequence], failures: dict[str, str
         "rows": rows,
         "plot": plot,
     }
-
-
-def lip_gap_svg(plot: dict, width: int = 900, height: int = 320) -> str:
-    """A line plot (SVG text) of the inner-lip gap curves in ``plot`` (from the report),
-    with the aligned p/b/m segments shaded. SVG because the project has no plotting
-    library; the Markdown report links it like an image."""
-    curves = {name: np.asarray(plot[name]) for name in ("reference", "model", "loudness jaw") if name in plot}
-    frames = max(len(c) for c in curves.values())
-    duration = frames / plot["fps"]
-    top = max(1.0, max(float(c.max()) for c in curves.values())) * 1.1
-    left, right, upper, lower = 50, 10, 30, 30
-    x = lambda t: left + (width - left - right) * t / duration  # noqa: E731
-    y = lambda mm: upper + (height - upper - lower) * (1 - mm / top)  # noqa: E731
-    colours = {"reference": "#222222", "model": "#d62728", "loudness jaw": "#1f77b4"}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" font-size="12">',
-             f'<rect width="{width}" height="{height}" fill="white"/>']
-    for start, end in plot["bilabials"]:
-        parts.append(f'<rect x="{x(start):.1f}" y="{upper}" width="{x(end) - x(start):.1f}" '
-                     f'height="{height - upper - lower}" fill="#f4d03f" opacity="0.4"/>')
-    parts.append(f'<line x1="{left}" y1="{y(SEAL_MM):.1f}" x2="{width - right}" y2="{y(SEAL_MM):.1f}" '
-                 f'stroke="#999" stroke-dasharray="4 3"/>')
-    for name, curve in curves.items():
-        points = " ".join(f"{x(i / plot['fps']):.1f},{y(v):.1f}" for i, v in enumerate(curve))
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" stroke-width="1.5"/>')
-    parts.append(f'<line x1="{left}" y1="{height - lower}" x2="{width - right}" y2="{height - lower}" stroke="black"/>')
-    parts.append(f'<line x1="{left}" y1="{upper}" x2="{left}" y2="{height - lower}" stroke="black"/>')
-    for second in range(int(duration) + 1):
-        parts.append(f'<text x="{x(second):.1f}" y="{height - 12}" text-anchor="middle">{second} s</text>')
-    for mm in np.arange(0, top, 5 if top > 12 else 2):
-        parts.append(f'<text x="{left - 6}" y="{y(mm) + 4:.1f}" text-anchor="end">{mm:g}</text>')
-    legend = "  ".join(f'<tspan fill="{colours[n]}">{n}</tspan>' for n in curves)
-    parts.append(f'<text x="{left}" y="18">inner-lip gap (mm), "{plot["text"]}" '
-                 f'({plot["sequence"]}); shaded: p/b/m; dashed: seal {SEAL_MM} mm. {legend}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
