@@ -166,3 +166,24 @@ def test_offset_space_model_trains(tmp_path):
                              device="cpu")
     history = train_stage1(model, synthetic_sequences(), masks(), settings, log=lambda e: None)
     assert np.mean([e["reconstruction"] for e in history[-2:]]) < 0.6 * history[0]["reconstruction"]
+
+
+def test_mouth_heads_compare_each_region_with_its_own_motion():
+    from meshtalk_blender.training.heads import HeadInfluence, measure_head_influence
+
+    # Head 0 moves the mouth 20x more than the upper face, which is just how much more the
+    # mouth moves in the data: a mixed head. Head 1 barely touches the upper face.
+    influence = HeadInfluence(np.array([2e-3, 2e-3]), np.array([1e-4, 1e-6]), 2e-3, 1e-4)
+    assert influence.mouth_heads() == (1,)
+    np.testing.assert_allclose(influence.mouth_share, [0.5, 1 / 1.01])
+
+    model = random_model(TINY, seed=0)
+    with torch.no_grad():  # heads 0 and 1 are not wired to the decoder: no effect anywhere
+        code_width = model.decoder.fusion.weight.shape[1] - TINY.latent_size
+        model.decoder.fusion.weight[:, code_width:code_width + 2 * TINY.num_classes] = 0
+    mouth, upper = np.zeros(TINY.num_vertices, np.float32), np.zeros(TINY.num_vertices, np.float32)
+    mouth[MOUTH], upper[EYELIDS] = 1, 1
+    measured = measure_head_influence(model, synthetic_sequences(count=3), mouth, upper, batches=1,
+                                      batch_size=3, segment_frames=16)
+    assert measured.mouth[:2].max() == 0 and measured.upper_face[:2].max() == 0
+    assert measured.mouth[2:].max() > 0 and measured.mouth_motion > 0 and measured.upper_face_motion > 0

@@ -123,6 +123,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         "mouth_share": [round(float(v), 4) for v in influence.mouth_share],
         "mouth_mm": [round(float(v) * 1000, 4) for v in influence.mouth],
         "upper_face_mm": [round(float(v) * 1000, 4) for v in influence.upper_face],
+        "region_motion_mm": {"mouth": round(influence.mouth_motion * 1000, 4),
+                             "upper_face": round(influence.upper_face_motion * 1000, 4)},
     }, indent=2) + "\n")
     print(f"mouth heads: {mouth_heads}", flush=True)
     model.cpu()
