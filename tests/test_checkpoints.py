@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from conftest import TINY, random_model
 from reference_meshtalk import reference_decode, reference_prior_log_probs
 
@@ -195,6 +196,23 @@ def test_bundle_round_trip_and_inference_only(tmp_path, template_vertices):
     small = load_model(tmp_path / "small")
     assert (tmp_path / "small" / "model.safetensors").stat().st_size < (tmp_path / "full" / "model.safetensors").stat().st_size
     torch.testing.assert_close(small.model.decoder.vertex_bias, model.decoder.vertex_bias)
+
+    # Half precision: weights rounded to float16 and widened again on loading; statistics,
+    # audio front end and prior masks exact; the file about half the size.
+    with torch.no_grad():
+        model.decoder.mean.normal_()
+    save_bundle(tmp_path / "half", model, template_vertices, description="t", licence="MIT", inference_only=True,
+                half_precision=True)
+    half = load_model(tmp_path / "half")
+    stored = load_file(str(tmp_path / "half" / "model.safetensors"))
+    assert stored["decoder.decoder.2.weight"].dtype == stored["prior.logits.mask"].dtype == torch.float16
+    assert stored["decoder.mean"].dtype == stored["audio_encoder.log_mel.filterbank"].dtype == torch.float32
+    for key, value in half.model.state_dict().items():
+        assert value.dtype == torch.float32
+        if key.startswith(("audio_encoder.log_mel", "decoder.mean", "decoder.stddev")) or key.endswith(".mask"):
+            torch.testing.assert_close(value, model.state_dict()[key], atol=0, rtol=0)
+        elif key.startswith(("decoder.", "prior.", "audio_encoder.")):
+            torch.testing.assert_close(value, model.state_dict()[key].half().float(), atol=0, rtol=0)
 
 
 def test_broken_bundles_are_refused(tmp_path, template_vertices):

@@ -212,13 +212,20 @@ def save_bundle(
     vertex_masks: dict[str, np.ndarray] | None = None,
     mouth_heads: tuple[int, ...] = (),
     inference_only: bool = False,
+    half_precision: bool = False,
     metadata: dict | None = None,
 ) -> None:
     """Writes model.safetensors + config.json. ``inference_only`` drops the expression
-    encoder and the fusion (training-only), which shrinks the file."""
+    encoder and the fusion (training-only), which shrinks the file. ``half_precision``
+    stores the learned weights and the 0/1 prior masks as float16 (half the size; loading
+    widens them to float32); the normalisation statistics, the audio front end and the
+    template stay float32."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+    halved = {name for name, _ in model.named_parameters()} | {
+        name for name, _ in model.named_buffers() if name.endswith(".mask")}
+    tensors = {k: v.detach().cpu().to(torch.float16 if half_precision and k in halved else v.dtype).contiguous()
+               for k, v in model.state_dict().items()
                if not inference_only or k.startswith(INFERENCE_MODULES)}
     tensors["template"] = torch.from_numpy(np.ascontiguousarray(template, dtype=np.float32))
     for name, mask in (vertex_masks or {}).items():
@@ -232,6 +239,7 @@ def save_bundle(
         "licence": licence,
         "mouth_heads": list(mouth_heads),
         "inference_only": inference_only,
+        "half_precision": half_precision,
         "metadata": metadata or {},
     }
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
