@@ -7,9 +7,9 @@
 5. write a preview: out/demo_contact_sheet.png (frames across the line, with the
    weights of a few keys over time) and out/demo.mp4 (the face with the sound).
 
-Until a trained model is installed in meshtalk_blender/assets/model, the add-on uses
-an UNTRAINED stand-in and says so: the pipeline runs end to end, the motion is noise
-of about a millimetre, so the preview shows a nearly still face.
+It uses the bundled trained model (meshtalk_blender/assets/model); a copy without it
+falls back to an untrained stand-in, says so, and the preview then shows a nearly
+still face.
 
     .venv/bin/python scripts/demo.py [--no-video] [--out DIR]
 """

@@ -58,12 +58,6 @@ STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_ra
                        log_every=50, checkpoint_every=250, weights=Stage1Weights(1.0, 1.0, 1.0))
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
                        log_every=50, checkpoint_every=250)
-# Stage 3 (not in the original): the decoder alone, with the lip contact term, so that
-# p/b/m closures are not averaged to a near miss. Encoders and fusion stay frozen, so the
-# latent labels and the stage-2 prior stay valid.
-STAGE3 = TrainSettings(steps=600, batch_size=8, segment_frames=32, learning_rate=1e-4, decay_at=0.8,
-                       log_every=50, checkpoint_every=200, weights=Stage1Weights(1.0, 1.0, 1.0, 0.0, 2.0),
-                       modules=("decoder",))
 QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
 
 
@@ -107,11 +101,11 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     config = bundled_config(len(head.vertices))
     torch.manual_seed(0)
     model = MeshTalk(config)
-    settings = [replace(s, device=device) for s in (STAGE1, STAGE2, STAGE3)]
+    settings = [replace(s, device=device) for s in (STAGE1, STAGE2)]
     if quick:
         settings = [replace(s, steps=QUICK_STEPS, log_every=5, checkpoint_every=10) for s in settings]
     elif steps is not None:  # a shorter pilot of the same recipe (the bundled model uses the defaults)
-        settings = [replace(s, steps=n) for s, n in zip(settings, steps)] + settings[len(steps):]
+        settings = [replace(s, steps=n) for s, n in zip(settings, steps)]
     log_path = out / "log.jsonl"
 
     def log(entry: dict) -> None:
@@ -124,8 +118,6 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                  validation_callback(validation, masks, 1), every)
     train_stage2(model, train, settings[1], out / "stage2.pt", log,
                  validation_callback(validation, masks, 2), every)
-    train_stage1(model, train, masks, settings[2], out / "stage3.pt", lambda entry: log({**entry, "stage": "stage3"}),
-                 validation_callback(validation, masks, 1), every)
     influence = measure_head_influence(model, validation or train, head.masks["mouth"], head.masks["upper_face"])
     mouth_heads = influence.mouth_heads()
     (out / "heads.json").write_text(json.dumps({
@@ -143,7 +135,7 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         licence=LICENCE, inference_only=True, half_precision=True, mouth_heads=mouth_heads,
         vertex_masks={"smoothing": np.maximum(head.masks["forehead"], head.masks["neck"]),
                       "mouth": head.masks["mouth"]},
-        metadata={"stage1": asdict(settings[0]), "stage2": asdict(settings[1]), "stage3": asdict(settings[2]), "corpus": str(corpus),
+        metadata={"stage1": asdict(settings[0]), "stage2": asdict(settings[1]), "corpus": str(corpus),
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )

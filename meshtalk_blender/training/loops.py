@@ -42,9 +42,6 @@ class TrainSettings:
     checkpoint_every: int = 500
     gumbel_tau: float = 1.0
     weights: Stage1Weights = field(default_factory=Stage1Weights)
-    # Stage 1 only: which modules learn (a fine-tune of the decoder alone keeps the
-    # latent labels, and so the stage-2 prior, valid).
-    modules: tuple[str, ...] = ("audio_encoder", "expression_encoder", "fusion", "decoder")
 
 
 LogCallback = Callable[[dict], None]
@@ -127,10 +124,9 @@ def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks,
         total = sum(weights[name] * value for name, value in terms.items())
         return total, {name: float(value.detach()) for name, value in terms.items()}
 
-    fine_tune = set(settings.modules) != set(TrainSettings.modules)
-    return _train("stage1", model, sequences, [getattr(model, name) for name in settings.modules], step, settings,
-                  device, checkpoint, log, validate, validate_every,
-                  before_start=None if fine_tune else lambda: prepare_stage1(model, sequences))
+    modules = [model.audio_encoder, model.expression_encoder, model.fusion, model.decoder]
+    return _train("stage1", model, sequences, modules, step, settings, device, checkpoint, log, validate,
+                  validate_every, before_start=lambda: prepare_stage1(model, sequences))
 
 
 def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSettings,

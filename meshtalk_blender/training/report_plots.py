@@ -22,9 +22,8 @@ def training_curves(log_path: Path, out: Path) -> None:
     """log.jsonl of training.bundled -> stage 1 losses and stage 2 NLL over steps, train
     (thin) and held-out voices (dots)."""
     entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
-    panels = [("stage1", "reconstruction"), ("stage1", "cross_modality"), ("stage1", "eyelid"), ("stage2", "nll"),
-              ("stage3", "lip_contact")]
-    figure, axes = plt.subplots(1, len(panels), figsize=(20, 3.6))
+    panels = [("stage1", "reconstruction"), ("stage1", "cross_modality"), ("stage1", "eyelid"), ("stage2", "nll")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(16, 3.6))
     for axis, (stage, key) in zip(axes, panels):
         rows = [e for e in entries if e["stage"] == stage]
         axis.plot([e["step"] for e in rows], [e[key] for e in rows], lw=0.8, label="training")

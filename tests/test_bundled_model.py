@@ -1,0 +1,63 @@
+"""The shipped model: it loads, and its lips follow the audio.
+
+The audio is the project's sample line (festival slt, a voice held out of training) with
+1.5 s of silence before and after, so both speech and silence are known frame by frame.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
+from meshtalk_blender.core import audio, pipeline
+from meshtalk_blender.core.checkpoints import load_model
+from meshtalk_blender.core.face import load_bundled_head
+
+SAMPLE = BUNDLED_MODEL_DIR.parent / "sample_speech.flac"
+PADDING = 1.5  # seconds of silence each side
+SPEECH_MARGIN = 0.3  # seconds: frames this close to speech count as neither speech nor silence
+
+
+@pytest.fixture(scope="module")
+def padded_sample(tmp_path_factory):
+    samples, rate = soundfile.read(SAMPLE, dtype="float32")
+    silence = np.zeros(int(PADDING * rate), dtype=np.float32)
+    path = tmp_path_factory.mktemp("bundled") / "padded.wav"
+    soundfile.write(path, np.concatenate([silence, samples, silence]), rate)
+    return path, len(samples) / rate
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_model(BUNDLED_MODEL_DIR)
+
+
+def test_bundle_is_small_with_a_card_and_its_mouth_heads(loaded):
+    weights = BUNDLED_MODEL_DIR / "model.safetensors"
+    assert weights.stat().st_size < 30 * 2**20
+    assert (BUNDLED_MODEL_DIR / "MODEL_CARD.md").is_file()
+    info = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    assert info["inference_only"] and info["metadata"]["train_sequences"] > 100
+    # Measured heads that drive only the mouth (none for this model: every head mixes mouth
+    # and upper face, see the model card); "Resample Upper Face" redraws the others.
+    assert set(loaded.mouth_heads) < set(range(loaded.model.config.num_heads))
+    assert {"stage1", "stage2"} <= set(info["metadata"])
+    np.testing.assert_allclose(loaded.template, load_bundled_head().vertices, atol=1e-6)
+
+
+def test_lips_open_in_speech_and_close_in_silence(loaded, padded_sample):
+    path, speech_seconds = padded_sample
+    animation = pipeline.animate(loaded, audio.AudioClip(path), pipeline.AnimateOptions(seed=0, device="cpu"))
+    head = load_bundled_head()
+    upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
+    gap_mm = 1000 * np.linalg.norm(animation.vertices[:, upper] - animation.vertices[:, lower], axis=2).mean(axis=1)
+    times = np.arange(len(gap_mm)) / animation.fps
+    speech = (times > PADDING + SPEECH_MARGIN) & (times < PADDING + speech_seconds - SPEECH_MARGIN)
+    silence = (times < PADDING - SPEECH_MARGIN) | (times > PADDING + speech_seconds + SPEECH_MARGIN)
+    assert np.median(gap_mm[silence]) < 1.0, "the mouth should rest closed in silence"
+    assert np.percentile(gap_mm[speech], 90) > 5.0, "the mouth should open clearly while speaking"
+    assert gap_mm[speech].mean() > 3 * max(gap_mm[silence].mean(), 0.3)
+    # It moves with the syllables, not as one held pose: the gap varies through the speech.
+    assert gap_mm[speech].std() > 1.0
