@@ -185,3 +185,22 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
         assert (out / name).stat().st_size > 5000
     assert set(report["figures"]) == {"lip gap", "blink durations", "blinks across seeds", "training curves"}
     assert "| static template |" in (out / "report.md").read_text()
+
+
+def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
+    """The bundled model's own command (--quick: 20 steps per stage) on the small corpus:
+    both stages log, the heads are measured, the bundle loads and is half precision."""
+    from safetensors.torch import load_file
+
+    from meshtalk_blender.core.checkpoints import load_model
+    from meshtalk_blender.training.bundled import main as bundled_main
+
+    assert bundled_main(["--corpus", str(small_corpus), "--out", str(tmp_path), "--quick", "--device", "cpu"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert {entry["stage"] for entry in log} == {"stage1", "stage2"}
+    assert any("val_reconstruction" in entry for entry in log) and any("val_nll" in entry for entry in log)
+    heads = json.loads((tmp_path / "heads.json").read_text())
+    assert len(heads["mouth_share"]) == 16 and heads["region_motion_mm"]["mouth"] > 0
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config.vertex_space == "offsets" and loaded.config.audio_normalisation == "utterance"
+    assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
