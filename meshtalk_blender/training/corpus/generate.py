@@ -117,6 +117,7 @@ def generate_corpus(folder: Path, request: CorpusRequest, workers: int = 2, over
             if target_seconds is not None:
                 covered, total, last_index = prefix_end(covered, total)
     else:
+        compile_numba_caches_once()
         context = multiprocessing.get_context("spawn")  # speech engines keep per-process state
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
             in_flight = {}
@@ -167,3 +168,18 @@ def generate_corpus(folder: Path, request: CorpusRequest, workers: int = 2, over
     partial.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
     os.replace(partial, folder / MANIFEST_NAME)
     return manifest
+
+
+def compile_numba_caches_once() -> None:
+    """librosa's numba kernels (YIN for the teacher's pitch, the phase vocoder's overlap-add
+    for augmentation) cache their machine code in site-packages. In a fresh environment
+    spawned workers all compile them at once and write the same cache files concurrently;
+    measured in CI: a worker crashed and a later in-process run segfaulted loading the
+    mangled cache. Compiling them here first, alone, leaves the workers only reading it."""
+    import librosa
+    import numpy as np
+
+    noise = np.random.default_rng(0).normal(scale=0.1, size=16000).astype(np.float32)
+    librosa.yin(noise, fmin=60, fmax=400, sr=16000, frame_length=800, hop_length=160)
+    librosa.effects.time_stretch(noise, rate=1.1)
+    librosa.effects.pitch_shift(noise, sr=16000, n_steps=1.0)
