@@ -177,8 +177,8 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
     }
-    durations = {name: [d for r in rows_ for d in r["blink_durations_s"]]
-                 for name, rows_ in (("teacher (reference)", teacher), ("model", rows["model"]))}
+    durations = {name: [d for row in scored for d in row["blink_durations_s"]]
+                 for name, scored in (("teacher (reference)", teacher), ("model", rows["model"]))}
     report_plots.blink_durations(durations, out / "blink_durations.png")
     figures["blink durations"] = "blink_durations.png"
     if report["seeds"]:
@@ -219,9 +219,9 @@ def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict
     section = real_speech.real_speech_report(evaluator, sequences, failures)
     plot = section["plot"]
     if plot:
-        report_plots.lip_gap(plot["fps"], {k: np.asarray(plot[k]) for k in ("reference", "model", "loudness jaw")},
-                             plot["bilabials"], SEAL_MM, f'Real speech, {plot["sequence"]}: "{shorten(plot["text"], 70, placeholder="...")}"',
-                             out / "real_speech_lip_gap.png")
+        curves = {name: np.asarray(plot[name]) for name in ("reference", "model", "loudness jaw")}
+        title = f'Real speech, {plot["sequence"]}: "{shorten(plot["text"], 70, placeholder="...")}"'
+        report_plots.lip_gap(plot["fps"], curves, plot["bilabials"], SEAL_MM, title, out / "real_speech_lip_gap.png")
         section["figure"] = "real_speech_lip_gap.png"
     return section
 

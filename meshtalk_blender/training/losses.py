@@ -10,9 +10,10 @@ Stage 1 (encoders, fusion, decoder):
   stays free.
 - code diversity (not in the original; weight 0 reproduces it): one minus the perplexity
   of each head's class distribution averaged over the batch, as a fraction of the
-  classes (wav2vec 2.0's diversity loss). Without it the fusion learned to use the latent
-  as a constant: every frame picked the same class per head, the softmax saturated and
-  no gradient reached the encoders again (measured on the bundled corpus).
+  classes (wav2vec 2.0's diversity loss); logged as a diagnostic of how many classes the
+  latent uses. As a loss (weight 1, bundled corpus) it did not cure a latent collapsed to
+  one class per head: the fusion went uniform on every frame instead; the data
+  initialisation (training/initialisation.py) is what got the latent used.
 - lip contact (not in the original; weight 0 reproduces it): squared error of the
   vector between paired upper and lower inner-lip vertices, on the reconstruction and on
   the audio-driven decode. A p/b/m closure lasts 2-3 frames and moves few vertices, so
