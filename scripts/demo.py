@@ -215,21 +215,13 @@ def main() -> int:
     return 0
 
 
+def disable_extension() -> None:
+    import addon_utils
+
+    addon_utils.disable(ADDON, default_set=True)
+
+
 if __name__ == "__main__":
-    status = 1
-    try:
-        status = main()
-    except Exception:  # noqa: BLE001 - report, then leave without bpy's exit hang
-        import traceback
+    from bpy_exit import run_then_exit
 
-        traceback.print_exc()
-    finally:
-        try:
-            import addon_utils
-
-            addon_utils.disable(ADDON, default_set=True)
-        except Exception:  # noqa: BLE001
-            pass
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+    run_then_exit(main, cleanup=disable_extension)

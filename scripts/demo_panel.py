@@ -13,7 +13,6 @@ The layout is simplified (no icons, fixed row heights); the content is the panel
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -260,14 +259,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    status = 1
-    try:
-        status = main()
-    except Exception:  # noqa: BLE001 - report, then leave without bpy's exit hang
-        import traceback
+    from bpy_exit import run_then_exit
 
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+    run_then_exit(main)

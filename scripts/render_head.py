@@ -130,14 +130,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    status = 0
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - report, then leave without bpy's exit hang
-        import traceback
+    from bpy_exit import run_then_exit
 
-        traceback.print_exc()
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # bpy can hang at interpreter exit
+    run_then_exit(main)
