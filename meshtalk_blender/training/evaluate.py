@@ -92,7 +92,7 @@ class Evaluator:
         return pipeline.animate(self.loaded, audio.AudioClip(path), options, template=sequence.template)
 
     def scores(self, predicted: np.ndarray, sequence: Sequence) -> dict:
-        target = sequence.vertices.astype(np.float32)
+        target = sequence.vertices
         frames = min(len(predicted), len(target))
         predicted, target = predicted[:frames], target[:frames]
         phonemes = sequence.metadata["phonemes"]
@@ -170,7 +170,7 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         rows["loudness jaw"].append(evaluator.scores(loudness_jaw_baseline(sequence, evaluator.jaw_delta), sequence))
         print(f"{index + 1}/{len(sequences)} {sequence.name}: "
               f"LVE {rows['model'][-1]['lip_vertex_error_mm']:.2f} mm", flush=True)
-    teacher = [evaluator.scores(s.vertices.astype(np.float32), s) for s in sequences]
+    teacher = [evaluator.scores(s.vertices, s) for s in sequences]
     report = {
         "model": str(model_dir), "corpus": str(corpus), "validation_sequences": len(sequences),
         "voices": sorted({s.metadata["voice_id"] for s in sequences}),
