@@ -168,6 +168,29 @@ def test_offset_space_model_trains(tmp_path):
     assert np.mean([e["reconstruction"] for e in history[-2:]]) < 0.6 * history[0]["reconstruction"]
 
 
+def test_warmup_weights_apply_to_the_first_steps_only():
+    from meshtalk_blender.training.loops import stage1_weights_at
+    from meshtalk_blender.training.losses import Stage1Weights
+
+    settings = TrainSettings(steps=10, weights=Stage1Weights(lip_contact=1.0), warmup_weights=Stage1Weights(),
+                             warmup_steps=3)
+    assert [stage1_weights_at(settings, i)["lip_contact"] for i in (0, 2, 3, 9)] == [0, 0, 1, 1]
+    assert stage1_weights_at(replace(settings, warmup_weights=None), 0)["lip_contact"] == 1
+
+    # Training uses them: with every warm-up weight 0 the first steps leave the prepared
+    # model as it was (zero gradients), and the first step after them changes it.
+    sequences = synthetic_sequences(count=3)
+    prepared = random_model(TINY, seed=0)
+    prepare_stage1(prepared, sequences)
+    zero = Stage1Weights(0.0, 0.0, 0.0)
+    for steps, unchanged in ((2, True), (3, False)):
+        trained = random_model(TINY, seed=0)
+        train_stage1(trained, sequences, masks(), TrainSettings(steps=steps, batch_size=2, segment_frames=8,
+                     device="cpu", warmup_weights=zero, warmup_steps=2), log=lambda e: None)
+        same = all(torch.equal(a, b) for a, b in zip(prepared.state_dict().values(), trained.state_dict().values()))
+        assert same == unchanged
+
+
 def test_mouth_heads_compare_each_region_with_its_own_motion():
     from meshtalk_blender.training.heads import HeadInfluence, measure_head_influence
 

@@ -42,6 +42,16 @@ class TrainSettings:
     checkpoint_every: int = 500
     gumbel_tau: float = 1.0
     weights: Stage1Weights = field(default_factory=Stage1Weights)
+    # Stage 1 only: weights for the first ``warmup_steps`` steps instead of ``weights``.
+    warmup_weights: Stage1Weights | None = None
+    warmup_steps: int = 0
+
+
+def stage1_weights_at(settings: TrainSettings, step_index: int) -> dict[str, float]:
+    """The loss weights of stage 1 at a 0-based step."""
+    if settings.warmup_weights is not None and step_index < settings.warmup_steps:
+        return asdict(settings.warmup_weights)
+    return asdict(settings.weights)
 
 
 LogCallback = Callable[[dict], None]
@@ -117,10 +127,10 @@ def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks,
         raise ValueError("stage 1 needs batch_size >= 2 (the cross-modality loss swaps within the batch)")
     device = choose_device(settings.device)
     masks = masks.to(device)
-    weights = asdict(settings.weights)
 
-    def step(batch: Batch) -> tuple[torch.Tensor, dict]:
+    def step(batch: Batch, step_index: int) -> tuple[torch.Tensor, dict]:
         terms = stage1_forward(model, batch, masks, settings.gumbel_tau)
+        weights = stage1_weights_at(settings, step_index)
         total = sum(weights[name] * value for name, value in terms.items())
         return total, {name: float(value.detach()) for name, value in terms.items()}
 
@@ -134,7 +144,7 @@ def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSett
                  validate: ValidateCallback | None = None, validate_every: int = 0) -> list[dict]:
     device = choose_device(settings.device)
 
-    def step(batch: Batch) -> tuple[torch.Tensor, dict]:
+    def step(batch: Batch, step_index: int) -> tuple[torch.Tensor, dict]:
         terms = stage2_forward(model, batch)
         return terms["nll"], {"nll": float(terms["nll"].detach())}
 
@@ -178,7 +188,7 @@ def _train(stage, model, sequences, trained_modules, step, settings: TrainSettin
     running: dict[str, list[float]] = {}
     for step_index in range(first_step, settings.steps):
         batch = batcher.next_batch().to(device)
-        loss, terms = step(batch)
+        loss, terms = step(batch, step_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
