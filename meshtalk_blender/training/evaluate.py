@@ -69,8 +69,9 @@ def loudness_jaw_baseline(sequence: Sequence, jaw_delta: np.ndarray) -> np.ndarr
 
 
 class Evaluator:
-    def __init__(self, model_dir: Path, device: str = "auto"):
+    def __init__(self, model_dir: Path, device: str = "auto", temperature: float = 1.0):
         self.loaded = load_model(model_dir)
+        self.temperature = temperature
         self.head = load_bundled_head()
         self.device = device
         sets = self.head.index_sets
@@ -86,7 +87,7 @@ class Evaluator:
         path = Path(self._folder.name) / f"{sequence.name}.wav"
         if not path.exists():
             soundfile.write(path, sequence.waveform, audio.AUDIO_SAMPLE_RATE, subtype="FLOAT")
-        options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, device=self.device,
+        options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature, device=self.device,
                                           keep_labels=None if keep is None else keep[0],
                                           keep_mask=None if keep is None else keep[1])
         return pipeline.animate(self.loaded, audio.AudioClip(path), options, template=sequence.template)
@@ -152,11 +153,12 @@ def seed_study(evaluator: Evaluator, sequence: Sequence, seeds: int) -> dict:
 
 
 def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: int = 10,
-             device: str = "auto", real: bool | None = None, training_log: Path | None = None) -> dict:
+             device: str = "auto", real: bool | None = None, training_log: Path | None = None,
+             temperature: float = 1.0) -> dict:
     """Write report.json and report.md to ``out``; ``real`` None: the real-speech section
     when it can run here (else the report says why not), True: required, False: left out."""
     out.mkdir(parents=True, exist_ok=True)
-    evaluator = Evaluator(model_dir, device)
+    evaluator = Evaluator(model_dir, device, temperature)
     sequences = load_corpus(corpus, "validation", limit=count)
     rows = {"model": [], "static template": [], "loudness jaw": []}
     figures = {}
@@ -173,6 +175,7 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
     teacher = [evaluator.scores(s.vertices, s) for s in sequences]
     report = {
         "model": str(model_dir), "corpus": str(corpus), "validation_sequences": len(sequences),
+        "temperature": temperature,
         "voices": sorted({s.metadata["voice_id"] for s in sequences}),
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
@@ -255,7 +258,8 @@ def markdown(report: dict) -> str:
     keys = ["lip_vertex_error_mm", "lip_vertex_error_squared_mm2", "fdd_mm2", "bilabial_seal_rate",
             "closed_in_silence_rate", "blinks_per_minute", "blink_duration_median_s"]
     lines = [f"# Evaluation of {report['model']}", "",
-             f"{report['validation_sequences']} held-out sequences; voices: {', '.join(report['voices'])}.", "",
+             f"{report['validation_sequences']} held-out sequences; voices: {', '.join(report['voices'])}. "
+             f"Sampling temperature {report.get('temperature', 1.0):g}.", "",
              "| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, values in report["summary"].items():
         lines.append(f"| {name} | " + " | ".join(f"{values[k]:.3g}" for k in keys) + " |")
@@ -283,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
     parser.add_argument("--training-log", type=Path, help="log.jsonl of the training run, for the curves figure")
     parser.add_argument("--real", action=argparse.BooleanOptionalAction, default=None,
                         help="add the 'Real human speech' section (real recordings of the Debian package "
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                              "required, --no-real leaves the section out")
     args = parser.parse_args(argv)
     report = evaluate(args.model, args.corpus, args.out, args.sequences, args.seeds, args.device, args.real,
-                      args.training_log)
+                      args.training_log, args.temperature)
     print(markdown(report))
     return 0
 
