@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.defaults import DEFAULT_TEMPERATURE
 from .core.errors import MeshTalkError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--template", type=Path, help="template OBJ: the identity to animate, model topology")
     animate.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30; 29.97 works)")
     animate.add_argument("--seed", type=int, default=0, help="random seed of the upper-face motion")
-    animate.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 = most likely")
+    animate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                         help=f"sampling temperature; 0 = most likely (default {DEFAULT_TEMPERATURE:g})")
     animate.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     animate.add_argument("--start", type=float, default=0.0, help="seconds into the audio to start at")
     animate.add_argument("--duration", type=float, help="seconds of audio to animate (default: to the end)")

@@ -75,7 +75,7 @@ def test_lips_seal_on_the_sample_lines_bilabials(sample_lip_gap):
     in the morning, before the market opens? I promise, it will be perfectly peaceful."):
     during speech the lips must meet (inner-lip gap under 1.5 mm, the evaluation's seal
     threshold) again and again, not stop short of each other. Measured: this model's lips
-    meet 17-21 times (seeds 0-2); a model whose lips stopped 1.5-2.5 mm short of each
+    meet 18-21 times (seeds 0-2, default temperature); a model whose lips stopped 1.5-2.5 mm short of each
     other met them 5-7 times, only in the pauses between phrases."""
     gap_mm, times, speech_seconds = sample_lip_gap
     sealed = gap_mm[(times > PADDING) & (times < PADDING + speech_seconds)] < 1.5

@@ -32,7 +32,7 @@ def test_chunked_pipeline_equals_one_pass_composition(loaded, speech_wav):
     with torch.no_grad():
         codes = audio_codes_for_window(model, audio.NormalisedSamples(info).get, np.arange(frames) / 30).numpy()
         sampler = PriorSampler(model.prior)
-        labels = sampler.sample(sampler.start(), codes, draws(4, frames, TINY.num_heads))
+        labels = sampler.sample(sampler.start(), codes, draws(4, frames, TINY.num_heads), options.temperature)
         encoding = model.decoder.encode_template(torch.from_numpy(loaded.template)[None, None])
         vertices, _ = model.decoder.decode_labels(encoding, torch.from_numpy(labels)[None])
     np.testing.assert_array_equal(animation.labels, labels)

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 import bpy
 
+from ..core.defaults import DEFAULT_TEMPERATURE
 from ..core.errors import MeshTalkError
 from . import addon, audio_source, session
 from .job import Job
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="arkit: ARKit key weights; basis: compact shape-key basis; cache: PC2 + Mesh Cache "
                               "(meshes with ARKit keys but another topology always get arkit)")
     animate.add_argument("--seed", type=int, default=0, help="seed of the upper-face motion (default 0)")
-    animate.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    animate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                         help=f"sampling temperature (default {DEFAULT_TEMPERATURE:g})")
     animate.add_argument("--variants", type=int, default=0, help="extra upper-face variants per line (takes)")
     animate.add_argument("--frame", type=int, help="scene frame where the (first) line starts (default: scene start)")
     animate.add_argument("--gap", type=float, default=1.0, help="seconds between lines on the timeline (default 1)")

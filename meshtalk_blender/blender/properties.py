@@ -4,6 +4,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
+from ..core.defaults import DEFAULT_TEMPERATURE
+
 # Paths that may start with // (relative to the .blend); the option exists since 4.5.
 RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 
@@ -27,8 +29,9 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     output: EnumProperty(name="Output", items=OUTPUT_ITEMS, default="ARKIT")
     seed: IntProperty(name="Seed", min=0, default=0,
                       description="Random seed of the upper-face motion (blinks, brows)")
-    temperature: FloatProperty(name="Temperature", min=0.0, max=10.0, soft_max=2.0, default=1.0,
-                               description="How freely the upper face is sampled: 0 = most likely, 1 = as trained")
+    temperature: FloatProperty(name="Temperature", min=0.0, max=10.0, soft_max=2.0, default=DEFAULT_TEMPERATURE,
+                               description="How freely the face is sampled: 0 = most likely, 1 = as trained "
+                                           f"(default {DEFAULT_TEMPERATURE:g}: calmer blinks, firmer lip closures)")
     resample_start: IntProperty(name="Start", default=1, description="First scene frame to resample")
     resample_end: IntProperty(name="End", default=48, description="Last scene frame to resample")
     variant_count: IntProperty(name="Variants", min=1, max=16, default=3,

@@ -19,6 +19,7 @@ import torch
 
 from . import audio
 from .checkpoints import LoadedModel
+from .defaults import DEFAULT_TEMPERATURE
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import MODEL_FPS
@@ -38,7 +39,7 @@ class Cancelled(Exception):
 class AnimateOptions:
     fps: float = 30.0
     seed: int = 0
-    temperature: float = 1.0  # 0: always the most likely label
+    temperature: float = DEFAULT_TEMPERATURE  # 0: always the most likely label
     device: str = "auto"
     # Keep these latent labels (K, H) where keep_mask is True; draw the rest.
     keep_labels: np.ndarray | None = None
