@@ -14,6 +14,7 @@ from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
 from meshtalk_blender.core import audio, pipeline
 from meshtalk_blender.core.checkpoints import load_model
 from meshtalk_blender.core.face import load_bundled_head
+from meshtalk_blender.training import metrics
 
 SAMPLE = BUNDLED_MODEL_DIR.parent / "sample_speech.flac"
 PADDING = 1.5  # seconds of silence each side
@@ -55,7 +56,7 @@ def sample_lip_gap(loaded, padded_sample):
     animation = pipeline.animate(loaded, audio.AudioClip(path), pipeline.AnimateOptions(seed=0, device="cpu"))
     head = load_bundled_head()
     upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
-    gap_mm = 1000 * np.linalg.norm(animation.vertices[:, upper] - animation.vertices[:, lower], axis=2).mean(axis=1)
+    gap_mm = metrics.pair_gap(animation.vertices, upper, lower)
     return gap_mm, np.arange(len(gap_mm)) / animation.fps, speech_seconds
 
 
