@@ -231,7 +231,7 @@ def write_speech(path: Path, seconds: float = 2.0, rate: int = 16000, channels: 
 
 
 def core_animation(path: Path, start: float, duration: float | None, fps: float, seed: int = 0,
-                   temperature: float | None = None, template=None):
+                   temperature: float | None = None, template=None, rest_in_pauses: bool = True):
     """What the add-on should show, computed with the Blender-free core alone (at the
     add-on's default temperature unless one is given)."""
     audio = addon_module("core.audio")
@@ -239,7 +239,8 @@ def core_animation(path: Path, start: float, duration: float | None, fps: float,
     loaded = addon_module("blender.model_source").load(addon_module("blender.addon").model_choice())
     if temperature is None:
         temperature = addon_module("core.defaults").DEFAULT_TEMPERATURE
-    options = pipeline.AnimateOptions(fps=fps, seed=seed, temperature=temperature, device="cpu")
+    options = pipeline.AnimateOptions(fps=fps, seed=seed, temperature=temperature, device="cpu",
+                                      rest_in_pauses=rest_in_pauses)
     return pipeline.animate(loaded, audio.AudioClip(Path(path), start, duration), options, template=template), loaded
 
 

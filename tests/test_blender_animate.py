@@ -105,6 +105,33 @@ def test_mesh_cache_plays_the_core_animation_on_the_right_frames(saved_scene, sp
     assert motion > 1e-4  # the test model moves: the frame checks above mean something
 
 
+def test_rest_in_pauses_is_the_panels_choice(saved_scene, tmp_path):
+    """A line with a 1 s pause: by default the mouth rests there; unticked, it is left as
+    the model drew it. Either way the mesh plays what the core computes."""
+    import soundfile
+    from audio_fixtures import speech_like
+
+    path = tmp_path / "pause.wav"
+    soundfile.write(path, np.concatenate([speech_like(1.0, pauses=False), np.zeros(16000, np.float32),
+                                          speech_like(1.0, seed=2, pauses=False)]), 16000)
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, path, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert scene.meshtalk.rest_in_pauses
+    scene.meshtalk.rest_in_pauses = False
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    free, loaded = core_animation(path, 0.0, None, 30.0, rest_in_pauses=False)
+    rested, _ = core_animation(path, 0.0, None, 30.0)
+    mouth = loaded.vertex_masks["mouth"] >= 1.0  # fully in the mouth region (the mask is soft at its edge)
+    assert mouth.sum() > 100
+    pause = 45  # 1.5 s: the middle of the pause
+    assert np.abs(rested.vertices[pause][mouth] - loaded.template[mouth]).max() < 1e-5
+    assert np.abs(free.vertices[pause][mouth] - loaded.template[mouth]).max() > 1e-3
+    for n in (10, pause):
+        assert np.abs(positions_at(scene, face, 1 + n) - free.vertices[n]).max() < 1e-5, n
+
+
 def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):
     scene = saved_scene
     face = add_head()

@@ -120,3 +120,25 @@ def test_internal_errors_are_one_line_too(monkeypatch, speech_wav, tmp_path, mod
     status = cli.main(["animate", str(speech_wav), "--checkpoint", str(model_dir), "--out", str(tmp_path / "a.pc2")])
     err = capsys.readouterr().err
     assert status == 3 and "internal error" in err and err.strip().count("\n") == 0
+
+
+def test_the_mouth_rests_in_pauses_unless_told_not_to(tmp_path, template_vertices):
+    mouth = np.zeros(TINY.num_vertices, np.float32)
+    mouth[:10] = 1.0
+    directory = tmp_path / "masked"
+    save_bundle(directory, random_model(TINY, scale=3.0), template_vertices, description="tiny", licence="MIT",
+                vertex_masks={"mouth": mouth})
+    wav = tmp_path / "pause.wav"
+    soundfile.write(wav, np.concatenate([speech_like(1.0, pauses=False), np.zeros(16000, np.float32),
+                                         speech_like(1.0, seed=2, pauses=False)]), 16000)
+    results = {}
+    for name, extra in (("rest", []), ("free", ["--no-pause-rest"])):
+        out = tmp_path / f"{name}.npz"
+        assert cli.main(["animate", str(wav), "--checkpoint", str(directory), "--out", str(out), "--quiet",
+                         *extra]) == 0
+        results[name] = np.load(out)["vertices"]
+    pause = slice(40, 50)  # 1.33-1.67 s, inside the silence
+    np.testing.assert_allclose(results["rest"][pause, :10], np.broadcast_to(template_vertices[:10], (10, 10, 3)),
+                               atol=1e-5)
+    assert np.abs(results["free"][pause, :10] - template_vertices[:10]).max() > 0.1
+    np.testing.assert_array_equal(results["rest"][:, 10:], results["free"][:, 10:])

@@ -95,9 +95,13 @@ def test_report_scores_the_reference_perfectly_and_a_still_face_not(sequences):
     jaw = report["rows"]["loudness jaw"]
     assert 0.2 < jaw["lip_gap_r"] < 0.8 and jaw["bilabial_seal_rate"] < 0.5
     # A model that is right on average but late by 100 ms loses the seals.
-    late = real_speech.real_speech_report(
-        lambda s: np.concatenate([np.repeat(s.vertices[:1], 3, axis=0), s.vertices[:-3]]), sequences)
+    late_by_100_ms = lambda s: np.concatenate([np.repeat(s.vertices[:1], 3, axis=0), s.vertices[:-3]])  # noqa: E731
+    late = real_speech.real_speech_report(late_by_100_ms, sequences)
     assert late["rows"]["model"]["lip_gap_r"] < 0.9 and not late["rows"]["model"]["meets_targets"]
+    # Variants of the model (e.g. without the pause rest) get their own rows.
+    both = real_speech.real_speech_report(lambda s: s.vertices, sequences, variants={"late": late_by_100_ms})
+    assert list(both["rows"]) == ["model", "late", "loudness jaw", "static template"]
+    assert both["rows"]["late"] == late["rows"]["model"] and both["rows"]["model"] == reference
     text = "\n".join(markdown({"model": "m", "validation_sequences": 0, "voices": [], "summary": {},
                                "real_speech": report}).splitlines())
     assert "## Real human speech" in text and "pocketsphinx-testdata" in text

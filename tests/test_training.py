@@ -224,3 +224,13 @@ def test_lip_contact_term_measures_the_gap_between_paired_lip_vertices():
     moved_together = target + 0.005  # the whole mouth moved, lips still together: no contact error
     assert float(lip_contact_mse(moved_together, target, upper, lower)) == pytest.approx(0, abs=1e-9)
     assert float(lip_contact_mse(apart, target, upper[:0], lower[:0])) == 0
+    # stage 1 weighs the term separately on the reconstruction and on the audio-driven decode
+    from meshtalk_blender.training.losses import RegionMasks, stage1_losses
+
+    masks = RegionMasks(mouth=torch.ones(4), upper_face=torch.zeros(4), eyelid_keypoints=torch.tensor([0]),
+                        upper_inner_lip=upper, lower_inner_lip=lower)
+    log_probs = torch.log_softmax(torch.zeros(1, 2, 2, 3), dim=-1)
+    terms = stage1_losses(apart, target, target, target, masks, log_probs)
+    assert float(terms["lip_contact"]) == pytest.approx(4 / 3) and float(terms["audio_lip_contact"]) == 0
+    terms = stage1_losses(target, target, apart, target, masks, log_probs)
+    assert float(terms["lip_contact"]) == 0 and float(terms["audio_lip_contact"]) == pytest.approx(4 / 3)

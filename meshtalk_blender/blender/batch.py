@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--seed", type=int, default=0, help="seed of the upper-face motion (default 0)")
     animate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                          help=f"sampling temperature (default {DEFAULT_TEMPERATURE:g})")
+    animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
+                         help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--variants", type=int, default=0, help="extra upper-face variants per line (takes)")
     animate.add_argument("--frame", type=int, help="scene frame where the (first) line starts (default: scene start)")
     animate.add_argument("--gap", type=float, default=1.0, help="seconds between lines on the timeline (default 1)")
@@ -102,7 +104,8 @@ def _animate(args: argparse.Namespace) -> None:
               if args.model else addon.model_choice())
     device = args.device or addon.device_preference()
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
-                               temperature=args.temperature, cache_folder=args.cache_folder)
+                               temperature=args.temperature, cache_folder=args.cache_folder,
+                               rest_in_pauses=args.rest_in_pauses)
     source_blend = bpy.data.filepath
     if args.out_dir is not None:
         if not source_blend:

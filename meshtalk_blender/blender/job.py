@@ -68,6 +68,7 @@ class JobPlan:
     basis_tolerance: float = 1e-4  # object-space vertex distance
     cache_path: Path | None = None
     resample: Resample | None = None
+    rest_in_pauses: bool = True  # close the mouth in pauses (core.pauses)
 
 
 @dataclass
@@ -199,7 +200,8 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
         keep_labels = resample.labels
         mask = keep_mask(len(keep_labels), keep_labels.shape[1], redraw_heads, resample.model_frames)
     options = pipeline.AnimateOptions(fps=plan.fps, seed=plan.seed, temperature=plan.temperature,
-                                      device=plan.device, keep_labels=keep_labels, keep_mask=mask)
+                                      device=plan.device, keep_labels=keep_labels, keep_mask=mask,
+                                      rest_in_pauses=plan.rest_in_pauses)
     geometry = resolve_geometry(plan, loaded)
     report("Reading the audio", 0.0)
     run = pipeline.AnimationRun(loaded, plan.clip, options, geometry.template)

@@ -67,6 +67,7 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         elif info is not None and info.mode == targets.ARKIT_KEYS:
             box.label(text="Output: ARKit shape-key weights")
         box.operator("meshtalk.add_head", icon="USER")
+        layout.prop(settings, "rest_in_pauses")
 
         job = job_runner.running()
         if job is not None:

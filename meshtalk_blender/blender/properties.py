@@ -31,7 +31,10 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
                       description="Random seed of the upper-face motion (blinks, brows)")
     temperature: FloatProperty(name="Temperature", min=0.0, max=10.0, soft_max=2.0, default=DEFAULT_TEMPERATURE,
                                description="How freely the face is sampled: 0 = most likely, 1 = as trained "
-                                           f"(default {DEFAULT_TEMPERATURE:g}: calmer blinks, firmer lip closures)")
+                                           f"(default {DEFAULT_TEMPERATURE:g}: fewer blinks than at 1, the same lips)")
+    rest_in_pauses: BoolProperty(name="Rest Mouth in Pauses", default=True,
+                                 description="Close the mouth to the neutral rest where the audio pauses for 0.3 s "
+                                             "or more (found from its level), easing out 0.2 s before speech")
     resample_start: IntProperty(name="Start", default=1, description="First scene frame to resample")
     resample_end: IntProperty(name="End", default=48, description="Last scene frame to resample")
     variant_count: IntProperty(name="Variants", min=1, max=16, default=3,

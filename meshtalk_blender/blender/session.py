@@ -92,7 +92,7 @@ def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
     output = settings.output if info.mode == targets.SAME_TOPOLOGY else ARKIT
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
-                   object_name=obj.name)
+                   object_name=obj.name, rest_in_pauses=settings.rest_in_pauses)
     if output == ARKIT:
         if not info.arkit_keys:
             raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
@@ -154,7 +154,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
     plans, specs = [], []
     for seed in seeds:
         plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
-                       take.output, object_name=obj.name,
+                       take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)

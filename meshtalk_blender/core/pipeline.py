@@ -2,7 +2,8 @@
 
 Work goes in chunks of model frames, so memory stays bounded for any length:
   audio samples -> log-mel -> audio codes (encoder) -> labels (sampler, CPU)
-  -> vertices (decoder, LSTM state carried) -> smoothing -> output fps.
+  -> vertices (decoder, LSTM state carried) -> mouth rest in pauses -> smoothing
+  -> output fps.
 A worker thread runs the encoder and the sampler one chunk ahead of the decoder (the
 sampler releases the GIL), so on a 2-core CPU they overlap.
 """
@@ -22,8 +23,9 @@ from .checkpoints import LoadedModel
 from .defaults import DEFAULT_TEMPERATURE
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
-from .model.config import MODEL_FPS
+from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
 from .model.meshtalk import audio_codes_for_window, clip_mel_statistics
+from .pauses import clip_rest_weights, rest_mouth
 from .sampling import PriorSampler, draws
 from .timeline import FpsResampler, TemporalSmoother
 
@@ -45,6 +47,9 @@ class AnimateOptions:
     keep_labels: np.ndarray | None = None
     keep_mask: np.ndarray | None = None
     chunk_frames: int = CHUNK_FRAMES
+    # Close the mouth to the template's rest in pauses (core.pauses); needs the model's
+    # "mouth" vertex mask (the bundled model has one; the original release does not).
+    rest_in_pauses: bool = True
 
     def validate(self, num_model_frames: int, num_heads: int) -> None:
         if not MIN_FPS <= self.fps <= MAX_FPS:
@@ -95,6 +100,8 @@ class AnimationRun:
             )
         self.labels = np.zeros((self.num_model_frames, config.num_heads), dtype=np.int64)
         self.uniforms = draws(options.seed, self.num_model_frames, config.num_heads)
+        self.rest_mask = loaded.vertex_masks.get("mouth") if options.rest_in_pauses else None
+        self.rest_weights: np.ndarray | None = None  # (K,) set by the worker before its first chunk
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
                device: torch.device | None = None) -> Iterator[np.ndarray]:
@@ -129,6 +136,8 @@ class AnimationRun:
                     )
                     frames = vertices[0].float().cpu().numpy()
                     done = start + len(labels)
+                    if self.rest_weights is not None:
+                        frames = rest_mouth(frames, self.template, self.rest_mask, self.rest_weights[start:done])
                     last = done >= self.num_model_frames
                     if smoother is not None:
                         frames = smoother.push(frames, last)
@@ -150,6 +159,9 @@ class AnimationRun:
         try:
             with torch.inference_mode():  # an extra pass over the audio, only if the model needs it
                 statistics = clip_mel_statistics(model, audio.NormalisedSamples(self.info).get, self.info.num_samples)
+            if self.rest_mask is not None:
+                self.rest_weights = clip_rest_weights(audio.NormalisedSamples(self.info).get, AUDIO_SAMPLE_RATE,
+                                                      self.num_model_frames, MODEL_FPS)
             samples = audio.NormalisedSamples(self.info)
             sampler = PriorSampler(model.prior)
             state = sampler.start()

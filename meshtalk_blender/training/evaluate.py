@@ -50,6 +50,7 @@ from .dataset import Sequence
 from .speech import ipa
 
 SEAL_MM = 1.5
+NO_REST = "model without the pause rest"
 
 
 def bilabial_closures(phonemes) -> list[tuple[float, float]]:
@@ -84,13 +85,13 @@ class Evaluator:
         self.jaw_delta = arkit_deltas(self.head)[ARKIT_INDEX["jawOpen"]]
         self._folder = tempfile.TemporaryDirectory()
 
-    def animate(self, sequence: Sequence, seed: int = 0, keep=None) -> pipeline.Animation:
+    def animate(self, sequence: Sequence, seed: int = 0, keep=None, rest_in_pauses: bool = True) -> pipeline.Animation:
         path = Path(self._folder.name) / f"{sequence.name}.wav"
         if not path.exists():
             soundfile.write(path, sequence.waveform, audio.AUDIO_SAMPLE_RATE, subtype="FLOAT")
         options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature, device=self.device,
                                           keep_labels=None if keep is None else keep[0],
-                                          keep_mask=None if keep is None else keep[1])
+                                          keep_mask=None if keep is None else keep[1], rest_in_pauses=rest_in_pauses)
         return pipeline.animate(self.loaded, audio.AudioClip(path), options, template=sequence.template)
 
     def scores(self, predicted: np.ndarray, sequence: Sequence) -> dict:
@@ -161,7 +162,8 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
     out.mkdir(parents=True, exist_ok=True)
     evaluator = Evaluator(model_dir, device, temperature)
     sequences = load_corpus(corpus, "validation", limit=count)
-    rows = {"model": [], "static template": [], "loudness jaw": []}
+    # The product's output (the mouth rests in pauses, core.pauses) and the model's own.
+    rows = {"model": [], NO_REST: [], "static template": [], "loudness jaw": []}
     figures = {}
     for index, sequence in enumerate(sequences):
         predicted = evaluator.animate(sequence).vertices
@@ -169,6 +171,7 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
             figures["lip gap"] = synthetic_lip_gap_figure(evaluator, sequence, predicted, out)
         static = np.repeat(sequence.template[None], sequence.num_frames, axis=0)
         rows["model"].append(evaluator.scores(predicted, sequence))
+        rows[NO_REST].append(evaluator.scores(evaluator.animate(sequence, rest_in_pauses=False).vertices, sequence))
         rows["static template"].append(evaluator.scores(static, sequence))
         rows["loudness jaw"].append(evaluator.scores(loudness_jaw_baseline(sequence, evaluator.jaw_delta), sequence))
         print(f"{index + 1}/{len(sequences)} {sequence.name}: "
@@ -220,7 +223,9 @@ def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict
             raise SystemExit(f"--real: {reason} (scripts/setup.sh installs both)")
         return {"skipped": reason}
     sequences, failures = real_speech.load_real_sequences()
-    section = real_speech.real_speech_report(evaluator, sequences, failures)
+    section = real_speech.real_speech_report(
+        evaluator, sequences, failures,
+        variants={NO_REST: lambda sequence: evaluator.animate(sequence, rest_in_pauses=False).vertices})
     plot = section["plot"]
     if plot:
         curves = {name: np.asarray(plot[name]) for name in ("reference", "model", "loudness jaw")}

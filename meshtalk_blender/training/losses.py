@@ -84,7 +84,8 @@ class Stage1Weights:
     eyelid: float = 1.0
     cross_modality: float = 1.0
     diversity: float = 0.0
-    lip_contact: float = 0.0
+    lip_contact: float = 0.0  # on the reconstruction (this expression, this audio)
+    audio_lip_contact: float = 0.0  # on the audio-driven decode (another expression, this audio)
 
 
 @dataclass
@@ -117,6 +118,6 @@ def stage1_losses(predicted: torch.Tensor, target: torch.Tensor, audio_swapped: 
         "eyelid": keypoint_mse(predicted, target, masks.eyelid_keypoints),
         "cross_modality": masked_mse(audio_swapped, target, masks.mouth)
         + masked_mse(expression_swapped, target, masks.upper_face),
-        "lip_contact": lip_contact_mse(predicted, target, masks.upper_inner_lip, masks.lower_inner_lip)
-        + lip_contact_mse(audio_swapped, target, masks.upper_inner_lip, masks.lower_inner_lip),
+        "lip_contact": lip_contact_mse(predicted, target, masks.upper_inner_lip, masks.lower_inner_lip),
+        "audio_lip_contact": lip_contact_mse(audio_swapped, target, masks.upper_inner_lip, masks.lower_inner_lip),
     }

@@ -279,18 +279,21 @@ def _predictor(model) -> Callable[[Sequence], np.ndarray]:
 
 
 def real_speech_report(model, sequences: list[Sequence], failures: dict[str, str] | None = None,
-                       plot_sequence: str | None = None) -> dict:
+                       plot_sequence: str | None = None,
+                       variants: dict[str, Callable[[Sequence], np.ndarray]] | None = None) -> dict:
     """The real-speech section of the evaluation report.
 
     ``model``: an ``evaluate.Evaluator`` or a function Sequence -> (T, V, 3). The rows are
-    the model, the loudness-driven jaw (``evaluate.loudness_jaw_baseline``) and the static
-    template. ``plot`` holds the inner-lip gap curves (mm) of one recording (the longest
-    unless ``plot_sequence`` names one) for a figure.
+    the model, a row per entry of ``variants`` (name: Sequence -> (T, V, 3)), the
+    loudness-driven jaw (``evaluate.loudness_jaw_baseline``) and the static template.
+    ``plot`` holds the inner-lip gap curves (mm) of one recording (the longest unless
+    ``plot_sequence`` names one) for a figure.
     """
     predict = _predictor(model)
     jaw_delta = arkit_deltas(load_bundled_head())[ARKIT_INDEX["jawOpen"]]
     animations = {
         "model": [predict(s) for s in sequences],
+        **{name: [variant(s) for s in sequences] for name, variant in (variants or {}).items()},
         "loudness jaw": [loudness_jaw_baseline(s, jaw_delta) for s in sequences],
         "static template": [np.repeat(s.template[None], s.num_frames, axis=0) for s in sequences],
     }

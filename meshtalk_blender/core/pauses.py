@@ -1,0 +1,96 @@
+"""Pauses in speech, and how much the mouth rests in them.
+
+A speaker's lips close in a pause of a third of a second or more, and open again just
+before the next word (vowels are anticipated by up to ~0.2 s: docs face-motion-facts).
+The model's prior draws the mouth from audio and, in pauses, sometimes leaves it ajar or
+opens it early (the bundled models left 15-19 % of held-out silent frames open, the
+teacher 8 %; the model card has the numbers), so the pipeline finds the pauses from the
+audio's level and blends the mouth to the template's closed rest there. A recording
+whose pauses are not at least 15 dB under its speech gets no rest (nothing to tell a
+pause from speech by). Everything here is deterministic given the audio, so the
+lips stay the same whatever the seed.
+
+Levels are measured on the loudness-normalised samples, one per model frame, streamed
+in blocks so an hour of audio costs no more memory than a minute.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+MIN_PAUSE_SECONDS = 0.3  # shorter quiet stretches are stop closures and gaps inside speech
+CLOSE_SECONDS = 0.15  # the lips settle this long after the speech stops
+OPEN_SECONDS = 0.2  # and start to leave the rest this long before it starts again
+FLOOR_MARGIN_DB = 10.0
+SPEECH_MARGINS_DB = (15.0, 40.0)  # a quiet frame is at least this far under the speech level, at most that
+BLOCK_FRAMES = 3000  # frames measured per read (100 s at 30 fps)
+
+SamplesFor = Callable[[int, int], np.ndarray]  # (start, end) -> (end - start,) samples, zeros outside
+
+
+def frame_levels_db(samples_for: SamplesFor, sample_rate: int, count: int, fps: float) -> np.ndarray:
+    """(count,) dB: the mean power of the samples within one frame either side of each
+    frame's time. ``samples_for`` must accept forward-moving requests."""
+    hop = sample_rate / fps
+    half = int(round(hop))
+    levels = np.empty(count, dtype=np.float64)
+    for first in range(0, count, BLOCK_FRAMES):
+        last = min(first + BLOCK_FRAMES, count)
+        centres = np.round(np.arange(first, last) * hop).astype(np.int64)
+        start = int(centres[0]) - half
+        block = samples_for(start, int(centres[-1]) + half).astype(np.float64)
+        cumulative = np.concatenate([[0.0], np.cumsum(block * block)])
+        lo, hi = centres - half - start, centres + half - start
+        levels[first:last] = (cumulative[hi] - cumulative[lo]) / (2 * half)
+    return 10 * np.log10(levels + 1e-10)
+
+
+def quiet_threshold_db(levels_db: np.ndarray) -> float:
+    """Below this a frame is quiet: FLOOR_MARGIN_DB over the clip's noise floor (5th
+    percentile), kept between SPEECH_MARGINS_DB under its speech level (95th percentile),
+    so that studio silence, noisy recordings and clips without pauses all behave."""
+    speech, floor = np.percentile(levels_db, 95), np.percentile(levels_db, 5)
+    nearest, farthest = SPEECH_MARGINS_DB
+    return float(np.clip(floor + FLOOR_MARGIN_DB, speech - farthest, speech - nearest))
+
+
+def pause_spans(levels_db: np.ndarray, fps: float, min_seconds: float = MIN_PAUSE_SECONDS) -> list[tuple[int, int]]:
+    """[(first, end)) frame ranges of quiet stretches lasting at least ``min_seconds``."""
+    if len(levels_db) == 0:
+        return []
+    quiet = levels_db < quiet_threshold_db(levels_db)
+    edges = np.diff(quiet.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if (e - s) / fps >= min_seconds]
+
+
+def rest_weights(spans: list[tuple[int, int]], count: int, fps: float) -> np.ndarray:
+    """(count,) in [0, 1]: how far each frame's mouth goes to the rest. 1 inside a pause,
+    easing in over CLOSE_SECONDS after speech stops and out over OPEN_SECONDS before it
+    starts again; a pause at the clip's start or end has no ramp on that side."""
+    weights = np.zeros(count, dtype=np.float32)
+    times = np.arange(count) / fps
+    for first, end in spans:
+        start_s, end_s = first / fps, end / fps
+        rise = np.ones(count) if first == 0 else np.clip((times - start_s) / CLOSE_SECONDS, 0, 1)
+        fall = np.ones(count) if end >= count else np.clip((end_s - times) / OPEN_SECONDS, 0, 1)
+        ramp = np.minimum(rise, fall)
+        ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink where the ramps meet
+        inside = slice(first, end)
+        weights[inside] = np.maximum(weights[inside], ramp[inside])
+    return weights
+
+
+def clip_rest_weights(samples_for: SamplesFor, sample_rate: int, count: int, fps: float) -> np.ndarray:
+    """(count,) rest weights for a clip, frames at ``fps``."""
+    levels = frame_levels_db(samples_for, sample_rate, count, fps)
+    return rest_weights(pause_spans(levels, fps), count, fps)
+
+
+def rest_mouth(vertices: np.ndarray, template: np.ndarray, mouth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(T, V, 3) vertices with the mouth region (V,) in [0, 1] moved towards the
+    template (V, 3) by the frames' rest weights (T,)."""
+    amount = weights[:, None, None] * mouth[None, :, None]
+    return (vertices + amount * (template[None] - vertices)).astype(vertices.dtype, copy=False)
