@@ -33,6 +33,12 @@ def speech_like(seconds: float, rate: int = 16000, seed: int = 0, pauses: bool =
     return (out / max(1e-9, np.abs(out).max()) * 0.8).astype(np.float32)
 
 
+def speech_with_a_pause(rate: int = 16000) -> np.ndarray:
+    """(3 s,) float32: 1 s of speech without pauses, 1 s of digital silence, 1 s more."""
+    return np.concatenate([speech_like(1.0, rate, seed=1, pauses=False), np.zeros(rate, np.float32),
+                           speech_like(1.0, rate, seed=2, pauses=False)])
+
+
 def _vowel(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     f0 = rng.uniform(90, 220) * (1 + 0.1 * np.sin(np.linspace(0, np.pi, length)))
     phase = np.cumsum(f0 / rate)

@@ -109,11 +109,10 @@ def test_rest_in_pauses_is_the_panels_choice(saved_scene, tmp_path):
     """A line with a 1 s pause: by default the mouth rests there; unticked, it is left as
     the model drew it. Either way the mesh plays what the core computes."""
     import soundfile
-    from audio_fixtures import speech_like
+    from audio_fixtures import speech_with_a_pause
 
     path = tmp_path / "pause.wav"
-    soundfile.write(path, np.concatenate([speech_like(1.0, pauses=False), np.zeros(16000, np.float32),
-                                          speech_like(1.0, seed=2, pauses=False)]), 16000)
+    soundfile.write(path, speech_with_a_pause(), 16000)
     scene = saved_scene
     face = add_head()
     add_strip(scene, path, frame=1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from audio_fixtures import speech_like
+from audio_fixtures import speech_like, speech_with_a_pause
 from conftest import ROOT, TINY, random_model
 
 from meshtalk_blender import cli
@@ -129,8 +129,7 @@ def test_the_mouth_rests_in_pauses_unless_told_not_to(tmp_path, template_vertice
     save_bundle(directory, random_model(TINY, scale=3.0), template_vertices, description="tiny", licence="MIT",
                 vertex_masks={"mouth": mouth})
     wav = tmp_path / "pause.wav"
-    soundfile.write(wav, np.concatenate([speech_like(1.0, pauses=False), np.zeros(16000, np.float32),
-                                         speech_like(1.0, seed=2, pauses=False)]), 16000)
+    soundfile.write(wav, speech_with_a_pause(), 16000)
     results = {}
     for name, extra in (("rest", []), ("free", ["--no-pause-rest"])):
         out = tmp_path / f"{name}.npz"

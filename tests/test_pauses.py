@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import soundfile
-from audio_fixtures import speech_like
+from audio_fixtures import speech_like, speech_with_a_pause
 from conftest import TINY
 
 from meshtalk_blender.core import audio, pauses, pipeline
@@ -85,7 +85,7 @@ def test_rest_mouth_moves_only_the_mouth_and_only_as_far_as_weighted():
 
 def test_pipeline_rests_the_mouth_in_a_pause_and_nowhere_else(tiny_model, template_vertices, tmp_path):
     path = tmp_path / "pause.wav"
-    soundfile.write(path, np.concatenate([phrase(1.0, 1), silence(1.0), phrase(1.0, 2)]), RATE)
+    soundfile.write(path, speech_with_a_pause(RATE), RATE)
     mouth = np.zeros(TINY.num_vertices, np.float32)
     mouth[: TINY.num_vertices // 3] = 1.0
     loaded = LoadedModel(tiny_model, template_vertices, "tiny", "test", vertex_masks={"mouth": mouth})

@@ -71,15 +71,12 @@ def rest_weights(spans: list[tuple[int, int]], count: int, fps: float) -> np.nda
     easing in over CLOSE_SECONDS after speech stops and out over OPEN_SECONDS before it
     starts again; a pause at the clip's start or end has no ramp on that side."""
     weights = np.zeros(count, dtype=np.float32)
-    times = np.arange(count) / fps
-    for first, end in spans:
-        start_s, end_s = first / fps, end / fps
-        rise = np.ones(count) if first == 0 else np.clip((times - start_s) / CLOSE_SECONDS, 0, 1)
-        fall = np.ones(count) if end >= count else np.clip((end_s - times) / OPEN_SECONDS, 0, 1)
+    for first, end in spans:  # disjoint, as pause_spans makes them
+        times = np.arange(first, end) / fps
+        rise = np.ones(len(times)) if first == 0 else np.clip((times - first / fps) / CLOSE_SECONDS, 0, 1)
+        fall = np.ones(len(times)) if end >= count else np.clip((end / fps - times) / OPEN_SECONDS, 0, 1)
         ramp = np.minimum(rise, fall)
-        ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink where the ramps meet
-        inside = slice(first, end)
-        weights[inside] = np.maximum(weights[inside], ramp[inside])
+        weights[first:end] = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink where the ramps meet
     return weights
 
 
