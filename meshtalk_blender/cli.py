@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"sampling temperature; 0 = most likely (default {DEFAULT_TEMPERATURE:g})")
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
+    animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
+                         help="leave the lips as drawn on p, b and m (default: they close where the model hears one)")
     animate.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     animate.add_argument("--start", type=float, default=0.0, help="seconds into the audio to start at")
     animate.add_argument("--duration", type=float, help="seconds of audio to animate (default: to the end)")
@@ -80,7 +82,7 @@ def run_animate(args: argparse.Namespace) -> None:
     if "non-commercial" in loaded.licence and not args.quiet:
         print(f"Model: {loaded.description}; licence: {loaded.licence}.", file=sys.stderr)
     options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device,
-                                      rest_in_pauses=args.rest_in_pauses)
+                                      rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
     run = pipeline.AnimationRun(loaded, audio.AudioClip(args.audio, args.start, args.duration), options)
     report = _progress_printer(args.quiet)
 

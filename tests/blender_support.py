@@ -174,7 +174,7 @@ def pytest_unconfigure(config):
 import pytest  # noqa: E402
 
 
-def make_test_model(directory: Path) -> Path:
+def make_test_model(directory: Path, audio_normalisation: str = "none") -> Path:
     """A small random MeshTalk on the bundled head's topology whose motion is big enough
     to see (a few millimetres per frame), with a mouth mask and a measured mouth head, so
     every code path of the add-on has something to check. Built with the extension's
@@ -187,7 +187,8 @@ def make_test_model(directory: Path) -> Path:
     head = face.load_bundled_head()
     config = model_module.MeshTalkConfig(num_vertices=len(head.vertices), num_heads=4, num_classes=16,
                                          audio_channels=32, expression_widths=(32, 16), expression_code=16,
-                                         fusion_width=32, decoder_widths=(48, 32, 16), prior_channels=8)
+                                         fusion_width=32, decoder_widths=(48, 32, 16), prior_channels=8,
+                                         audio_normalisation=audio_normalisation)
     torch.manual_seed(0)
     model = model_module.MeshTalk(config).eval()
     with torch.no_grad():
@@ -231,16 +232,16 @@ def write_speech(path: Path, seconds: float = 2.0, rate: int = 16000, channels: 
 
 
 def core_animation(path: Path, start: float, duration: float | None, fps: float, seed: int = 0,
-                   temperature: float | None = None, template=None, rest_in_pauses: bool = True):
+                   temperature: float | None = None, template=None, **switches: bool):
     """What the add-on should show, computed with the Blender-free core alone (at the
-    add-on's default temperature unless one is given)."""
+    add-on's default temperature unless one is given). ``switches``: AnimateOptions'
+    on/off settings (rest_in_pauses, seal_lips)."""
     audio = addon_module("core.audio")
     pipeline = addon_module("core.pipeline")
     loaded = addon_module("blender.model_source").load(addon_module("blender.addon").model_choice())
     if temperature is None:
         temperature = addon_module("core.defaults").DEFAULT_TEMPERATURE
-    options = pipeline.AnimateOptions(fps=fps, seed=seed, temperature=temperature, device="cpu",
-                                      rest_in_pauses=rest_in_pauses)
+    options = pipeline.AnimateOptions(fps=fps, seed=seed, temperature=temperature, device="cpu", **switches)
     return pipeline.animate(loaded, audio.AudioClip(Path(path), start, duration), options, template=template), loaded
 
 

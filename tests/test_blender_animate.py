@@ -14,7 +14,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_support import (ADDON, add_head, add_strip, addon, addon_module, core_animation,  # noqa: E402,F401
                              empty_scene, fingerprint, positions_at, run_operator, test_model_folder,
-                             write_speech)
+                             make_test_model, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -129,6 +129,47 @@ def test_rest_in_pauses_is_the_panels_choice(saved_scene, tmp_path):
     assert np.abs(free.vertices[pause][mouth] - loaded.template[mouth]).max() > 1e-3
     for n in (10, pause):
         assert np.abs(positions_at(scene, face, 1 + n) - free.vertices[n]).max() < 1e-5, n
+
+
+def test_seal_lips_is_the_panels_choice(saved_scene, tmp_path):
+    """A model whose lip-closure detector hears a p/b/m everywhere: by default the mouth
+    stays at its closed rest; unticked, it moves as the model drew it."""
+    import soundfile
+    import torch
+    from audio_fixtures import speech_like
+
+    lip_closure = addon_module("core.model.lip_closure")
+    folder = make_test_model(tmp_path / "sealing", audio_normalisation="utterance")  # the detector's input
+    detector = lip_closure.LipClosureDetector(width=8, dilations=(2,))
+    with torch.no_grad():
+        detector.output.weight.zero_()
+        detector.output.bias.fill_(10.0)
+    lip_closure.save_detector(detector, folder / lip_closure.CLOSURE_FILE)
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(1.5, 16000, seed=3, pauses=False), 16000)
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    previous = prefs.model_folder
+    prefs.model_folder = str(folder)
+    try:
+        scene = saved_scene
+        face = add_head()
+        add_strip(scene, path, frame=1)
+        scene.meshtalk.output = "MESH_CACHE"
+        assert scene.meshtalk.seal_lips
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        sealed, loaded = core_animation(path, 0.0, None, 30.0, rest_in_pauses=True)
+        mouth = loaded.vertex_masks["mouth"] >= 1.0
+        assert loaded.lip_closure is not None and mouth.sum() > 100
+        for n in (5, 20, 40):
+            assert np.abs(positions_at(scene, face, 1 + n)[mouth] - loaded.template[mouth]).max() < 1e-5, n
+        scene.meshtalk.seal_lips = False
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        free, _ = core_animation(path, 0.0, None, 30.0, seal_lips=False)
+        assert np.abs(free.vertices[20][mouth] - loaded.template[mouth]).max() > 1e-3
+        for n in (5, 20, 40):
+            assert np.abs(positions_at(scene, face, 1 + n) - free.vertices[n]).max() < 1e-5, n
+    finally:
+        prefs.model_folder = previous
 
 
 def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -141,3 +142,31 @@ def test_the_mouth_rests_in_pauses_unless_told_not_to(tmp_path, template_vertice
                                atol=1e-5)
     assert np.abs(results["free"][pause, :10] - template_vertices[:10]).max() > 0.1
     np.testing.assert_array_equal(results["rest"][:, 10:], results["free"][:, 10:])
+
+
+def test_the_lips_close_where_the_bundles_detector_hears_a_bilabial_unless_told_not_to(tmp_path, template_vertices):
+    """A bundle whose lip-closure file hears a p/b/m everywhere: the mouth stays at the
+    template's rest throughout, unless --no-lip-seal."""
+    from test_lip_closure import firing
+
+    from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, save_detector
+
+    mouth = np.zeros(TINY.num_vertices, np.float32)
+    mouth[:10] = 1.0
+    directory = tmp_path / "sealing"
+    model = random_model(replace(TINY, audio_normalisation="utterance"), scale=3.0)  # the detector's input
+    save_bundle(directory, model, template_vertices, description="tiny", licence="MIT", vertex_masks={"mouth": mouth})
+    save_detector(firing(True), directory / CLOSURE_FILE)
+    wav = tmp_path / "speech.wav"
+    soundfile.write(wav, speech_with_a_pause(), 16000)
+    results = {}
+    for name, extra in (("sealed", ["--no-pause-rest"]), ("free", ["--no-pause-rest", "--no-lip-seal"])):
+        out = tmp_path / f"{name}.npz"
+        assert cli.main(["animate", str(wav), "--checkpoint", str(directory), "--out", str(out), "--quiet",
+                         *extra]) == 0
+        results[name] = np.load(out)["vertices"]
+    count = len(results["sealed"])
+    np.testing.assert_allclose(results["sealed"][:, :10], np.broadcast_to(template_vertices[:10], (count, 10, 3)),
+                               atol=1e-5)
+    assert np.abs(results["free"][:, :10] - template_vertices[:10]).max() > 0.1
+    np.testing.assert_array_equal(results["sealed"][:, 10:], results["free"][:, 10:])

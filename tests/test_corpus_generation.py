@@ -160,7 +160,7 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
     from conftest import TINY, random_model
 
     from meshtalk_blender.core.checkpoints import save_bundle
-    from meshtalk_blender.training.evaluate import NO_REST
+    from meshtalk_blender.training.evaluate import NO_REST, NO_SEAL
     from meshtalk_blender.training.evaluate import main as evaluate_main
 
     head = load_bundled_head()
@@ -177,7 +177,8 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
                           "--seeds", "2", "--no-real", "--device", "cpu", "--training-log", str(log)]) == 0
     report = json.loads((out / "report.json").read_text())
     summary = report["summary"]
-    assert set(summary) == {"model", NO_REST, "static template", "loudness jaw", "teacher (reference)"}
+    assert set(summary) == {"model", NO_REST, NO_SEAL, "static template", "loudness jaw", "teacher (reference)"}
+    assert summary[NO_SEAL] == summary["model"], "a bundle without a lip-closure detector: the switch changes nothing"
     # The pause rest closes the (random, wildly moving) model's mouth in the corpus's
     # silences where they are quiet enough to find (measured 0.42 vs 0.0).
     assert summary["model"]["closed_in_silence_rate"] > summary[NO_REST]["closed_in_silence_rate"] + 0.3
@@ -207,4 +208,5 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert len(heads["mouth_share"]) == 16 and heads["region_motion_mm"]["mouth"] > 0
     loaded = load_model(tmp_path / "model")
     assert loaded.config.vertex_space == "offsets" and loaded.config.audio_normalisation == "utterance"
+    assert loaded.lip_closure is not None, "the recipe's last step trains the p/b/m detector into the bundle"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2

@@ -37,9 +37,25 @@ def test_seal_silence_and_blinks_on_a_synthetic_curve():
     assert metrics.bilabial_seal_rate(gap, fps, closures) == pytest.approx(0.5)
     assert metrics.closed_in_silence_rate(gap, fps, [(5.0, 8.0)]) == pytest.approx(1.0)
     assert metrics.closed_in_silence_rate(gap, fps, [(2.0, 4.0)]) == pytest.approx(0.0)
+    assert metrics.bilabial_seals(gap, fps, closures) == (1, 2)
+    # 5.15-7.85 s: frames 155-235; the 0.2 s silence at 9 s is too short to count
+    assert metrics.closed_silent_frames(gap, fps, [(5.0, 8.0), (9.0, 9.2)]) == (81, 81)
+    assert np.isnan(metrics.bilabial_seal_rate(gap, fps, []))
     eyelid = np.full(1800, 10.0)
     for onset in range(0, 1800, 120):  # a blink every 4 s, 5 frames closed
         eyelid[onset + 10:onset + 15] = 1.0
     statistics = metrics.blinks(eyelid, fps)
     assert statistics.count == 15 and statistics.per_minute == pytest.approx(15.0)
     np.testing.assert_allclose(statistics.durations, 5 / fps)
+
+
+def test_the_report_pools_seals_and_silent_frames_over_utterances():
+    """One sealed closure in a short line and three missed in a long one: a quarter of
+    the closures, not the mean of the lines' rates (a half)."""
+    from meshtalk_blender.training.evaluate import summarise
+    row = lambda seals, silent: {"lip_vertex_error_mm": 1.0, "lip_vertex_error_squared_mm2": 1.0, "fdd_mm2": 0.0,  # noqa: E731
+                                 "bilabial_seals": seals, "closed_silent_frames": silent, "blinks": 0,
+                                 "minutes": 1.0, "blink_durations_s": []}
+    summary = summarise([row((1, 1), (10, 10)), row((0, 3), (0, 30)), row((0, 0), (0, 0))])
+    assert summary["bilabial_seal_rate"] == pytest.approx(0.25)
+    assert summary["closed_in_silence_rate"] == pytest.approx(0.25)

@@ -7,7 +7,7 @@ import pytest
 from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.model.config import MODEL_FPS
 from meshtalk_blender.training import metrics, real_speech
-from meshtalk_blender.training.evaluate import SEAL_MM, bilabial_closures, markdown
+from meshtalk_blender.training.evaluate import SEAL_MM, markdown
 from meshtalk_blender.training.speech import ipa
 
 pytestmark = pytest.mark.skipif(real_speech.missing_requirements() is not None,
@@ -67,7 +67,7 @@ def test_the_reference_seals_on_bilabials_and_opens_in_vowels(sequences):
     vowel_gaps = []
     for sequence in sequences:
         gap = metrics.pair_gap(sequence.vertices, upper, lower)
-        for start, end in bilabial_closures(sequence.metadata["phonemes"]):
+        for start, end in metrics.bilabial_closures(sequence.metadata["phonemes"]):
             middle = int(round(0.5 * (start + end) * MODEL_FPS))
             assert gap[middle] < SEAL_MM, (sequence.name, start)
         vowel_gaps += [gap[int(round(0.5 * (s + e) * MODEL_FPS))] for symbol, s, e in sequence.metadata["phonemes"]

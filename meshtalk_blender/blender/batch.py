@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"sampling temperature (default {DEFAULT_TEMPERATURE:g})")
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
+    animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
+                         help="leave the lips as drawn on p, b and m (default: they close where the model hears one)")
     animate.add_argument("--variants", type=int, default=0, help="extra upper-face variants per line (takes)")
     animate.add_argument("--frame", type=int, help="scene frame where the (first) line starts (default: scene start)")
     animate.add_argument("--gap", type=float, default=1.0, help="seconds between lines on the timeline (default 1)")
@@ -105,7 +107,7 @@ def _animate(args: argparse.Namespace) -> None:
     device = args.device or addon.device_preference()
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
                                temperature=args.temperature, cache_folder=args.cache_folder,
-                               rest_in_pauses=args.rest_in_pauses)
+                               rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
     source_blend = bpy.data.filepath
     if args.out_dir is not None:
         if not source_blend:

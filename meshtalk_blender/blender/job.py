@@ -69,6 +69,7 @@ class JobPlan:
     cache_path: Path | None = None
     resample: Resample | None = None
     rest_in_pauses: bool = True  # close the mouth in pauses (core.pauses)
+    seal_lips: bool = True  # close the lips on p/b/m (core.model.lip_closure)
 
 
 @dataclass
@@ -201,7 +202,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
         mask = keep_mask(len(keep_labels), keep_labels.shape[1], redraw_heads, resample.model_frames)
     options = pipeline.AnimateOptions(fps=plan.fps, seed=plan.seed, temperature=plan.temperature,
                                       device=plan.device, keep_labels=keep_labels, keep_mask=mask,
-                                      rest_in_pauses=plan.rest_in_pauses)
+                                      rest_in_pauses=plan.rest_in_pauses, seal_lips=plan.seal_lips)
     geometry = resolve_geometry(plan, loaded)
     report("Reading the audio", 0.0)
     run = pipeline.AnimationRun(loaded, plan.clip, options, geometry.template)

@@ -68,6 +68,7 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             box.label(text="Output: ARKit shape-key weights")
         box.operator("meshtalk.add_head", icon="USER")
         layout.prop(settings, "rest_in_pauses")
+        layout.prop(settings, "seal_lips")
 
         job = job_runner.running()
         if job is not None:

@@ -35,6 +35,9 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     rest_in_pauses: BoolProperty(name="Rest Mouth in Pauses", default=True,
                                  description="Close the mouth to the neutral rest where the audio pauses for 0.3 s "
                                              "or more (found from its level), easing out 0.2 s before speech")
+    seal_lips: BoolProperty(name="Seal Lips on P/B/M", default=True,
+                            description="Close the lips where the model's lip-closure detector hears a p, b or m "
+                                        "(models without a detector, like the original release, are unaffected)")
     resample_start: IntProperty(name="Start", default=1, description="First scene frame to resample")
     resample_end: IntProperty(name="End", default=48, description="Last scene frame to resample")
     variant_count: IntProperty(name="Variants", min=1, max=16, default=3,

@@ -92,7 +92,7 @@ def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
     output = settings.output if info.mode == targets.SAME_TOPOLOGY else ARKIT
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
-                   object_name=obj.name, rest_in_pauses=settings.rest_in_pauses)
+                   object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips)
     if output == ARKIT:
         if not info.arkit_keys:
             raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
@@ -155,6 +155,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
     for seed in seeds:
         plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
                        take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
+                       seal_lips=settings.seal_lips,
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)

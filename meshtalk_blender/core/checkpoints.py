@@ -2,7 +2,8 @@
 
 Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
-  optional per-vertex masks) and ``config.json`` (sizes and metadata);
+  optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
+  ``lip_closure.safetensors`` (``model.lip_closure``);
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
+from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
 from .model.prior import head_mask
 from .obj_io import read_obj
 
@@ -46,6 +48,7 @@ class LoadedModel:
     vertex_masks: dict[str, np.ndarray] = field(default_factory=dict)
     mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
     metadata: dict = field(default_factory=dict)
+    lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
 
     @property
     def config(self) -> MeshTalkConfig:
@@ -273,6 +276,12 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         raise MeshTalkError(f"{directory / WEIGHTS_FILE} does not match its config (first problems: {problems[:3]}).")
     model.load_state_dict(tensors, strict=False)
     model.eval()
+    detector = None
+    if (directory / CLOSURE_FILE).is_file():
+        if config.audio_normalisation != "utterance":  # what the detector is trained on
+            raise MeshTalkError(f"{directory / CLOSURE_FILE} needs a model that normalises audio per utterance; "
+                                f"this one does not. Delete the file to use the model without it.")
+        detector = load_detector(directory / CLOSURE_FILE)
     return LoadedModel(
         model=model,
         template=template.numpy().astype(np.float32),
@@ -281,4 +290,5 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         vertex_masks=masks,
         mouth_heads=tuple(info.get("mouth_heads", ())),
         metadata=info.get("metadata", {}),
+        lip_closure=detector,
     )

@@ -2,8 +2,8 @@
 
 Work goes in chunks of model frames, so memory stays bounded for any length:
   audio samples -> log-mel -> audio codes (encoder) -> labels (sampler, CPU)
-  -> vertices (decoder, LSTM state carried) -> mouth rest in pauses -> smoothing
-  -> output fps.
+  -> vertices (decoder, LSTM state carried) -> mouth to its closed rest in pauses and
+  on p/b/m -> smoothing -> output fps.
 A worker thread runs the encoder and the sampler one chunk ahead of the decoder (the
 sampler releases the GIL), so on a 2-core CPU they overlap.
 """
@@ -24,7 +24,8 @@ from .defaults import DEFAULT_TEMPERATURE
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
-from .model.meshtalk import audio_codes_for_window, clip_mel_statistics
+from .model.lip_closure import closure_probabilities, seal_weights
+from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
 from .sampling import PriorSampler, draws
 from .timeline import FpsResampler, TemporalSmoother
@@ -50,6 +51,9 @@ class AnimateOptions:
     # Close the mouth to the template's rest in pauses (core.pauses); needs the model's
     # "mouth" vertex mask (the bundled model has one; the original release does not).
     rest_in_pauses: bool = True
+    # Close the lips where the model's lip-closure detector hears a p, b or m
+    # (core.model.lip_closure); needs the detector and the "mouth" mask (the bundled model).
+    seal_lips: bool = True
 
     def validate(self, num_model_frames: int, num_heads: int) -> None:
         if not MIN_FPS <= self.fps <= MAX_FPS:
@@ -100,14 +104,23 @@ class AnimationRun:
             )
         self.labels = np.zeros((self.num_model_frames, config.num_heads), dtype=np.int64)
         self.uniforms = draws(options.seed, self.num_model_frames, config.num_heads)
-        self.rest_mask = loaded.vertex_masks.get("mouth") if options.rest_in_pauses else None
-        self.rest_weights: np.ndarray | None = None  # (K,) set by the worker before its first chunk
+        # The mouth blends to the template's closed rest by the larger of two weights
+        # (K,): in pauses (set by the worker before its first chunk) and on p/b/m (set by
+        # the worker chunk by chunk, before it hands the chunk over).
+        self.mouth_mask = loaded.vertex_masks.get("mouth")
+        has_mouth = self.mouth_mask is not None
+        self.rest_weights: np.ndarray | None = None
+        self.rest_in_pauses = options.rest_in_pauses and has_mouth
+        self.lip_closure = loaded.lip_closure if options.seal_lips and has_mouth else None
+        self.seal_weights = np.zeros(self.num_model_frames, np.float32) if self.lip_closure is not None else None
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
                device: torch.device | None = None) -> Iterator[np.ndarray]:
         """Yields (n, V, 3) float32 output frames; all chunks together are the animation."""
         device = device or choose_device(self.options.device)
         model = self.loaded.model.to(device).eval()
+        if self.lip_closure is not None:
+            self.lip_closure.to(device).eval()
         resampler = FpsResampler(self.options.fps, self.num_output_frames)
         smoothing = self.loaded.vertex_masks.get("smoothing")
         smoother = TemporalSmoother(smoothing) if smoothing is not None else None
@@ -136,8 +149,9 @@ class AnimationRun:
                     )
                     frames = vertices[0].float().cpu().numpy()
                     done = start + len(labels)
-                    if self.rest_weights is not None:
-                        frames = rest_mouth(frames, self.template, self.rest_mask, self.rest_weights[start:done])
+                    closing = self._mouth_weights(start, done)
+                    if closing is not None:
+                        frames = rest_mouth(frames, self.template, self.mouth_mask, closing)
                     last = done >= self.num_model_frames
                     if smoother is not None:
                         frames = smoother.push(frames, last)
@@ -155,11 +169,16 @@ class AnimationRun:
                 except queue.Empty:
                     pass
 
+    def _mouth_weights(self, start: int, stop: int) -> np.ndarray | None:
+        """(stop - start,) weights of the mouth's closed rest, or None: nothing to close."""
+        parts = [w[start:stop] for w in (self.rest_weights, self.seal_weights) if w is not None]
+        return np.maximum.reduce(parts) if parts else None
+
     def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
         try:
             with torch.inference_mode():  # an extra pass over the audio, only if the model needs it
                 statistics = clip_mel_statistics(model, audio.NormalisedSamples(self.info).get, self.info.num_samples)
-            if self.rest_mask is not None:
+            if self.rest_in_pauses:
                 self.rest_weights = clip_rest_weights(audio.NormalisedSamples(self.info).get, AUDIO_SAMPLE_RATE,
                                                       self.num_model_frames, MODEL_FPS)
             samples = audio.NormalisedSamples(self.info)
@@ -173,7 +192,10 @@ class AnimationRun:
                         return
                     end = min(start + step, self.num_model_frames)
                     times = np.arange(start, end) / MODEL_FPS
-                    codes = audio_codes_for_window(model, samples.get, times, statistics).float().cpu().numpy()
+                    window = log_mel_window(model, samples.get, times, statistics)
+                    codes = codes_in_window(model, window, times).float().cpu().numpy()
+                    if self.lip_closure is not None:
+                        self.seal_weights[start:end] = seal_weights(closure_probabilities(self.lip_closure, window, times))
                     keep = options.keep_mask[start:end] if options.keep_mask is not None else None
                     kept = options.keep_labels[start:end] if options.keep_labels is not None else None
                     labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)

@@ -6,8 +6,10 @@
 The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run the same
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
-model/ (the bundle: model.safetensors + config.json). --install copies model/ into
-meshtalk_blender/assets/model, where the add-on and the command line find it.
+model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
+detector of p/b/m that training.lip_closure trains last; a run stopped during it trains
+it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
+and the command line find it.
 
 Sizes are chosen so that the whole run takes about 90 minutes on a 2-core CPU; it runs
 unchanged on CUDA or MPS (--device).
@@ -29,6 +31,8 @@ import torch
 from ..core.checkpoints import save_bundle
 from ..core.face import load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
+from ..core.model.lip_closure import CLOSURE_FILE
+from . import lip_closure
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
@@ -78,6 +82,7 @@ STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_ra
 BLINKS_FORMED_EYELID = 0.15  # mm^2: held-out no-blink level ~0.28, with blinks ~0.08 at 1,000 steps
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
                        log_every=50, checkpoint_every=250)
+CLOSURE = lip_closure.SETTINGS
 QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
 
 
@@ -155,6 +160,7 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                              "upper_face": round(influence.upper_face_motion * 1000, 4)},
     }, indent=2) + "\n")
     print(f"mouth heads: {mouth_heads}", flush=True)
+    detector_file = out / "model" / CLOSURE_FILE
     model.cpu()
     save_bundle(
         out / "model", model, head.vertices, description="MeshTalk for Blender, bundled model (bundled head)",
@@ -165,6 +171,10 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
+    if not detector_file.is_file():
+        closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
+        lip_closure.train_and_save(corpus, detector_file, closure_settings, limit,
+                                   log=lambda line: print(line, flush=True))
     return out / "model"
 
 
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json"):
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE):
         shutil.copy2(model_dir / name, INSTALL_DIR / name)
     print(f"installed {INSTALL_DIR}")
 

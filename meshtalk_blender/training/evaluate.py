@@ -51,11 +51,10 @@ from .speech import ipa
 
 SEAL_MM = 1.5
 NO_REST = "model without the pause rest"
-
-
-def bilabial_closures(phonemes) -> list[tuple[float, float]]:
-    return [(start, end) for symbol, start, end in phonemes
-            if symbol != ipa.SILENCE and ipa.features(symbol).is_bilabial]
+NO_SEAL = "model without the lip seal"
+# The product's output closes the mouth in pauses (core.pauses) and on p/b/m
+# (core.model.lip_closure); these rows show what each adds to the model's own motion.
+VARIANTS = {NO_REST: {"rest_in_pauses": False}, NO_SEAL: {"seal_lips": False}}
 
 
 def loudness_jaw_baseline(sequence: Sequence, jaw_delta: np.ndarray) -> np.ndarray:
@@ -85,13 +84,14 @@ class Evaluator:
         self.jaw_delta = arkit_deltas(self.head)[ARKIT_INDEX["jawOpen"]]
         self._folder = tempfile.TemporaryDirectory()
 
-    def animate(self, sequence: Sequence, seed: int = 0, keep=None, rest_in_pauses: bool = True) -> pipeline.Animation:
+    def animate(self, sequence: Sequence, seed: int = 0, keep=None, **switches: bool) -> pipeline.Animation:
+        """``switches``: AnimateOptions' on/off settings (rest_in_pauses, seal_lips)."""
         path = Path(self._folder.name) / f"{sequence.name}.wav"
         if not path.exists():
             soundfile.write(path, sequence.waveform, audio.AUDIO_SAMPLE_RATE, subtype="FLOAT")
         options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature, device=self.device,
                                           keep_labels=None if keep is None else keep[0],
-                                          keep_mask=None if keep is None else keep[1], rest_in_pauses=rest_in_pauses)
+                                          keep_mask=None if keep is None else keep[1], **switches)
         return pipeline.animate(self.loaded, audio.AudioClip(path), options, template=sequence.template)
 
     def scores(self, predicted: np.ndarray, sequence: Sequence) -> dict:
@@ -106,8 +106,8 @@ class Evaluator:
             "lip_vertex_error_mm": metrics.lip_vertex_error(predicted, target, self.lip),
             "lip_vertex_error_squared_mm2": metrics.lip_vertex_error_squared(predicted, target, self.lip),
             "fdd_mm2": metrics.fdd(predicted, target, sequence.template, self.upper_face),
-            "bilabial_seal_rate": metrics.bilabial_seal_rate(gap, MODEL_FPS, bilabial_closures(phonemes), SEAL_MM),
-            "closed_in_silence_rate": metrics.closed_in_silence_rate(
+            "bilabial_seals": metrics.bilabial_seals(gap, MODEL_FPS, metrics.bilabial_closures(phonemes), SEAL_MM),
+            "closed_silent_frames": metrics.closed_silent_frames(
                 gap, MODEL_FPS, metrics.silent_segments(phonemes, ipa.SILENCE), SEAL_MM),
             "blinks": blinks.count,
             "minutes": frames / MODEL_FPS / 60,
@@ -119,12 +119,16 @@ def summarise(rows: list[dict]) -> dict:
     minutes = sum(r["minutes"] for r in rows)
     durations = [d for r in rows for d in r["blink_durations_s"]]
     mean = lambda key: float(np.nanmean([r[key] for r in rows]))  # noqa: E731
+    # The issue's targets are shares of all closures and of all silent frames: pooled
+    # over utterances, not a mean of per-utterance rates (which weighs one closure of a
+    # short line as much as twenty of a long one).
+    pooled = lambda key: metrics.rate(np.sum([r[key] for r in rows], axis=0))  # noqa: E731
     return {
         "lip_vertex_error_mm": mean("lip_vertex_error_mm"),
         "lip_vertex_error_squared_mm2": mean("lip_vertex_error_squared_mm2"),
         "fdd_mm2": mean("fdd_mm2"),
-        "bilabial_seal_rate": mean("bilabial_seal_rate"),
-        "closed_in_silence_rate": mean("closed_in_silence_rate"),
+        "bilabial_seal_rate": pooled("bilabial_seals"),
+        "closed_in_silence_rate": pooled("closed_silent_frames"),
         "blinks_per_minute": sum(r["blinks"] for r in rows) / max(minutes, 1e-9),
         "blink_duration_median_s": float(np.median(durations)) if durations else float("nan"),
     }
@@ -162,8 +166,7 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
     out.mkdir(parents=True, exist_ok=True)
     evaluator = Evaluator(model_dir, device, temperature)
     sequences = load_corpus(corpus, "validation", limit=count)
-    # The product's output (the mouth rests in pauses, core.pauses) and the model's own.
-    rows = {"model": [], NO_REST: [], "static template": [], "loudness jaw": []}
+    rows = {"model": [], **{name: [] for name in VARIANTS}, "static template": [], "loudness jaw": []}
     figures = {}
     for index, sequence in enumerate(sequences):
         predicted = evaluator.animate(sequence).vertices
@@ -171,7 +174,8 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
             figures["lip gap"] = synthetic_lip_gap_figure(evaluator, sequence, predicted, out)
         static = np.repeat(sequence.template[None], sequence.num_frames, axis=0)
         rows["model"].append(evaluator.scores(predicted, sequence))
-        rows[NO_REST].append(evaluator.scores(evaluator.animate(sequence, rest_in_pauses=False).vertices, sequence))
+        for name, switches in VARIANTS.items():
+            rows[name].append(evaluator.scores(evaluator.animate(sequence, **switches).vertices, sequence))
         rows["static template"].append(evaluator.scores(static, sequence))
         rows["loudness jaw"].append(evaluator.scores(loudness_jaw_baseline(sequence, evaluator.jaw_delta), sequence))
         print(f"{index + 1}/{len(sequences)} {sequence.name}: "
@@ -207,7 +211,7 @@ def synthetic_lip_gap_figure(evaluator: Evaluator, sequence: Sequence, predicted
     gap = lambda v: metrics.pair_gap(v, evaluator.upper_lip, evaluator.lower_lip)  # noqa: E731
     curves = {"teacher (reference)": gap(sequence.vertices), "model": gap(predicted),
               "loudness jaw": gap(loudness_jaw_baseline(sequence, evaluator.jaw_delta))}
-    report_plots.lip_gap(MODEL_FPS, curves, bilabial_closures(sequence.metadata["phonemes"]), SEAL_MM,
+    report_plots.lip_gap(MODEL_FPS, curves, metrics.bilabial_closures(sequence.metadata["phonemes"]), SEAL_MM,
                          f"Held-out voice {sequence.metadata['voice_id']}: {sequence.name}", out / "lip_gap.png")
     return "lip_gap.png"
 
@@ -225,7 +229,8 @@ def real_speech_section(evaluator: Evaluator, out: Path, required: bool) -> dict
     sequences, failures = real_speech.load_real_sequences()
     section = real_speech.real_speech_report(
         evaluator, sequences, failures,
-        variants={NO_REST: lambda sequence: evaluator.animate(sequence, rest_in_pauses=False).vertices})
+        variants={name: lambda sequence, switches=switches: evaluator.animate(sequence, **switches).vertices
+                  for name, switches in VARIANTS.items()})
     plot = section["plot"]
     if plot:
         curves = {name: np.asarray(plot[name]) for name in ("reference", "model", "loudness jaw")}
@@ -269,6 +274,8 @@ def markdown(report: dict) -> str:
              "| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, values in report["summary"].items():
         lines.append(f"| {name} | " + " | ".join(f"{values[k]:.3g}" for k in keys) + " |")
+    lines += ["", "bilabial_seal_rate and closed_in_silence_rate are shares of all the p/b/m and of all the "
+                  "silent frames of these sequences (pooled, not averaged per sequence)."]
     seeds = report.get("seeds") or {}
     if seeds:
         lines += ["", f"Upper face resampled with {len(seeds['blink_onsets_s'])} seeds on {seeds['sequence']} "

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .speech import ipa
+
 MM = 1000.0
 
 
@@ -50,27 +52,43 @@ def frames_in(start: float, end: float, fps: float, count: int) -> slice:
     return slice(max(0, int(np.ceil(start * fps - 1e-9))), min(count, int(np.floor(end * fps + 1e-9)) + 1))
 
 
+def bilabial_seals(lip_gap: np.ndarray, fps: float, closures: list[tuple[float, float]],
+                   threshold_mm: float = 1.5, slack: float = 0.03) -> tuple[int, int]:
+    """(sealed, count) of bilabial closures (start_s, end_s): sealed when the inner lips
+    come within ``threshold_mm`` at some frame (``slack`` seconds of timing tolerance).
+    Counts, so that a report pools closures over utterances (the rate of all closures)."""
+    sealed = sum(bool(lip_gap[frames_in(s - slack, e + slack, fps, len(lip_gap))].min(initial=np.inf) < threshold_mm)
+                 for s, e in closures)
+    return sealed, len(closures)
+
+
+def closed_silent_frames(lip_gap: np.ndarray, fps: float, silences: list[tuple[float, float]],
+                         threshold_mm: float = 1.5, margin: float = 0.15, minimum: float = 0.3) -> tuple[int, int]:
+    """(closed, count) of the frames inside silences of at least ``minimum`` seconds
+    (leaving ``margin`` at both ends for the mouth to close and open): how many have the
+    lips within ``threshold_mm``."""
+    frames = [lip_gap[frames_in(s + margin, e - margin, fps, len(lip_gap))]
+              for s, e in silences if e - s >= minimum]
+    frames = np.concatenate(frames) if frames else np.zeros(0)
+    return int((frames < threshold_mm).sum()), len(frames)
+
+
+def rate(counts: tuple[int, int]) -> float:
+    """hits / count of a (hits, count) pair; nan when there is nothing to count."""
+    hits, count = counts
+    return hits / count if count else float("nan")
+
+
 def bilabial_seal_rate(lip_gap: np.ndarray, fps: float, closures: list[tuple[float, float]],
                        threshold_mm: float = 1.5, slack: float = 0.03) -> float:
-    """Fraction of bilabial closures (start_s, end_s) during which the inner lips come
-    within ``threshold_mm`` at some frame (``slack`` seconds of timing tolerance)."""
-    if not closures:
-        return float("nan")
-    sealed = [lip_gap[frames_in(s - slack, e + slack, fps, len(lip_gap))].min(initial=np.inf) < threshold_mm
-              for s, e in closures]
-    return float(np.mean(sealed))
+    """Fraction of the closures that ``bilabial_seals`` finds sealed."""
+    return rate(bilabial_seals(lip_gap, fps, closures, threshold_mm, slack))
 
 
 def closed_in_silence_rate(lip_gap: np.ndarray, fps: float, silences: list[tuple[float, float]],
                            threshold_mm: float = 1.5, margin: float = 0.15, minimum: float = 0.3) -> float:
-    """Fraction of frames inside silences of at least ``minimum`` seconds (leaving
-    ``margin`` at both ends for the mouth to close and open) with the lips closed."""
-    frames = [lip_gap[frames_in(s + margin, e - margin, fps, len(lip_gap))]
-              for s, e in silences if e - s >= minimum]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return float("nan")
-    return float(np.mean(np.concatenate(frames) < threshold_mm))
+    """Fraction of the silent frames that ``closed_silent_frames`` finds closed."""
+    return rate(closed_silent_frames(lip_gap, fps, silences, threshold_mm, margin, minimum))
 
 
 @dataclass
@@ -91,6 +109,12 @@ def blinks(eyelid_gap: np.ndarray, fps: float, closed_fraction: float = 0.5) -> 
     minutes = len(eyelid_gap) / fps / 60
     return BlinkStatistics(len(starts), len(starts) / minutes if minutes > 0 else 0.0,
                            (ends - starts) / fps, starts / fps)
+
+
+def bilabial_closures(phonemes: list[tuple[str, float, float]]) -> list[tuple[float, float]]:
+    """The (start_s, end_s) of a phoneme list's bilabials (p, b, m, ...): where the lips
+    must meet. A symbol without an IPA letter (a synthesiser's "??") is none."""
+    return [(s, e) for symbol, s, e in phonemes if ipa.is_known(symbol) and ipa.features(symbol).is_bilabial]
 
 
 def silent_segments(phonemes: list[tuple[str, float, float]], silence: str = "sil") -> list[tuple[float, float]]:

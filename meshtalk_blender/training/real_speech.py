@@ -41,7 +41,7 @@ from ..core.face import ARKIT_INDEX, apply_arkit, arkit_deltas, load_bundled_hea
 from ..core.model.config import MODEL_FPS
 from . import metrics
 from .dataset import Sequence
-from .evaluate import SEAL_MM, bilabial_closures, loudness_jaw_baseline
+from .evaluate import SEAL_MM, loudness_jaw_baseline
 from .speech import ipa
 from .speech.festival_phones import to_ipa
 from .speech.utterance import SAMPLE_RATE, Utterance, Word, check_tiling, tile_phonemes
@@ -248,16 +248,14 @@ def score_animations(predicted: list[np.ndarray], sequences: list[Sequence]) -> 
         gap = metrics.pair_gap(vertices, upper, lower)
         gaps.append(gap)
         reference_gaps.append(metrics.pair_gap(target, upper, lower))
-        closures = bilabial_closures(sequence.metadata["phonemes"])
-        if closures:
-            # evaluate's seal definition, as a count so that recordings pool by segment
-            sealed += round(metrics.bilabial_seal_rate(gap, MODEL_FPS, closures, SEAL_MM) * len(closures))
-            bilabials += len(closures)
+        seals = metrics.bilabial_seals(gap, MODEL_FPS, metrics.bilabial_closures(sequence.metadata["phonemes"]), SEAL_MM)
+        sealed += seals[0]
+        bilabials += seals[1]
         errors.append(metrics.lip_vertex_error(vertices, target, lip))
         squared.append(metrics.lip_vertex_error_squared(vertices, target, lip))
         frames.append(count)
     r = metrics.correlation(np.concatenate(gaps), np.concatenate(reference_gaps))
-    seal_rate = sealed / bilabials if bilabials else float("nan")
+    seal_rate = metrics.rate((sealed, bilabials))
     return {
         "lip_gap_r": r,
         "bilabial_seal_rate": seal_rate,
@@ -312,7 +310,7 @@ def real_speech_report(model, sequences: list[Sequence], failures: dict[str, str
         plot = {"sequence": sequence.name, "text": sequence.metadata["text"], "fps": MODEL_FPS,
                 "reference": gap(sequence.vertices),
                 **{name: gap(animations[name][chosen]) for name in ("model", "loudness jaw")},
-                "bilabials": bilabial_closures(sequence.metadata["phonemes"])}
+                "bilabials": metrics.bilabial_closures(sequence.metadata["phonemes"])}
     return {
         "source": SOURCE,
         "recordings": len(sequences),

@@ -8,6 +8,8 @@ exact frame times.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -57,20 +59,29 @@ def codes_at_positions(codes: torch.Tensor, positions: torch.Tensor) -> torch.Te
 
 def clip_mel_statistics(model: MeshTalk, samples_for, num_samples: int) -> audio.MelStatistics | None:
     """The statistics the model's audio normalisation needs for a clip (None if it needs
-    none). ``samples_for`` as in ``audio_codes_for_window``, from the clip's start."""
+    none). ``samples_for`` as in ``log_mel_window``, from the clip's start."""
     if model.config.audio_normalisation == "none":
         return None
     log_mel = model.audio_encoder.log_mel
     return audio.log_mel_statistics(samples_for, num_samples, log_mel.window, log_mel.filterbank)
 
 
-def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray,
-                           mel_statistics: audio.MelStatistics | None = None) -> torch.Tensor:
-    """Audio codes at ``frame_times`` (seconds): (T, A).
+@dataclass
+class LogMelWindow:
+    """The log-mel frames a stretch of model frames needs, normalised as the model expects."""
+
+    log_mel: torch.Tensor  # (1, 80, M)
+    first_mel: int  # 100 Hz grid index of its first frame (grid index i is at i / 100 s)
+
+
+def log_mel_window(model: MeshTalk, samples_for, frame_times: np.ndarray,
+                   mel_statistics: audio.MelStatistics | None = None) -> LogMelWindow:
+    """The log-mel frames that the audio codes at ``frame_times`` (seconds) need: from
+    CODE_MARGIN frames before the first code to CODE_MARGIN after the last.
 
     ``samples_for(start, end)`` returns the clip's normalised samples [start, end) as a
-    float32 numpy array (zeros outside the clip). Computes only the log-mel frames that
-    these codes need, so a long clip can be processed window by window.
+    float32 numpy array (zeros outside the clip). Computes only these frames, so a long
+    clip can be processed window by window.
     ``mel_statistics``: required when the model normalises audio per utterance."""
     first_code, last_code = code_grid_range(frame_times)
     first_mel = first_code - CODE_MARGIN
@@ -84,6 +95,18 @@ def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray
         if mel_statistics is None:
             raise ValueError("this model normalises audio per utterance: pass mel_statistics")
         log_mel = mel_statistics.apply(log_mel)
-    codes = encoder(log_mel)  # (1, last - first + 1, A)
-    positions = torch.from_numpy((frame_times * MEL_RATE - first_code).astype(np.float32)).to(device)
+    return LogMelWindow(log_mel, first_mel)
+
+
+def codes_in_window(model: MeshTalk, window: LogMelWindow, frame_times: np.ndarray) -> torch.Tensor:
+    """(T, A) audio codes at ``frame_times``, from the ``log_mel_window`` of those times."""
+    codes = model.audio_encoder(window.log_mel)  # (1, M - 100, A): code j at grid first_mel + 50 + j
+    first_code = window.first_mel + CODE_MARGIN
+    positions = torch.from_numpy((frame_times * MEL_RATE - first_code).astype(np.float32)).to(codes.device)
     return codes_at_positions(codes, positions[None])[0]
+
+
+def audio_codes_for_window(model: MeshTalk, samples_for, frame_times: np.ndarray,
+                           mel_statistics: audio.MelStatistics | None = None) -> torch.Tensor:
+    """Audio codes at ``frame_times`` (seconds): (T, A). Arguments as ``log_mel_window``."""
+    return codes_in_window(model, log_mel_window(model, samples_for, frame_times, mel_statistics), frame_times)

@@ -1,0 +1,93 @@
+"""Lip-closure detector: at which moments of speech the lips must meet (p, b, m).
+
+The prior draws the mouth from audio and often leaves a bilabial ajar by 1-3 mm: the
+bundled model alone sealed 58 % of the p/b/m of held-out synthetic voices and 83 % of
+real ones, and a face that does not close on "b" looks wrong at once. This small dilated
+CNN reads the same normalised log-mel as the audio encoder (100 Hz) and gives each frame
+the probability of a bilabial closure; it is trained on the corpus's phoneme timings
+(``training.lip_closure``). The pipeline blends the mouth to the template's closed rest
+where it fires, as it does in pauses. It ships beside a bundle's weights, optionally:
+the original release has none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import MeshTalkError
+from .config import LEAKY_SLOPE, MEL_BANDS, MEL_RATE
+from .meshtalk import LogMelWindow
+
+CLOSURE_FILE = "lip_closure.safetensors"
+# Probabilities -> blend weights: nothing below SEAL_FROM, fully closed from SEAL_FULL.
+# Chosen on held-out voices and real speech (see the model card): 0.3/0.6 sealed 78 % of
+# held-out synthetic and 94 % of real p/b/m with the real lip-gap correlation unchanged.
+SEAL_FROM, SEAL_FULL = 0.3, 0.6
+INPUT_KERNEL = 5
+
+
+class LipClosureDetector(nn.Module):
+    def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1):
+        super().__init__()
+        self.width, self.dilations, self.dropout = width, tuple(dilations), dropout
+        self.input = nn.Conv1d(MEL_BANDS, width, INPUT_KERNEL, padding=INPUT_KERNEL // 2)
+        self.convs = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
+        self.output = nn.Conv1d(width, 1, 1)
+
+    @property
+    def margin(self) -> int:
+        """Mel frames it sees on each side of the frame it scores."""
+        return INPUT_KERNEL // 2 + sum(self.dilations)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, 80, M) normalised log-mel -> (B, M) closure logits, one per mel frame
+        (zero-padded at the edges: frames within ``margin`` of an edge see less)."""
+        x = F.leaky_relu(self.input(log_mel), LEAKY_SLOPE)
+        for conv in self.convs:
+            x = F.dropout(F.leaky_relu(conv(x), LEAKY_SLOPE), self.dropout, self.training)
+        return self.output(x)[:, 0]
+
+    def settings(self) -> dict:
+        return {"width": self.width, "dilations": list(self.dilations)}
+
+
+def closure_probabilities(detector: LipClosureDetector, window: LogMelWindow, frame_times: np.ndarray) -> np.ndarray:
+    """(T,) float32 closure probability at ``frame_times`` (seconds), from the log-mel
+    window of those times (``meshtalk.log_mel_window``, which has ``CODE_MARGIN`` >=
+    ``detector.margin`` frames of context on each side)."""
+    probabilities = torch.sigmoid(detector(window.log_mel.to(detector.output.weight.dtype)))[0].float().cpu().numpy()
+    positions = frame_times * MEL_RATE - window.first_mel
+    return np.interp(positions, np.arange(len(probabilities)), probabilities).astype(np.float32)
+
+
+def seal_weights(probabilities: np.ndarray) -> np.ndarray:
+    """(T,) closure probabilities -> (T,) mouth blend weights in [0, 1]."""
+    return np.clip((probabilities - SEAL_FROM) / (SEAL_FULL - SEAL_FROM), 0.0, 1.0).astype(np.float32)
+
+
+def save_detector(detector: LipClosureDetector, path: str | Path, half_precision: bool = True) -> None:
+    tensors = {k: v.detach().cpu().to(torch.float16 if half_precision else torch.float32).contiguous()
+               for k, v in detector.state_dict().items()}
+    save_file(tensors, str(path), metadata={"settings": json.dumps(detector.settings())})
+
+
+def load_detector(path: str | Path) -> LipClosureDetector:
+    """Reads a detector written by ``save_detector``, in float32 and eval mode."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            settings = json.loads(handle.metadata()["settings"])
+        detector = LipClosureDetector(int(settings["width"]), tuple(int(d) for d in settings["dilations"]))
+        tensors = load_file(str(path))
+        detector.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except Exception as error:  # any damage: a clear message, never a half-loaded model
+        raise MeshTalkError(f"Cannot read the lip-closure detector {path} ({error}); the file is damaged. "
+                            f"Reinstall the add-on or delete the file to animate without it.") from None
+    return detector.eval()

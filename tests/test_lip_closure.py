@@ -1,0 +1,133 @@
+"""The lip-closure detector: its file, its training inputs, and the pipeline closing the
+lips where it fires (and nowhere else)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from audio_fixtures import speech_like
+from conftest import TINY, random_model
+
+from meshtalk_blender.core import audio, pipeline
+from meshtalk_blender.core.checkpoints import LoadedModel, load_model, save_bundle
+from meshtalk_blender.core.errors import MeshTalkError
+from meshtalk_blender.core.model.lip_closure import (
+    CLOSURE_FILE, SEAL_FROM, SEAL_FULL, LipClosureDetector, load_detector, save_detector, seal_weights)
+from meshtalk_blender.core.model.meshtalk import clip_mel_statistics, log_mel_window
+from meshtalk_blender.training.dataset import Sequence
+from meshtalk_blender.training.lip_closure import closure_targets, utterance_log_mel
+
+RATE = 16000
+
+
+def random_detector(seed: int = 0) -> LipClosureDetector:
+    torch.manual_seed(seed)
+    return LipClosureDetector(width=16, dilations=(2, 4)).eval()
+
+
+def test_detector_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
+    detector = random_detector()
+    log_mel = torch.randn(1, 80, 120)
+    save_detector(detector, tmp_path / "full.safetensors", half_precision=False)
+    save_detector(detector, tmp_path / "half.safetensors")
+    with torch.no_grad():
+        expected = detector(log_mel)
+        torch.testing.assert_close(load_detector(tmp_path / "full.safetensors")(log_mel), expected)
+        torch.testing.assert_close(load_detector(tmp_path / "half.safetensors")(log_mel), expected, atol=0.02, rtol=0.02)
+    assert load_detector(tmp_path / "half.safetensors").dilations == (2, 4)
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes((tmp_path / "full.safetensors").read_bytes()[:300])
+    with pytest.raises(MeshTalkError, match="damaged"):
+        load_detector(damaged)
+
+
+def test_a_detector_beside_a_model_that_does_not_normalise_per_utterance_is_refused(tmp_path, template_vertices):
+    save_bundle(tmp_path, random_model(TINY), template_vertices, description="tiny", licence="MIT")
+    save_detector(random_detector(), tmp_path / CLOSURE_FILE)
+    with pytest.raises(MeshTalkError, match="per utterance"):
+        load_model(tmp_path)
+
+
+def test_seal_weights_ramp_between_the_two_probabilities():
+    weights = seal_weights(np.array([0.0, SEAL_FROM, (SEAL_FROM + SEAL_FULL) / 2, SEAL_FULL, 1.0]))
+    np.testing.assert_allclose(weights, [0, 0, 0.5, 1, 1], atol=1e-6)
+
+
+def test_targets_mark_the_bilabials_frames():
+    phonemes = [("sil", 0.0, 0.5), ("b", 0.5, 0.6), ("a", 0.6, 0.8), ("??", 0.8, 0.9), ("m", 0.9, 1.0)]
+    sequence = Sequence(np.zeros(RATE, np.float32), np.zeros((31, 1, 3), np.float32), np.zeros((1, 3), np.float32),
+                        metadata={"phonemes": phonemes})
+    targets = closure_targets(sequence, 101).numpy()
+    assert np.flatnonzero(targets).tolist() == list(range(50, 61)) + list(range(90, 101))
+
+
+def test_training_sees_the_log_mel_that_inference_gives_the_detector():
+    """The detector is trained on whole utterances and run on the pipeline's windows: the
+    frames must be the same numbers at the same times."""
+    samples = speech_like(3.0, RATE, seed=4)
+    model = random_model(replace(TINY, audio_normalisation="utterance"))
+    get = lambda a, b: audio.slice_with_zeros(samples, a, b)  # noqa: E731
+    times = np.arange(40, 70) / 30
+    window = log_mel_window(model, get, times, clip_mel_statistics(model, get, len(samples)))
+    whole = utterance_log_mel(samples)
+    count = window.log_mel.shape[2]
+    inside = slice(max(0, -window.first_mel), min(count, whole.shape[1] - window.first_mel))
+    torch.testing.assert_close(window.log_mel[0, :, inside],
+                               whole[:, window.first_mel + inside.start:window.first_mel + inside.stop],
+                               atol=1e-4, rtol=1e-4)
+
+
+def firing(always: bool) -> LipClosureDetector:
+    """A detector that hears a closure everywhere (or nowhere)."""
+    detector = random_detector()
+    with torch.no_grad():
+        detector.output.weight.zero_()
+        detector.output.bias.fill_(10.0 if always else -10.0)
+    return detector
+
+
+@pytest.fixture
+def loaded_with(tiny_model, template_vertices):
+    mouth = np.zeros(TINY.num_vertices, np.float32)
+    mouth[: TINY.num_vertices // 3] = 1.0
+    return lambda detector: LoadedModel(tiny_model, template_vertices, "tiny", "test",
+                                        vertex_masks={"mouth": mouth}, lip_closure=detector)
+
+
+@pytest.fixture
+def speech_path(tmp_path):
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(2.0, RATE, seed=5, pauses=False), RATE)
+    return path
+
+
+def animate(loaded, path, seal=True, chunk_frames=17):
+    options = pipeline.AnimateOptions(seed=3, chunk_frames=chunk_frames, device="cpu", rest_in_pauses=False,
+                                      seal_lips=seal)
+    return pipeline.animate(loaded, audio.AudioClip(path), options).vertices
+
+
+def test_pipeline_closes_only_the_mouth_and_only_where_the_detector_fires(loaded_with, template_vertices, speech_path):
+    plain = animate(loaded_with(None), speech_path)
+    lips = loaded_with(None).vertex_masks["mouth"] > 0
+    assert np.abs(plain[:, lips] - template_vertices[lips]).max() > 0.1, "the random model's mouth moves"
+    sealed = animate(loaded_with(firing(True)), speech_path)
+    np.testing.assert_allclose(sealed[:, lips], np.broadcast_to(template_vertices[lips], sealed[:, lips].shape),
+                               atol=1e-5)
+    np.testing.assert_array_equal(sealed[:, ~lips], plain[:, ~lips])
+    np.testing.assert_array_equal(animate(loaded_with(firing(True)), speech_path, seal=False), plain)
+    np.testing.assert_array_equal(animate(loaded_with(firing(False)), speech_path), plain)
+
+
+def test_seal_weights_do_not_depend_on_the_chunking(loaded_with, speech_path):
+    loaded = loaded_with(random_detector(1))
+    runs = []
+    for chunk_frames in (7, 1000):
+        options = pipeline.AnimateOptions(seed=3, chunk_frames=chunk_frames, device="cpu")
+        run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
+        list(run.chunks())
+        runs.append(run.seal_weights)
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+    assert runs[0].shape == (61,) and runs[0].std() > 0.01, "the random detector's weights vary"
