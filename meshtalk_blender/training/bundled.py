@@ -173,7 +173,7 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     )
     if not detector_file.is_file():
         closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-        lip_closure.train_and_save(corpus, detector_file, closure_settings, limit,
+        lip_closure.train_and_save(corpus, detector_file, closure_settings, limit, device,
                                    log=lambda line: print(line, flush=True))
     return out / "model"
 
