@@ -37,6 +37,9 @@ def test_detector_file_round_trips_and_a_damaged_one_is_refused(tmp_path):
         torch.testing.assert_close(load_detector(tmp_path / "full.safetensors")(log_mel), expected)
         torch.testing.assert_close(load_detector(tmp_path / "half.safetensors")(log_mel), expected, atol=0.02, rtol=0.02)
     assert load_detector(tmp_path / "half.safetensors").dilations == (2, 4)
+    save_detector(LipClosureDetector(width=4, dilations=(32, 32)), tmp_path / "too_wide.safetensors")
+    with pytest.raises(MeshTalkError, match="at most 50"):
+        load_detector(tmp_path / "too_wide.safetensors")
     damaged = tmp_path / "damaged.safetensors"
     damaged.write_bytes((tmp_path / "full.safetensors").read_bytes()[:300])
     with pytest.raises(MeshTalkError, match="damaged"):

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from ..errors import MeshTalkError
 from .config import LEAKY_SLOPE, MEL_BANDS, MEL_RATE
-from .meshtalk import LogMelWindow
+from .meshtalk import CODE_MARGIN, LogMelWindow
 
 CLOSURE_FILE = "lip_closure.safetensors"
 # Probabilities -> blend weights: nothing below SEAL_FROM, fully closed from SEAL_FULL.
@@ -90,4 +90,7 @@ def load_detector(path: str | Path) -> LipClosureDetector:
     except Exception as error:  # any damage: a clear message, never a half-loaded model
         raise MeshTalkError(f"Cannot read the lip-closure detector {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
+    if detector.margin > CODE_MARGIN:  # the pipeline's windows have that much context
+        raise MeshTalkError(f"The lip-closure detector {path} sees {detector.margin} mel frames on each side; this "
+                            f"version supports at most {CODE_MARGIN}. Delete the file to animate without it.")
     return detector.eval()
