@@ -160,7 +160,6 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                              "upper_face": round(influence.upper_face_motion * 1000, 4)},
     }, indent=2) + "\n")
     print(f"mouth heads: {mouth_heads}", flush=True)
-    detector_file = out / "model" / CLOSURE_FILE
     model.cpu()
     save_bundle(
         out / "model", model, head.vertices, description="MeshTalk for Blender, bundled model (bundled head)",
@@ -171,9 +170,10 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
-    if not detector_file.is_file():
+    detector_file = out / "model" / CLOSURE_FILE
+    if not detector_file.is_file():  # the corpus already in memory: no second load
         closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-        lip_closure.train_and_save(corpus, detector_file, closure_settings, limit, device,
+        lip_closure.train_and_save(train, validation, detector_file, closure_settings, device,
                                    log=lambda line: print(line, flush=True))
     return out / "model"
 

@@ -135,13 +135,13 @@ def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) ->
             "false_alarm_frames": false_frames / max(other_frames, 1)}
 
 
-def train_and_save(corpus: Path, out: Path, settings: ClosureTrainSettings = SETTINGS, limit: int | None = None,
-                   device: str = "auto", log=print) -> dict:
-    """Trains on the corpus's training voices, writes ``out`` and returns the held-out report."""
-    detector = train_detector(load_corpus(corpus, "train", limit=limit), settings, device, log)
+def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
+                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
+    """Trains on the training voices, writes ``out`` and returns the report on the held-out ones."""
+    detector = train_detector(train, settings, device, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_detector(detector, out)
-    report = detection_report(detector, load_corpus(corpus, "validation", limit=limit))
+    report = detection_report(detector, validation)
     log(f"lip closure on held-out voices: {report}")
     return report
 
@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    train_and_save(args.corpus, args.out, ClosureTrainSettings(steps=args.steps), args.limit, args.device)
+    train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
+                   load_corpus(args.corpus, "validation", limit=args.limit), args.out,
+                   ClosureTrainSettings(steps=args.steps), args.device)
     return 0
 
 
