@@ -123,6 +123,13 @@ def test_internal_errors_are_one_line_too(monkeypatch, speech_wav, tmp_path, mod
     assert status == 3 and "internal error" in err and err.strip().count("\n") == 0
 
 
+def animated_vertices(tmp_path, checkpoint, wav, name: str, extra: list[str]) -> np.ndarray:
+    """(T, V, 3) from ``animate`` with ``extra`` flags, through an .npz named ``name``."""
+    out = tmp_path / f"{name}.npz"
+    assert cli.main(["animate", str(wav), "--checkpoint", str(checkpoint), "--out", str(out), "--quiet", *extra]) == 0
+    return np.load(out)["vertices"]
+
+
 def test_the_mouth_rests_in_pauses_unless_told_not_to(tmp_path, template_vertices):
     mouth = np.zeros(TINY.num_vertices, np.float32)
     mouth[:10] = 1.0
@@ -131,12 +138,8 @@ def test_the_mouth_rests_in_pauses_unless_told_not_to(tmp_path, template_vertice
                 vertex_masks={"mouth": mouth})
     wav = tmp_path / "pause.wav"
     soundfile.write(wav, speech_with_a_pause(), 16000)
-    results = {}
-    for name, extra in (("rest", []), ("free", ["--no-pause-rest"])):
-        out = tmp_path / f"{name}.npz"
-        assert cli.main(["animate", str(wav), "--checkpoint", str(directory), "--out", str(out), "--quiet",
-                         *extra]) == 0
-        results[name] = np.load(out)["vertices"]
+    results = {name: animated_vertices(tmp_path, directory, wav, name, extra)
+               for name, extra in (("rest", []), ("free", ["--no-pause-rest"]))}
     pause = slice(40, 50)  # 1.33-1.67 s, inside the silence
     np.testing.assert_allclose(results["rest"][pause, :10], np.broadcast_to(template_vertices[:10], (10, 10, 3)),
                                atol=1e-5)
@@ -159,12 +162,8 @@ def test_the_lips_close_where_the_bundles_detector_hears_a_bilabial_unless_told_
     save_detector(firing(True), directory / CLOSURE_FILE)
     wav = tmp_path / "speech.wav"
     soundfile.write(wav, speech_with_a_pause(), 16000)
-    results = {}
-    for name, extra in (("sealed", ["--no-pause-rest"]), ("free", ["--no-pause-rest", "--no-lip-seal"])):
-        out = tmp_path / f"{name}.npz"
-        assert cli.main(["animate", str(wav), "--checkpoint", str(directory), "--out", str(out), "--quiet",
-                         *extra]) == 0
-        results[name] = np.load(out)["vertices"]
+    results = {name: animated_vertices(tmp_path, directory, wav, name, extra)
+               for name, extra in (("sealed", ["--no-pause-rest"]), ("free", ["--no-pause-rest", "--no-lip-seal"]))}
     count = len(results["sealed"])
     np.testing.assert_allclose(results["sealed"][:, :10], np.broadcast_to(template_vertices[:10], (count, 10, 3)),
                                atol=1e-5)
