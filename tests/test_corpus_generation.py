@@ -210,3 +210,18 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert loaded.config.vertex_space == "offsets" and loaded.config.audio_normalisation == "utterance"
     assert loaded.lip_closure is not None, "the recipe's last step trains the p/b/m detector into the bundle"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
+
+
+def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
+    """The detector's own command: the same --seed writes the same bytes (the shipped file
+    is reproducible), another seed another detector (the model card reports seeds)."""
+    from meshtalk_blender.core.model.lip_closure import load_detector
+    from meshtalk_blender.training.lip_closure import main as closure_main
+
+    files = {name: tmp_path / f"{name}.safetensors" for name in ("a", "again", "other")}
+    for name, seed in (("a", 0), ("again", 0), ("other", 1)):
+        arguments = ["--corpus", str(small_corpus), "--out", str(files[name]), "--steps", "4", "--device", "cpu"]
+        assert closure_main(arguments + ["--seed", str(seed)]) == 0
+    assert files["a"].read_bytes() == files["again"].read_bytes()
+    assert files["a"].read_bytes() != files["other"].read_bytes()
+    assert load_detector(files["other"]).margin == load_detector(files["a"]).margin

@@ -152,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     parser.add_argument("--steps", type=int, default=SETTINGS.steps)
+    parser.add_argument("--seed", type=int, default=SETTINGS.seed,
+                        help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
                    load_corpus(args.corpus, "validation", limit=args.limit), args.out,
-                   ClosureTrainSettings(steps=args.steps), args.device)
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed), args.device)
     return 0
 
 
