@@ -55,6 +55,8 @@ def build_scene(out: Path) -> tuple[bpy.types.Scene, bpy.types.Object, float]:
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
+    # Saved twice (here, and once animated): no demo.blend1 backup of the empty first state.
+    bpy.context.preferences.filepaths.save_version = 0
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"))  # relative paths from here on
     bpy.ops.meshtalk.add_head()
     bpy.ops.meshtalk.load_audio(filepath=str(SAMPLE))
