@@ -34,13 +34,13 @@ def test_seal_silence_and_blinks_on_a_synthetic_curve():
     gap[30:33] = 0.2  # a seal at 1.0-1.1 s
     gap[150:240] = 0.5  # closed mouth 5-8 s
     closures = [(1.0, 1.07), (3.0, 3.07)]  # the second one is missed
-    assert metrics.bilabial_seal_rate(gap, fps, closures) == pytest.approx(0.5)
-    assert metrics.closed_in_silence_rate(gap, fps, [(5.0, 8.0)]) == pytest.approx(1.0)
-    assert metrics.closed_in_silence_rate(gap, fps, [(2.0, 4.0)]) == pytest.approx(0.0)
+    assert metrics.rate(metrics.bilabial_seals(gap, fps, closures)) == pytest.approx(0.5)
+    assert metrics.rate(metrics.closed_silent_frames(gap, fps, [(5.0, 8.0)])) == pytest.approx(1.0)
+    assert metrics.rate(metrics.closed_silent_frames(gap, fps, [(2.0, 4.0)])) == pytest.approx(0.0)
     assert metrics.bilabial_seals(gap, fps, closures) == (1, 2)
     # 5.15-7.85 s: frames 155-235; the 0.2 s silence at 9 s is too short to count
     assert metrics.closed_silent_frames(gap, fps, [(5.0, 8.0), (9.0, 9.2)]) == (81, 81)
-    assert np.isnan(metrics.bilabial_seal_rate(gap, fps, []))
+    assert np.isnan(metrics.rate(metrics.bilabial_seals(gap, fps, [])))
     eyelid = np.full(1800, 10.0)
     for onset in range(0, 1800, 120):  # a blink every 4 s, 5 frames closed
         eyelid[onset + 10:onset + 15] = 1.0

@@ -79,18 +79,6 @@ def rate(counts: tuple[int, int]) -> float:
     return hits / count if count else float("nan")
 
 
-def bilabial_seal_rate(lip_gap: np.ndarray, fps: float, closures: list[tuple[float, float]],
-                       threshold_mm: float = 1.5, slack: float = 0.03) -> float:
-    """Fraction of the closures that ``bilabial_seals`` finds sealed."""
-    return rate(bilabial_seals(lip_gap, fps, closures, threshold_mm, slack))
-
-
-def closed_in_silence_rate(lip_gap: np.ndarray, fps: float, silences: list[tuple[float, float]],
-                           threshold_mm: float = 1.5, margin: float = 0.15, minimum: float = 0.3) -> float:
-    """Fraction of the silent frames that ``closed_silent_frames`` finds closed."""
-    return rate(closed_silent_frames(lip_gap, fps, silences, threshold_mm, margin, minimum))
-
-
 @dataclass
 class BlinkStatistics:
     count: int
