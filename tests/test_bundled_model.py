@@ -30,6 +30,17 @@ def padded_sample(tmp_path_factory):
     return path, len(samples) / rate
 
 
+def inner_lip_gap_mm(vertices: np.ndarray) -> np.ndarray:
+    """(T,) inner-lip gap in mm of (T, V, 3) bundled-head vertices."""
+    head = load_bundled_head()
+    return metrics.pair_gap(vertices, head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"])
+
+
+def onsets(mask: np.ndarray) -> int:
+    """How many runs of True start after the first element (e.g. closures that start while speaking)."""
+    return int(np.count_nonzero(mask[1:] & ~mask[:-1]))
+
+
 @pytest.fixture(scope="module")
 def loaded():
     return load_model(BUNDLED_MODEL_DIR)
@@ -58,9 +69,7 @@ def sample_lip_gap(loaded, padded_sample):
     # in the padding whatever the model did, and the lip seal is tested below.
     options = pipeline.AnimateOptions(seed=0, device="cpu", rest_in_pauses=False, seal_lips=False)
     animation = pipeline.animate(loaded, audio.AudioClip(path), options)
-    head = load_bundled_head()
-    upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
-    gap_mm = metrics.pair_gap(animation.vertices, upper, lower)
+    gap_mm = inner_lip_gap_mm(animation.vertices)
     return gap_mm, np.arange(len(gap_mm)) / animation.fps, speech_seconds
 
 
@@ -84,7 +93,7 @@ def test_lips_seal_on_the_sample_lines_bilabials(sample_lip_gap):
     1.5-2.5 mm short of each other met them 5-7 times, only in the pauses between phrases."""
     gap_mm, times, speech_seconds = sample_lip_gap
     sealed = gap_mm[(times > PADDING) & (times < PADDING + speech_seconds)] < 1.5
-    seals = int(np.count_nonzero(sealed[1:] & ~sealed[:-1]))  # closures that start while speaking
+    seals = onsets(sealed)
     assert seals >= 12, f"the lips met {seals} times in the sample line"
 
 
@@ -93,21 +102,19 @@ def test_the_lip_seal_fires_about_once_per_bilabial_of_the_sample_line(loaded, p
     14 times, on 11 % of the speech frames and never in the silence; with it the lips
     meet 22-25 times in the line (seeds 0-2), without it 16-19."""
     path, speech_seconds = padded_sample
-    head = load_bundled_head()
-    upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
     meetings = {}
     for seal in (True, False):
         run = pipeline.AnimationRun(loaded, audio.AudioClip(path),
                                     pipeline.AnimateOptions(seed=0, device="cpu", rest_in_pauses=False, seal_lips=seal))
-        gap_mm = metrics.pair_gap(np.concatenate(list(run.chunks())), upper, lower)
+        gap_mm = inner_lip_gap_mm(np.concatenate(list(run.chunks())))
         times = np.arange(len(gap_mm)) / 30
         speech = (times > PADDING) & (times < PADDING + speech_seconds)
         sealed = gap_mm[speech] < 1.5
-        meetings[seal] = int(np.count_nonzero(sealed[1:] & ~sealed[:-1]))
+        meetings[seal] = onsets(sealed)
         if seal:
             firing = run.seal_weights[speech] > 0.5
-            onsets = int(np.count_nonzero(firing[1:] & ~firing[:-1]))
-            assert 10 <= onsets <= 20, f"the seal fired {onsets} times for 16 p/b/m"
+            fired = onsets(firing)
+            assert 10 <= fired <= 20, f"the seal fired {fired} times for 16 p/b/m"
             assert firing.mean() < 0.2, "the seal closes the lips on few frames of speech"
             assert run.seal_weights[~speech].max() < 0.1, "nothing to seal in silence"
     assert meetings[True] >= meetings[False] + 3, meetings
