@@ -17,7 +17,7 @@ from meshtalk_blender.core.model.lip_closure import (
     CLOSURE_FILE, SEAL_FROM, SEAL_FULL, LipClosureDetector, load_detector, save_detector, seal_weights)
 from meshtalk_blender.core.model.meshtalk import clip_mel_statistics, log_mel_window
 from meshtalk_blender.training.dataset import Sequence
-from meshtalk_blender.training.lip_closure import closure_targets, utterance_log_mel
+from meshtalk_blender.training.lip_closure import closure_targets, detection_report, utterance_log_mel
 
 RATE = 16000
 
@@ -64,6 +64,35 @@ def test_targets_mark_the_bilabials_frames():
                         metadata={"phonemes": phonemes})
     targets = closure_targets(sequence, 101).numpy()
     assert np.flatnonzero(targets).tolist() == list(range(50, 61)) + list(range(90, 101))
+
+
+class ScriptedDetector(torch.nn.Module):
+    """Gives frame i the probability ``probabilities[i]``, whatever it hears."""
+
+    def __init__(self, probabilities: np.ndarray):
+        super().__init__()
+        self.logits = torch.logit(torch.as_tensor(probabilities, dtype=torch.float32))
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.logits[None, :log_mel.shape[2]]
+
+
+def test_report_compares_detectors_at_the_same_false_alarm_rate():
+    """Two bilabials, one heard at 0.9 and one at 0.35; 4 of the 64 frames away from them
+    (more than 6 frames) at 0.5, the rest at 0.01. At 4 % false alarms the threshold sits
+    at 0.5 (only the first is heard), at 8 % at 0.01 (both are)."""
+    phonemes = [("sil", 0.0, 0.2), ("b", 0.2, 0.25), ("a", 0.25, 0.6), ("m", 0.6, 0.65), ("a", 0.65, 1.0)]
+    sequence = Sequence(np.zeros(RATE, np.float32), np.zeros((31, 1, 3), np.float32), np.zeros((1, 3), np.float32),
+                        metadata={"phonemes": phonemes})
+    probabilities = np.full(100, 0.01)
+    probabilities[22], probabilities[62] = 0.9, 0.35
+    probabilities[80:84] = 0.5
+    report = detection_report(ScriptedDetector(probabilities), [sequence])
+    assert report["bilabials"] == 2
+    assert report["heard_over_0.3"] == 1.0 and report["heard_over_0.6"] == 0.5
+    assert report["false_alarm_frames"] == pytest.approx(4 / 64)
+    assert report["heard_at_4%_false_alarms"] == 0.5
+    assert report["heard_at_8%_false_alarms"] == 1.0
 
 
 def test_training_sees_the_log_mel_that_inference_gives_the_detector():

@@ -110,29 +110,44 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     return detector.cpu().eval()
 
 
-def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) -> dict:
-    """On held-out voices: the share of bilabials with the probability over SEAL_FROM /
-    SEAL_FULL within 30 ms, and the share of frames away from any bilabial (more than
-    60 ms) where it is over SEAL_FROM (false alarms; silences included, where a closed
-    mouth does no harm)."""
-    heard = {SEAL_FROM: 0, SEAL_FULL: 0}
-    closures = false_frames = other_frames = 0
+FALSE_ALARM_RATES = (0.04, 0.08)
+
+
+def closure_peaks_and_background(detector: LipClosureDetector,
+                                 sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) the highest probability within 30 ms of each of the sequences' bilabials, and
+    (F,) the probabilities of all frames more than 60 ms from any bilabial (silences
+    included, where a closed mouth does no harm)."""
+    peaks, background = [], []
     with torch.no_grad():
         for log_mel, target in examples(sequences):
             probability = torch.sigmoid(detector(log_mel[None]))[0].numpy()
             target = target.numpy()
             edges = np.diff(np.r_[0, target, 0])
             for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-                peak = probability[max(0, first - SLACK_FRAMES):stop + SLACK_FRAMES].max()
-                closures += 1
-                for threshold in heard:
-                    heard[threshold] += peak > threshold
+                peaks.append(probability[max(0, first - SLACK_FRAMES):stop + SLACK_FRAMES].max())
             away = np.convolve(target, np.ones(4 * SLACK_FRAMES + 1), "same") == 0
-            false_frames += int((probability[away] > SEAL_FROM).sum())
-            other_frames += int(away.sum())
-    return {"bilabials": closures,
-            **{f"heard_over_{threshold:g}": heard[threshold] / max(closures, 1) for threshold in heard},
-            "false_alarm_frames": false_frames / max(other_frames, 1)}
+            background.append(probability[away])
+    return np.array(peaks, np.float32), np.concatenate(background or [np.zeros(0, np.float32)])
+
+
+def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) -> dict:
+    """On held-out voices: the share of bilabials heard (probability over SEAL_FROM /
+    SEAL_FULL within 30 ms), the share of frames away from any bilabial over SEAL_FROM
+    (false alarms), and the share heard at fixed false-alarm rates.
+
+    Compare detectors by the last: a fixed threshold mixes how well a detector hears with
+    where its probabilities sit. Seeds of one recipe heard 70-81 % over 0.3 but 77-79 % at
+    4 % false alarms (see the model card)."""
+    peaks, background = closure_peaks_and_background(detector, sequences)
+    report = {"bilabials": len(peaks),
+              **{f"heard_over_{threshold:g}": float(np.mean(peaks > threshold)) if len(peaks) else 0.0
+                 for threshold in (SEAL_FROM, SEAL_FULL)},
+              "false_alarm_frames": float(np.mean(background > SEAL_FROM)) if len(background) else 0.0}
+    for rate in FALSE_ALARM_RATES:
+        threshold = np.quantile(background, 1.0 - rate) if len(background) else 1.0
+        report[f"heard_at_{rate:.0%}_false_alarms"] = float(np.mean(peaks > threshold)) if len(peaks) else 0.0
+    return report
 
 
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
