@@ -160,7 +160,7 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
     from conftest import TINY, random_model
 
     from meshtalk_blender.core.checkpoints import save_bundle
-    from meshtalk_blender.training.evaluate import NO_REST, NO_SEAL
+    from meshtalk_blender.training.evaluate import NO_REST, NO_SEAL, markdown
     from meshtalk_blender.training.evaluate import main as evaluate_main
 
     head = load_bundled_head()
@@ -190,6 +190,10 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
         assert (out / name).stat().st_size > 5000
     assert set(report["figures"]) == {"lip gap", "blink durations", "blinks across seeds", "training curves"}
     assert "| static template |" in (out / "report.md").read_text()
+    assert "lip_closure_detector" not in report, "no detector in this bundle: nothing to report"
+    detector = {"bilabials": 12, "heard_over_0.3": 0.75, "false_alarm_frames": 0.043, "heard_at_4%_false_alarms": 0.5}
+    text = markdown(report | {"lip_closure_detector": detector})
+    assert "(12 p/b/m;" in text and "heard_over_0.3 75.0%, false_alarm_frames 4.3%, heard_at_4%_false_alarms 50.0%" in text
 
 
 def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):

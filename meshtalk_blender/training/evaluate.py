@@ -44,7 +44,7 @@ from ..core.defaults import DEFAULT_TEMPERATURE
 from ..core.face import ARKIT_INDEX, load_bundled_head
 from ..core.sampling import keep_mask
 from ..core.model.config import MODEL_FPS
-from . import metrics, report_plots
+from . import lip_closure, metrics, report_plots
 from .corpus.loader import load_corpus
 from .dataset import Sequence
 from .speech import ipa
@@ -188,6 +188,8 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
     }
+    if evaluator.loaded.lip_closure is not None:
+        report["lip_closure_detector"] = lip_closure.detection_report(evaluator.loaded.lip_closure, sequences)
     durations = {name: [d for row in scored for d in row["blink_durations_s"]]
                  for name, scored in (("teacher (reference)", teacher), ("model", rows["model"]))}
     report_plots.blink_durations(durations, out / "blink_durations.png")
@@ -284,6 +286,12 @@ def markdown(report: dict) -> str:
                       f"({seeds['lip_vertex_error_between_seeds_before_blend_mm']:.3f} mm before the mouth-mask "
                       "blend); blink onsets per seed (s):"]
         lines += [f"- {onsets}" for onsets in seeds["blink_onsets_s"]]
+    detector = report.get("lip_closure_detector")
+    if detector:
+        shares = ", ".join(f"{key} {value:.1%}" for key, value in detector.items() if key != "bilabials")
+        lines += ["", f"Lip-closure detector on these sequences ({detector['bilabials']} p/b/m; heard = over the "
+                      f"threshold within 30 ms, false alarms = frames more than 60 ms from any p/b/m): {shares}. "
+                      "Compare detectors by the share heard at a fixed false-alarm rate."]
     for title, name in report.get("figures", {}).items():
         lines += ["", f"![{title}]({name})"]
     if "real_speech" in report:
