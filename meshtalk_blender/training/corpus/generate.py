@@ -23,6 +23,7 @@ from typing import Callable
 
 from ...core.face import ARKIT_NAMES, load_bundled_head
 from ...core.face.identity import SPANS
+from ..speech.augment import change_speed, shift_pitch
 from ..speech.split import HELD_OUT_LANGUAGE, HELD_OUT_VOICES, assert_no_held_out
 from .manifest import MANIFEST_NAME, corpus_totals
 from .plan import VoicePool, corpus_job
@@ -181,5 +182,5 @@ def compile_numba_caches_once() -> None:
 
     noise = np.random.default_rng(0).normal(scale=0.1, size=16000).astype(np.float32)
     librosa.yin(noise, fmin=60, fmax=400, sr=16000, frame_length=800, hop_length=160)
-    librosa.effects.time_stretch(noise, rate=1.1)
-    librosa.effects.pitch_shift(noise, sr=16000, n_steps=1.0)
+    change_speed(noise, [], [], 1.1, keep_pitch=True)
+    shift_pitch(noise, 1.0)
