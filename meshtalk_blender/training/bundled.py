@@ -72,13 +72,16 @@ def bundled_config(num_vertices: int) -> MeshTalkConfig:
 # 56-57 % of held-out synthetic ones; (0, audio 2) sealed 49 % / 66 %.
 STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_rate=3e-4, decay_at=0.9,
                        log_every=50, checkpoint_every=250,
-                       weights=Stage1Weights(1.0, 1.0, 1.0, lip_contact=0.5, audio_lip_contact=2.0),
-                       warmup_weights=Stage1Weights(1.0, 1.0, 1.0), warmup_steps=1000)
-# Blink formation in the warm-up hangs on the exact numerics: the same command with torch
-# on one thread instead of two took another path from step 50 and still had the no-blink
-# eyelid loss (0.29 mm^2) at step 1,300, while on two threads it is 0.09 by step 300
-# (measured; the two-thread run is bit-for-bit repeatable). The run warns when the
-# warm-up ends without blinks.
+                       weights=Stage1Weights(1.0, 5.0, 1.0, lip_contact=0.5, audio_lip_contact=2.0),
+                       warmup_weights=Stage1Weights(1.0, 5.0, 1.0), warmup_steps=1000)
+# The eyelid term weighs 5, so that blinks form in the warm-up and survive the jolt when
+# the lip terms start (lip contact ~4 -> ~65 mm^2 for a few steps). At weight 1, whether
+# they formed hung on the exact numerics (one thread instead of two: still the no-blink
+# eyelid loss, 0.29 mm^2, at step 1,300; two threads on the corpus regenerated with 16 ms
+# vocoder frames: 0.28 at step 1,000), and at 5 in the warm-up only they formed by step
+# 200 but were lost at the jolt (0.27 from step 1,200 to 4,650). At 5 throughout, on one
+# thread: 0.08 at step 200, 0.49 for a moment at 1,050, 0.05 from 1,200 (measured).
+# The run still warns when the warm-up ends without blinks.
 BLINKS_FORMED_EYELID = 0.15  # mm^2: held-out no-blink level ~0.28, with blinks ~0.08 at 1,000 steps
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
                        log_every=50, checkpoint_every=250)
