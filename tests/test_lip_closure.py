@@ -14,8 +14,10 @@ from meshtalk_blender.core import audio, pipeline
 from meshtalk_blender.core.checkpoints import LoadedModel, load_model, save_bundle
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.model.lip_closure import (
-    CLOSURE_FILE, SEAL_FROM, SEAL_FULL, LipClosureDetector, load_detector, save_detector, seal_weights)
-from meshtalk_blender.core.model.meshtalk import clip_mel_statistics, log_mel_window
+    CLOSURE_FILE, SEAL_FROM, SEAL_FULL, LipClosureDetector, closure_probabilities, load_detector, save_detector,
+    seal_weights)
+from meshtalk_blender.core.model.meshtalk import LogMelWindow, clip_mel_statistics, log_mel_window
+from meshtalk_blender.core.timeline import FpsResampler
 from meshtalk_blender.training.dataset import Sequence
 from meshtalk_blender.training.lip_closure import closure_targets, detection_report, utterance_log_mel
 
@@ -56,6 +58,34 @@ def test_a_detector_beside_a_model_that_does_not_normalise_per_utterance_is_refu
 def test_seal_weights_ramp_between_the_two_probabilities():
     weights = seal_weights(np.array([0.0, SEAL_FROM, (SEAL_FROM + SEAL_FULL) / 2, SEAL_FULL, 1.0]))
     np.testing.assert_allclose(weights, [0, 0, 0.5, 1, 1], atol=1e-6)
+
+
+class OneFrameDetector(torch.nn.Module):
+    """Hears a closure on one mel frame (100 Hz grid index ``heard``) of a window and
+    nowhere else."""
+
+    def __init__(self, heard: int):
+        super().__init__()
+        self.heard = heard
+        self.output = torch.nn.Conv1d(1, 1, 1)  # only its dtype is read
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        logits = torch.full(log_mel.shape[::2], -20.0)
+        logits[:, self.heard] = 20.0
+        return logits
+
+
+def test_a_closure_between_two_frames_is_shown_on_the_frames_around_it():
+    """At 30 fps the frames fall every 3.3 mel frames: a closure heard on one mel frame
+    that no frame's time lands on must still close the frame(s) within half a frame."""
+    window = LogMelWindow(torch.zeros(1, 80, 200), first_mel=100)  # mel frames 100..299 (1-3 s)
+    times = np.arange(30, 90) / 30
+    for heard in (150, 151, 152, 153):  # 1.50 s is frame 45's time; 1.51-1.53 s fall between 45 and 46
+        probabilities = closure_probabilities(OneFrameDetector(heard - 100), window, times)
+        distance = np.abs(times * 100 - heard)  # mel frames from each frame's time
+        np.testing.assert_array_equal(probabilities > 0.99, distance <= 100 / 30 / 2)
+        assert probabilities.max() > 0.99 and (probabilities > 0.99).sum() <= 2
+        assert probabilities[distance > 100 / 30 / 2].max() < 1e-6
 
 
 def test_targets_mark_the_bilabials_frames():
@@ -151,6 +181,22 @@ def test_pipeline_closes_only_the_mouth_and_only_where_the_detector_fires(loaded
     np.testing.assert_array_equal(sealed[:, ~lips], plain[:, ~lips])
     np.testing.assert_array_equal(animate(loaded_with(firing(True)), speech_path, seal=False), plain)
     np.testing.assert_array_equal(animate(loaded_with(firing(False)), speech_path), plain)
+
+
+def test_at_24_fps_the_mouth_closes_by_the_seal_weights_resampled_to_keep_their_peaks(loaded_with, speech_path):
+    """The closed rest is blended in after the resampling to the output rate, so a
+    closure of one 30 fps frame is as closed at 24 fps, not interpolated to half."""
+    loaded = loaded_with(random_detector(1))
+    options = pipeline.AnimateOptions(fps=24, seed=3, chunk_frames=17, device="cpu", rest_in_pauses=False)
+    run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
+    sealed = np.concatenate(list(run.chunks()))
+    plain = pipeline.animate(loaded, audio.AudioClip(speech_path), replace(options, seal_lips=False)).vertices
+    closing = FpsResampler(24, len(plain), keep_peaks=True).push(run.seal_weights, last=True)
+    mouth = loaded.vertex_masks["mouth"]
+    expected = plain + closing[:, None, None] * mouth[None, :, None] * (loaded.template[None] - plain)
+    np.testing.assert_allclose(sealed, expected, atol=1e-5)
+    linear = FpsResampler(24, len(plain)).push(run.seal_weights, last=True)
+    assert closing.max() > 0.5 and np.abs(closing - linear).max() > 0.02, "the test tells the two resamplings apart"
 
 
 def test_seal_weights_do_not_depend_on_the_chunking(loaded_with, speech_path):

@@ -65,6 +65,26 @@ def test_fps_resampler_is_the_same_whatever_the_chunks():
     assert len(whole) == 80
 
 
+@pytest.mark.parametrize("fps", [24, 25, 60])
+def test_a_one_frame_peak_survives_resampling_that_keeps_peaks(fps):
+    """A closure weight of 1 on a single model frame must reach 1 on an output frame
+    (linear interpolation leaves 0.8 and 0.2 at 24 fps where it falls between frames),
+    and the result must not depend on the chunks."""
+    count = int(100 * fps / 30)
+    for peak in range(40, 45):
+        weights = np.zeros(100, np.float32)
+        weights[peak] = 1.0
+        whole = FpsResampler(fps, count, keep_peaks=True).push(weights, last=True)
+        assert whole.max() == 1.0 and FpsResampler(fps, count).push(weights, last=True).max() <= 1.0
+        resampler = FpsResampler(fps, count, keep_peaks=True)
+        parts = [resampler.push(weights[a:a + 7], last=a + 7 >= 100) for a in range(0, 100, 7)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+        near = np.abs(np.arange(count) * 30 / fps - peak) < 1  # output frames within one model frame
+        assert whole[near].max() == 1.0 and whole[~near].max() == 0.0
+    linear = FpsResampler(24, 80).push(np.eye(100, dtype=np.float32)[42], last=True)
+    assert linear.max() < 1.0, "42 / 30 s falls between two 24 fps frames: interpolation fades it"
+
+
 def test_smoother_equals_a_gaussian_filter_with_held_ends_and_respects_the_mask():
     rng = np.random.default_rng(1)
     frames = rng.normal(size=(50, 3, 3)).astype(np.float32)

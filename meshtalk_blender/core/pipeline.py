@@ -122,6 +122,10 @@ class AnimationRun:
         if self.lip_closure is not None:
             self.lip_closure.to(device).eval()
         resampler = FpsResampler(self.options.fps, self.num_output_frames)
+        # The mouth's closed rest is blended in at the output rate, by weights resampled
+        # to keep their peaks: a closure one model frame long (a p/b/m) blended at 30 fps
+        # and then interpolated to 24 fps would come out half closed on most frames.
+        closing_resampler = FpsResampler(self.options.fps, self.num_output_frames, keep_peaks=True)
         smoothing = self.loaded.vertex_masks.get("smoothing")
         smoother = TemporalSmoother(smoothing) if smoothing is not None else None
         stop = threading.Event()
@@ -137,6 +141,7 @@ class AnimationRun:
                 encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
                 state = None
                 done = 0
+                ready = 0  # model frames handed to the resampler
                 while done < self.num_model_frames:
                     if should_cancel is not None and should_cancel():
                         raise Cancelled()
@@ -149,13 +154,15 @@ class AnimationRun:
                     )
                     frames = vertices[0].float().cpu().numpy()
                     done = start + len(labels)
-                    closing = self._mouth_weights(start, done)
-                    if closing is not None:
-                        frames = rest_mouth(frames, self.template, self.mouth_mask, closing)
                     last = done >= self.num_model_frames
-                    if smoother is not None:
+                    if smoother is not None:  # it delays the stream: its frames start at ``ready``
                         frames = smoother.push(frames, last)
+                    closing = self._mouth_weights(ready, ready + len(frames))
+                    ready += len(frames)
                     out = resampler.push(frames, last) if len(frames) or last else frames
+                    if closing is not None:
+                        closing = closing_resampler.push(closing, last) if len(closing) or last else closing
+                        out = rest_mouth(out, self.template, self.mouth_mask, closing)
                     if progress is not None:
                         progress(done / self.num_model_frames)
                     if len(out):

@@ -2,7 +2,8 @@
 
 The model runs at its own rate (frame k at k / 30 s). ``FpsResampler`` turns a stream of
 model-frame chunks into output frames at n / fps by linear interpolation, carrying one
-frame across chunk boundaries. ``TemporalSmoother`` is the release's post-processing:
+frame across chunk boundaries (or, for weights that must not fade, the larger of the two
+model frames around each output frame). ``TemporalSmoother`` is the release's post-processing:
 a 9-tap Gaussian (sigma 2 frames) along time, blended in per vertex by a mask (forehead
 and neck jitter most); it delays the stream by 4 frames and flushes at the end.
 """
@@ -15,8 +16,13 @@ from .model.config import MODEL_FPS
 
 
 class FpsResampler:
-    def __init__(self, fps: float, num_output_frames: int):
+    def __init__(self, fps: float, num_output_frames: int, keep_peaks: bool = False):
+        """``keep_peaks``: an output frame between two model frames takes the larger of
+        them instead of a mix, so that a one-frame peak (a closed mouth) survives at any
+        output rate of 15 fps or more (where every model frame has an output frame within
+        one frame of it)."""
         self.step = MODEL_FPS / fps  # model frames per output frame
+        self.keep_peaks = keep_peaks
         self.num_output_frames = num_output_frames
         self.next_output = 0
         self.previous: np.ndarray | None = None  # last model frame of the previous chunk
@@ -44,6 +50,8 @@ class FpsResampler:
         lower = np.floor(local + 1e-9).astype(np.int64)
         upper = np.minimum(lower + 1, len(frames) - 1)
         weight = (local - lower).astype(np.float32).reshape((-1,) + (1,) * (frames.ndim - 1))
+        if self.keep_peaks:
+            return np.where(weight > 0, np.maximum(frames[lower], frames[upper]), frames[lower])
         return frames[lower] * (1 - weight) + frames[upper] * weight
 
 

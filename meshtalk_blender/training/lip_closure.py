@@ -14,6 +14,7 @@ hear closures through a room; held-out voices measure it.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -42,6 +43,12 @@ class ClosureTrainSettings:
     learning_rate: float = 1e-3
     seed: int = 0
     log_every: int = 500
+    # The returned detector's weights: an exponential moving average of the trained ones
+    # with this decay per step (0: the last step's weights).
+    average_decay: float = 0.0
+    # Weight of a second term: each bilabial's highest logit within 30 ms (what the seal
+    # needs: the lips meet on one frame of it) against 1. 0: per-frame targets only.
+    peak_weight: float = 0.0
 
 
 # 15,000 steps: held-out voices' closures heard (p > SEAL_FROM within 30 ms) went from
@@ -78,6 +85,20 @@ def examples(sequences: list[Sequence]) -> list[tuple[torch.Tensor, torch.Tensor
     return pairs
 
 
+def closure_runs(target: np.ndarray) -> list[tuple[int, int]]:
+    """[first, stop) of each run of 1s in a (M,) 0/1 target."""
+    edges = np.diff(np.r_[0, target, 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def closure_peaks(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(C,) the highest of (B, M) ``values`` within SLACK_FRAMES of each run of 1s in the
+    (B, M) ``targets``: one per bilabial."""
+    peaks = [values[row, max(0, first - SLACK_FRAMES):stop + SLACK_FRAMES].max()
+             for row, target in enumerate(targets.cpu().numpy()) for first, stop in closure_runs(target)]
+    return torch.stack(peaks) if peaks else values.new_zeros(0)
+
+
 def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTINGS, device: str = "auto",
                    log=print) -> LipClosureDetector:
     """The trained detector, in eval mode on the CPU."""
@@ -87,6 +108,7 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     target_device = choose_device(device)
     detector = LipClosureDetector().to(target_device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
+    averaged = copy.deepcopy(detector) if settings.average_decay > 0 else None
     detector.train()
     started, losses = time.perf_counter(), []
     for step in range(settings.steps):
@@ -98,16 +120,25 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
             targets.append(target[first:first + CROP_FRAMES])
         length = min(c.shape[1] for c in crops)  # utterances shorter than a crop shorten the batch
         batch = torch.stack([c[:, :length] for c in crops]).to(target_device)
-        loss = F.binary_cross_entropy_with_logits(detector(batch),
-                                                  torch.stack([t[:length] for t in targets]).to(target_device))
+        target = torch.stack([t[:length] for t in targets]).to(target_device)
+        logits = detector(batch)
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        if settings.peak_weight > 0:
+            peaks = closure_peaks(logits, target)
+            if len(peaks):
+                loss = loss + settings.peak_weight * F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if averaged is not None:
+            with torch.no_grad():
+                for average, weight in zip(averaged.parameters(), detector.parameters()):
+                    average.lerp_(weight, 1.0 - settings.average_decay)
         losses.append(float(loss.detach()))
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
             log(f"lip closure step {step + 1}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
             losses = []
-    return detector.cpu().eval()
+    return (averaged if averaged is not None else detector).cpu().eval()
 
 
 FALSE_ALARM_RATES = (0.04, 0.08)
@@ -123,8 +154,7 @@ def closure_peaks_and_background(detector: LipClosureDetector,
         for log_mel, target in examples(sequences):
             probability = torch.sigmoid(detector(log_mel[None]))[0].numpy()
             target = target.numpy()
-            edges = np.diff(np.r_[0, target, 0])
-            for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            for first, stop in closure_runs(target):
                 peaks.append(probability[max(0, first - SLACK_FRAMES):stop + SLACK_FRAMES].max())
             away = np.convolve(target, np.ones(4 * SLACK_FRAMES + 1), "same") == 0
             background.append(probability[away])
@@ -169,12 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=SETTINGS.steps)
     parser.add_argument("--seed", type=int, default=SETTINGS.seed,
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
+    parser.add_argument("--average-decay", type=float, default=SETTINGS.average_decay,
+                        help="return an exponential moving average of the weights with this decay per step")
+    parser.add_argument("--peak-weight", type=float, default=SETTINGS.peak_weight,
+                        help="weight of the term on each bilabial's highest logit within 30 ms")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
                    load_corpus(args.corpus, "validation", limit=args.limit), args.out,
-                   ClosureTrainSettings(steps=args.steps, seed=args.seed), args.device)
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed, average_decay=args.average_decay,
+                                       peak_weight=args.peak_weight), args.device)
     return 0
 
 
