@@ -19,7 +19,8 @@ from meshtalk_blender.core.model.lip_closure import (
 from meshtalk_blender.core.model.meshtalk import LogMelWindow, clip_mel_statistics, log_mel_window
 from meshtalk_blender.core.timeline import FpsResampler
 from meshtalk_blender.training.dataset import Sequence
-from meshtalk_blender.training.lip_closure import closure_targets, detection_report, utterance_log_mel
+from meshtalk_blender.training.lip_closure import (
+    ClosureTrainSettings, closure_peaks, closure_targets, detection_report, train_detector, utterance_log_mel)
 
 RATE = 16000
 
@@ -94,6 +95,40 @@ def test_targets_mark_the_bilabials_frames():
                         metadata={"phonemes": phonemes})
     targets = closure_targets(sequence, 101).numpy()
     assert np.flatnonzero(targets).tolist() == list(range(50, 61)) + list(range(90, 101))
+
+
+def test_closure_peaks_take_each_bilabials_highest_value_within_30_ms():
+    values = torch.arange(40, dtype=torch.float32).reshape(2, 20) % 7
+    targets = torch.zeros(2, 20)
+    targets[0, 5:7] = 1  # frames 2..9 count: values 2, 3, 4, 5, 6, 0, 1, 2
+    targets[0, 15:20] = 1  # frames 12..19: 5, 6, 0, ...
+    targets[1, 0:1] = 1  # row 1 is 20..39: frames 0..3 are 6, 0, 1, 2
+    np.testing.assert_array_equal(closure_peaks(values, targets).numpy(), [6, 6, 6])
+    assert closure_peaks(values, torch.zeros(2, 20)).shape == (0,)
+
+
+def gapped_speech(seed: int) -> Sequence:
+    """4 s of speech-like sound with eight 70 ms silent closures, labelled as "b"."""
+    rng = np.random.default_rng(seed)
+    waveform = speech_like(4.0, RATE, seed=seed, pauses=False)
+    phonemes, position = [], 0.2
+    for start in np.sort(rng.choice(np.arange(0.3, 3.6, 0.4), 8, replace=False)) + rng.uniform(0, 0.1, 8):
+        waveform[int(start * RATE):int((start + 0.07) * RATE)] = 0.0
+        phonemes += [("a", position, start), ("b", start, start + 0.07)]
+        position = start + 0.07
+    return Sequence(waveform, np.zeros((120, 1, 3), np.float32), np.zeros((1, 3), np.float32),
+                    metadata={"phonemes": phonemes + [("a", position, 4.0)]})
+
+
+def test_training_with_the_peak_term_learns_to_hear_closures_in_new_utterances():
+    train = [gapped_speech(seed) for seed in range(6)]
+    settings = ClosureTrainSettings(steps=120, batch_size=8, log_every=1000, peak_weight=1.0)
+    detector = train_detector(train, settings, device="cpu", log=lambda message: None)
+    untrained = detection_report(LipClosureDetector().eval(), [gapped_speech(100), gapped_speech(101)])
+    report = detection_report(detector, [gapped_speech(100), gapped_speech(101)])
+    assert report["bilabials"] == 16
+    assert report["heard_over_0.3"] >= 0.9 and report["false_alarm_frames"] < 0.1, report
+    assert untrained["heard_over_0.3"] < 0.5 or untrained["false_alarm_frames"] > 0.5, untrained
 
 
 class ScriptedDetector(torch.nn.Module):

@@ -14,7 +14,6 @@ hear closures through a room; held-out voices measure it.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -43,9 +42,6 @@ class ClosureTrainSettings:
     learning_rate: float = 1e-3
     seed: int = 0
     log_every: int = 500
-    # The returned detector's weights: an exponential moving average of the trained ones
-    # with this decay per step (0: the last step's weights).
-    average_decay: float = 0.0
     # Weight of a second term: each bilabial's highest logit within 30 ms (what the seal
     # needs: the lips meet on one frame of it) against 1. 0: per-frame targets only.
     peak_weight: float = 0.0
@@ -108,7 +104,6 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     target_device = choose_device(device)
     detector = LipClosureDetector().to(target_device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
-    averaged = copy.deepcopy(detector) if settings.average_decay > 0 else None
     detector.train()
     started, losses = time.perf_counter(), []
     for step in range(settings.steps):
@@ -130,15 +125,11 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if averaged is not None:
-            with torch.no_grad():
-                for average, weight in zip(averaged.parameters(), detector.parameters()):
-                    average.lerp_(weight, 1.0 - settings.average_decay)
         losses.append(float(loss.detach()))
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
             log(f"lip closure step {step + 1}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
             losses = []
-    return (averaged if averaged is not None else detector).cpu().eval()
+    return detector.cpu().eval()
 
 
 FALSE_ALARM_RATES = (0.04, 0.08)
@@ -152,13 +143,12 @@ def closure_peaks_and_background(detector: LipClosureDetector,
     peaks, background = [], []
     with torch.no_grad():
         for log_mel, target in examples(sequences):
-            probability = torch.sigmoid(detector(log_mel[None]))[0].numpy()
-            target = target.numpy()
-            for first, stop in closure_runs(target):
-                peaks.append(probability[max(0, first - SLACK_FRAMES):stop + SLACK_FRAMES].max())
-            away = np.convolve(target, np.ones(4 * SLACK_FRAMES + 1), "same") == 0
-            background.append(probability[away])
-    return np.array(peaks, np.float32), np.concatenate(background or [np.zeros(0, np.float32)])
+            probability = torch.sigmoid(detector(log_mel[None]))
+            peaks.append(closure_peaks(probability, target[None]).numpy())
+            away = np.convolve(target.numpy(), np.ones(4 * SLACK_FRAMES + 1), "same") == 0
+            background.append(probability[0].numpy()[away])
+    return (np.concatenate(peaks or [np.zeros(0, np.float32)]).astype(np.float32),
+            np.concatenate(background or [np.zeros(0, np.float32)]))
 
 
 def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) -> dict:
@@ -199,8 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=SETTINGS.steps)
     parser.add_argument("--seed", type=int, default=SETTINGS.seed,
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
-    parser.add_argument("--average-decay", type=float, default=SETTINGS.average_decay,
-                        help="return an exponential moving average of the weights with this decay per step")
     parser.add_argument("--peak-weight", type=float, default=SETTINGS.peak_weight,
                         help="weight of the term on each bilabial's highest logit within 30 ms")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
@@ -208,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
                    load_corpus(args.corpus, "validation", limit=args.limit), args.out,
-                   ClosureTrainSettings(steps=args.steps, seed=args.seed, average_decay=args.average_decay,
-                                       peak_weight=args.peak_weight), args.device)
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight), args.device)
     return 0
 
 
