@@ -1,11 +1,12 @@
 """From the model's 30 fps frames to the frames the user asked for, chunk by chunk.
 
 The model runs at its own rate (frame k at k / 30 s). ``FpsResampler`` turns a stream of
-model-frame chunks into output frames at n / fps by linear interpolation, carrying one
-frame across chunk boundaries (or, for weights that must not fade, the larger of the two
-model frames around each output frame). ``TemporalSmoother`` is the release's post-processing:
-a 9-tap Gaussian (sigma 2 frames) along time, blended in per vertex by a mask (forehead
-and neck jitter most); it delays the stream by 4 frames and flushes at the end.
+model-frame chunks into output frames at n / fps by linear interpolation (or, for
+weights that must not fade, the larger of the two model frames around each output
+frame), carrying one frame across chunk boundaries. ``TemporalSmoother`` is the
+release's post-processing: a 9-tap Gaussian (sigma 2 frames) along time, blended in per
+vertex by a mask (forehead and neck jitter most); it delays the stream by 4 frames and
+flushes at the end.
 """
 
 from __future__ import annotations

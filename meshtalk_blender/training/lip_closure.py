@@ -51,8 +51,8 @@ class ClosureTrainSettings:
 
 # The peak term (weight 1) on the corpus with 16 ms vocoder frames: held-out closures
 # heard at 4 % / 8 % false alarms 83 % / 91 % -> 89 % / 94 % (seed 1: 86 % / 92 %);
-# weight 2 heard 93 % / 96 % but fired on real speech's vowels and consonants too (see the
-# model card).
+# weight 2 heard 93 % / 96 % but fired more often on real speech too, where the lip gap
+# then followed the reference at r 0.78 (see the model card).
 # 15,000 steps: held-out voices' closures heard (p > SEAL_FROM within 30 ms) went from
 # 72 % at 3,000 steps to 81 %; at 30,000 it overfits (71 %), and so it does with the
 # learning rate x0.1 after 12,000 (73 %). A +-0.64 s receptive field with the clean
