@@ -60,7 +60,10 @@ def test_fps_resampler_is_the_same_whatever_the_chunks():
     frames = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
     whole = FpsResampler(24, 80).push(frames, last=True)
     resampler = FpsResampler(24, 80)
+    # An empty chunk (a smoother still filling its window) gives nothing, before or after frames.
+    assert resampler.push(frames[:0]).shape == (0, 4)
     parts = [resampler.push(frames[a:a + 9], last=a + 9 >= 100) for a in range(0, 100, 9)]
+    assert resampler.push(frames[:0]).shape == (0, 4)
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
     assert len(whole) == 80
 

@@ -159,10 +159,9 @@ class AnimationRun:
                         frames = smoother.push(frames, last)
                     closing = self._mouth_weights(ready, ready + len(frames))
                     ready += len(frames)
-                    out = resampler.push(frames, last) if len(frames) or last else frames
+                    out = resampler.push(frames, last)
                     if closing is not None:
-                        closing = closing_resampler.push(closing, last) if len(closing) or last else closing
-                        out = rest_mouth(out, self.template, self.mouth_mask, closing)
+                        out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
                     if progress is not None:
                         progress(done / self.num_model_frames)
                     if len(out):

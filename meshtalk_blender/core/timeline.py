@@ -30,7 +30,10 @@ class FpsResampler:
         self.next_model_frame = 0  # global index of the next model frame to arrive
 
     def push(self, frames: np.ndarray, last: bool = False) -> np.ndarray:
-        """(T, ...) consecutive model frames -> (n, ...) output frames now computable."""
+        """(T, ...) consecutive model frames -> (n, ...) output frames now computable
+        (none for an empty chunk that is not the last: a smoother may have held it back)."""
+        if not len(frames) and not last:
+            return frames
         first = self.next_model_frame
         self.next_model_frame += len(frames)
         if self.previous is not None:
