@@ -61,26 +61,24 @@ class LipClosureDetector(nn.Module):
         return {"width": self.width, "dilations": list(self.dilations)}
 
 
-def closure_probabilities(detector: LipClosureDetector, window: LogMelWindow, frame_times: np.ndarray,
-                          frame_seconds: float = 1.0 / MODEL_FPS) -> np.ndarray:
-    """(T,) float32 closure probability of the frames at ``frame_times`` (seconds), from
-    the log-mel window of those times (``meshtalk.log_mel_window``, which has
+def closure_probabilities(detector: LipClosureDetector, window: LogMelWindow, frame_times: np.ndarray) -> np.ndarray:
+    """(T,) float32 closure probability of the model frames at ``frame_times`` (seconds),
+    from the log-mel window of those times (``meshtalk.log_mel_window``, which has
     ``CODE_MARGIN`` >= ``detector.margin`` frames of context on each side).
 
-    A frame stands for ``frame_seconds`` of speech, about 3 mel frames at 30 fps, and a
-    closure heard on any of them is shown closed: the highest probability within half a
-    frame of its time. Read at the frame's time alone, a closure of 20-30 ms that falls
-    between two frames was lost (18 of the 159 held-out p/b/m the bundled model left open
-    had been heard at over 0.6 this way)."""
+    A model frame stands for 1/30 s of speech, about 3 mel frames, and a closure heard on
+    any of them is shown closed: the highest probability within half a frame of its
+    time (which includes the two mel frames around it). Read at the frame's time alone,
+    a closure of 20-30 ms that falls between two frames was lost (18 of the 159 held-out
+    p/b/m the bundled model left open had been heard at over 0.6 this way)."""
     probabilities = torch.sigmoid(detector(window.log_mel.to(detector.output.weight.dtype)))[0].float().cpu().numpy()
     positions = frame_times * MEL_RATE - window.first_mel
-    at_time = np.interp(positions, np.arange(len(probabilities)), probabilities)
-    half = 0.5 * frame_seconds * MEL_RATE
+    half = 0.5 * MEL_RATE / MODEL_FPS
     reach = int(np.ceil(half))
     candidates = np.round(positions)[:, None].astype(np.int64) + np.arange(-reach, reach + 1)  # (T, 2 reach + 1)
     inside = (np.abs(candidates - positions[:, None]) <= half) & (candidates >= 0) & (candidates < len(probabilities))
-    pooled = np.where(inside, probabilities[np.clip(candidates, 0, len(probabilities) - 1)], 0.0).max(axis=1)
-    return np.maximum(at_time, pooled).astype(np.float32)
+    return np.where(inside, probabilities[np.clip(candidates, 0, len(probabilities) - 1)], 0.0).max(axis=1).astype(
+        np.float32)
 
 
 def seal_weights(probabilities: np.ndarray) -> np.ndarray:
