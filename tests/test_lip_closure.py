@@ -61,19 +61,16 @@ def test_seal_weights_ramp_between_the_two_probabilities():
     np.testing.assert_allclose(weights, [0, 0, 0.5, 1, 1], atol=1e-6)
 
 
-class OneFrameDetector(torch.nn.Module):
-    """Hears a closure on one mel frame (100 Hz grid index ``heard``) of a window and
-    nowhere else."""
+class ScriptedDetector(torch.nn.Module):
+    """Gives frame i the probability ``probabilities[i]``, whatever it hears."""
 
-    def __init__(self, heard: int):
+    def __init__(self, probabilities: np.ndarray):
         super().__init__()
-        self.heard = heard
-        self.output = torch.nn.Conv1d(1, 1, 1)  # only its dtype is read
+        self.logits = torch.logit(torch.as_tensor(probabilities, dtype=torch.float32))
+        self.output = torch.nn.Conv1d(1, 1, 1)  # only its dtype is read (closure_probabilities)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        logits = torch.full(log_mel.shape[::2], -20.0)
-        logits[:, self.heard] = 20.0
-        return logits
+        return self.logits[None, :log_mel.shape[2]]
 
 
 def test_a_closure_between_two_frames_is_shown_on_the_frames_around_it():
@@ -82,7 +79,7 @@ def test_a_closure_between_two_frames_is_shown_on_the_frames_around_it():
     window = LogMelWindow(torch.zeros(1, 80, 200), first_mel=100)  # mel frames 100..299 (1-3 s)
     times = np.arange(30, 90) / 30
     for heard in (150, 151, 152, 153):  # 1.50 s is frame 45's time; 1.51-1.53 s fall between 45 and 46
-        probabilities = closure_probabilities(OneFrameDetector(heard - 100), window, times)
+        probabilities = closure_probabilities(ScriptedDetector(np.eye(200)[heard - 100]), window, times)
         distance = np.abs(times * 100 - heard)  # mel frames from each frame's time
         np.testing.assert_array_equal(probabilities > 0.99, distance <= 100 / 30 / 2)
         assert probabilities.max() > 0.99 and (probabilities > 0.99).sum() <= 2
@@ -129,17 +126,6 @@ def test_training_with_the_peak_term_learns_to_hear_closures_in_new_utterances()
     assert report["bilabials"] == 16
     assert report["heard_over_0.3"] >= 0.9 and report["false_alarm_frames"] < 0.1, report
     assert untrained["heard_over_0.3"] < 0.5 or untrained["false_alarm_frames"] > 0.5, untrained
-
-
-class ScriptedDetector(torch.nn.Module):
-    """Gives frame i the probability ``probabilities[i]``, whatever it hears."""
-
-    def __init__(self, probabilities: np.ndarray):
-        super().__init__()
-        self.logits = torch.logit(torch.as_tensor(probabilities, dtype=torch.float32))
-
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        return self.logits[None, :log_mel.shape[2]]
 
 
 def test_report_compares_detectors_at_the_same_false_alarm_rate():
