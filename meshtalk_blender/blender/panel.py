@@ -7,7 +7,7 @@ import textwrap
 import bpy
 
 from ..core.errors import MeshTalkError
-from . import addon, audio_source, job_runner, model_source, targets
+from . import addon, audio_source, job_runner, model_source, targets, writers
 from .preferences import draw_model_summary
 
 
@@ -104,6 +104,10 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             box = layout.box()
             box.label(text="Takes", icon="ACTION")
             box.template_list("MESHTALK_UL_takes", "", obj.meshtalk, "takes", obj.meshtalk, "active_take", rows=3)
+            users_action = writers.users_key_action(obj)
+            if users_action is not None and any(take.output != "MESH_CACHE" for take in obj.meshtalk.takes):
+                _wrapped(box, f"Your action '{users_action.name}' plays on the shape keys; MeshTalk never replaces "
+                              "it. Unassign it to play these takes.", "INFO")
             box.operator("meshtalk.remove_animation", icon="TRASH")
 
 

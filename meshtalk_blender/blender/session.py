@@ -70,11 +70,9 @@ def _checked_target(context, obj, choice: model_source.ModelChoice):
 
 
 def _check_key_action_is_free(obj, output: str) -> None:
-    key = obj.data.shape_keys
-    if output == MESH_CACHE or key is None or key.animation_data is None:
-        return
-    action = key.animation_data.action
-    if action is not None and not actions.is_meshtalk_action(action):
+    """Takes on shape keys play by being assigned: never over the user's own action."""
+    action = writers.users_key_action(obj)
+    if output != MESH_CACHE and action is not None:
         raise MeshTalkError(f"The shape keys of '{obj.name}' already play your action '{action.name}'; MeshTalk "
                             "will not replace it. Unassign it in the Shape Key Editor, or use the Mesh cache output.")
 
@@ -149,6 +147,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         if model_frames[1] <= model_frames[0] or output_frames[1] < output_frames[0]:
             raise MeshTalkError(f"Frames {first}-{last} are outside the take (frames {take.start_frame}-"
                                 f"{take.start_frame + take.frames - 1}); set a range inside it.")
+    _check_key_action_is_free(obj, take.output)
     previous, previous_cache = _previous_output(obj, take)
     key_names = tuple(json.loads(take.key_names or "[]"))
     plans, specs = [], []
@@ -235,6 +234,7 @@ def apply(work: Work, results: list[JobResult]) -> str:
     obj = bpy.data.objects.get(first.object_name)
     if obj is None or obj.type != "MESH" or len(obj.data.vertices) != first.vertex_count:
         raise MeshTalkError(f"'{first.object_name}' was deleted or changed while it was animated; run again.")
+    _check_key_action_is_free(obj, first.output)  # the user may have assigned one while the job ran
     state = obj.meshtalk
     if first.scope == REPLACE_ALL:
         writers.remove_all_takes(obj)

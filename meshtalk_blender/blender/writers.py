@@ -106,24 +106,33 @@ def _move_modifier_first(obj: bpy.types.Object, modifier) -> None:
 # ---------------------------------------------------------------- switching takes
 
 
-def activate(obj: bpy.types.Object, take) -> None:
-    """Makes ``take`` the one that plays."""
+def activate(obj: bpy.types.Object, take) -> bool:
+    """Makes ``take`` the one that plays; False when it cannot, because the shape keys
+    play the user's own action (never replaced: it would be lost on save)."""
     state = obj.meshtalk
     if take.output == "MESH_CACHE":
         modifier = cache_modifier(obj)
         path = cache_file_path(obj, take)
         modifier.filepath = bpy.path.relpath(str(path)) if take.cache_file.startswith("//") else str(path)
         modifier.frame_start = float(take.start_frame)
-        return
+        return True
     key = obj.data.shape_keys
-    if key is None:
-        return
+    if key is None or users_key_action(obj) is not None:
+        return False
     blocks = key.key_blocks
     for other in state.takes:  # keys of another take's basis must not linger at their last value
         for name in json.loads(other.basis_keys or "[]"):
             if name in blocks:
                 blocks[name].value = 0.0
     actions.assign(key, take.action)
+    return True
+
+
+def users_key_action(obj: bpy.types.Object) -> bpy.types.Action | None:
+    """The user's own action playing on the object's shape keys, if any (not MeshTalk's)."""
+    key = obj.data.shape_keys
+    action = key.animation_data.action if key is not None and key.animation_data is not None else None
+    return action if action is not None and not actions.is_meshtalk_action(action) else None
 
 
 def cache_file_path(obj: bpy.types.Object, take) -> Path:
