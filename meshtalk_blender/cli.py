@@ -74,16 +74,18 @@ def run_animate(args: argparse.Namespace) -> None:
         raise MeshTalkError(f"Unknown output type '{args.out.suffix}'; use one of {', '.join(OUTPUT_KINDS)}.")
     if not args.out.parent.resolve().is_dir():
         raise MeshTalkError(f"The output folder {args.out.parent} does not exist; create it first.")
-    if args.duration is not None and args.duration <= 0:
-        raise MeshTalkError("--duration must be positive.")
+    # Everything that can be refused without reading the audio or the model is refused first.
+    options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device,
+                                      rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
+    options.validate()
+    clip = audio.AudioClip(args.audio, args.start, args.duration)
+    clip.check_range()
     device = choose_device(args.device)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint or default_checkpoint(), args.template)
     if "non-commercial" in loaded.licence and not args.quiet:
         print(f"Model: {loaded.description}; licence: {loaded.licence}.", file=sys.stderr)
-    options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device,
-                                      rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
-    run = pipeline.AnimationRun(loaded, audio.AudioClip(args.audio, args.start, args.duration), options)
+    run = pipeline.AnimationRun(loaded, clip, options)
     report = _progress_printer(args.quiet)
 
     def write(device_now) -> None:

@@ -107,6 +107,24 @@ def test_every_bad_input_gets_one_clear_line(case, tmp_path, model_dir, speech_w
     assert not (tmp_path / "out.pc2").exists()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--fps", "nan"], "fps must be"), (["--fps", "inf"], "fps must be"),
+    (["--start", "nan"], "start must be"), (["--start", "inf"], "start must be"), (["--start", "-1"], "start must be"),
+    (["--duration", "nan"], "duration must be"), (["--duration", "inf"], "duration must be"),
+    (["--duration", "0"], "duration must be"),
+    (["--seed", "-1"], "seed must be"), (["--seed", str(2**31)], "seed must be"), (["--seed", str(2**64)], "seed must be"),
+    (["--temperature", "nan"], "temperature must be"),
+])
+def test_numbers_out_of_range_are_refused_before_the_model_is_read(flags, message, tmp_path, speech_wav, capsys):
+    """NaN, infinity, negative starts and seeds beyond Blender's 32-bit int: one line, exit
+    2, before any work (the checkpoint does not exist: reading it would be another error)."""
+    argv = ["animate", str(speech_wav), "--checkpoint", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a.pc2")]
+    status = cli.main(argv + flags)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert message in err and err.strip().count("\n") == 0
+
+
 def test_the_default_checkpoint_is_the_bundled_model_when_installed(monkeypatch, tmp_path, speech_wav, capsys):
     monkeypatch.setattr(cli, "BUNDLED_MODEL", tmp_path / "absent")
     assert cli.main(["animate", str(speech_wav), "--out", str(tmp_path / "a.pc2")]) == 2

@@ -128,6 +128,10 @@ def test_resampling_keeps_what_it_is_told_to_keep(loaded, speech_wav):
     (pipeline.AnimateOptions(fps=0), "fps"),
     (pipeline.AnimateOptions(temperature=-1), "temperature"),
     (pipeline.AnimateOptions(device="tpu"), "Unknown device"),
+    (pipeline.AnimateOptions(fps=float("nan")), "fps"),
+    (pipeline.AnimateOptions(seed=-1), "seed must be a whole number from 0 to 2147483647"),
+    (pipeline.AnimateOptions(seed=2**31), "seed must be"),
+    (pipeline.AnimateOptions(seed=1.5), "seed must be"),
 ])
 def test_bad_options_are_refused(loaded, speech_wav, options, message):
     with pytest.raises(MeshTalkError, match=message):

@@ -133,6 +133,15 @@ class AudioClip:
     start: float = 0.0  # seconds into the file
     duration: float | None = None  # seconds; None: to the end of the file
 
+    def check_range(self) -> None:
+        """Refuses a start or duration no file can have (NaN, infinity, negative), before
+        the file is opened."""
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise MeshTalkError(f"The start must be zero or a positive number of seconds (got {self.start:g}).")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
+            raise MeshTalkError(f"The duration must be a positive number of seconds (got {self.duration:g}); "
+                                "leave it out to animate to the end of the file.")
+
 
 @dataclass(frozen=True)
 class ClipInfo:
@@ -191,6 +200,7 @@ def _read_blocks(info_path: Path, first_frame: int, frames: int, file_rate: int)
 
 def probe(clip: AudioClip) -> ClipInfo:
     """Checks the clip and measures it (first pass over the audio)."""
+    clip.check_range()
     path = Path(clip.path)
     with _open(path) as handle:
         file_rate, channels, total = handle.samplerate, handle.channels, handle.frames

@@ -20,7 +20,7 @@ import torch
 
 from . import audio
 from .checkpoints import LoadedModel
-from .defaults import DEFAULT_TEMPERATURE
+from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
@@ -55,14 +55,20 @@ class AnimateOptions:
     # (core.model.lip_closure); needs the detector and the "mouth" mask (the bundled model).
     seal_lips: bool = True
 
-    def validate(self, num_model_frames: int, num_heads: int) -> None:
+    def validate(self, num_model_frames: int | None = None, num_heads: int | None = None) -> None:
+        """Refuses options no run can use (checked before any work: NaN fails every range
+        test below); with the clip's frame count and the model's heads, also the latent to
+        keep."""
         if not MIN_FPS <= self.fps <= MAX_FPS:
             raise MeshTalkError(f"fps must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps:g}).")
         if not 0.0 <= self.temperature <= 10.0:
             raise MeshTalkError(f"temperature must be between 0 and 10 (got {self.temperature:g}).")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed <= MAX_SEED:
+            raise MeshTalkError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}); "
+                                "pick one in that range.")
         if (self.keep_mask is None) != (self.keep_labels is None):
             raise MeshTalkError("keep_labels and keep_mask go together.")
-        if self.keep_mask is not None:
+        if self.keep_mask is not None and num_model_frames is not None:
             expected = (num_model_frames, num_heads)
             if self.keep_mask.shape != expected or self.keep_labels.shape != expected:
                 raise MeshTalkError(
@@ -92,6 +98,7 @@ class AnimationRun:
                  template: np.ndarray | None = None):
         self.loaded = loaded
         self.options = options
+        options.validate()  # before the audio is read: a bad fps would break the frame counts
         self.info = clip if isinstance(clip, audio.ClipInfo) else audio.probe(clip)
         self.num_model_frames = audio.frame_count(self.info.duration, MODEL_FPS)
         self.num_output_frames = audio.frame_count(self.info.duration, options.fps)
