@@ -155,3 +155,21 @@ def test_a_user_action_assigned_while_the_job_ran_is_not_replaced(animated_head)
     with pytest.raises(addon_module("core.errors").MeshTalkError, match="already play your action"):
         session.apply(work, job.results)
     assert fingerprint() == before and face.data.shape_keys.animation_data.action == action
+
+
+def test_same_topology_arkit_output_leaves_driven_keys_to_their_drivers(animated_head):
+    """A key driven by the user's driver is neither solved for nor keyed (the driver
+    would win on playback and the other keys' solve would be wrong)."""
+    scene, face = animated_head("ARKIT")
+    driver = face.data.shape_keys.key_blocks["jawOpen"].driver_add("value").driver
+    driver.expression = "0.25"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    paths = addon_module("blender.actions").curve_paths(take.action)
+    assert 'key_blocks["jawOpen"].value' not in paths and len(paths) == 51
+    scene.frame_set(10)
+    assert face.data.shape_keys.key_blocks["jawOpen"].value == pytest.approx(0.25)
+    from blender_support import draw_panel
+
+    texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
+    assert "1 driven keys left alone" in texts

@@ -61,18 +61,20 @@ def inspect(obj: bpy.types.Object | None, summary: ModelSummary) -> TargetInfo:
         return TargetInfo(UNSUPPORTED, f"'{obj.name}' is a {obj.type.lower()}, not a mesh: select the face mesh, "
                                        "or add the MeshTalk head.")
     count = len(obj.data.vertices)
-    if count == summary.num_vertices:
-        return TargetInfo(SAME_TOPOLOGY, f"Same topology as the model ({count} vertices): the mesh is animated "
-                                         "directly", match_arkit_keys(shape_key_names(obj)))
+    # Keys that the user's drivers set are never solved for or keyed: the driver would
+    # win on playback, and the other keys' solve would assume a shape that never shows.
     driven = driven_key_names(obj)
     matched_all = match_arkit_keys(shape_key_names(obj))
     matched = {arkit: key for arkit, key in matched_all.items() if key not in driven}
     left_alone = tuple(sorted(key for key in matched_all.values() if key in driven))
+    extra = f" ({len(left_alone)} driven keys left alone)" if left_alone else ""
+    if count == summary.num_vertices:
+        return TargetInfo(SAME_TOPOLOGY, f"Same topology as the model ({count} vertices): the mesh is animated "
+                                         f"directly{extra}", matched, left_alone)
     if len(matched) >= MIN_ARKIT_KEYS:
         if summary.num_vertices != bundled_head_vertex_count():
             return TargetInfo(UNSUPPORTED, f"'{obj.name}' has ARKit shape keys, but solving into them needs a model "
                                            "on the MeshTalk head's topology; switch the model in the preferences.")
-        extra = f" ({len(left_alone)} driven keys left alone)" if left_alone else ""
         return TargetInfo(ARKIT_KEYS, f"{len(matched)} ARKit shape keys: the animation is solved into their "
                                       f"weights{extra}", matched, left_alone)
     return TargetInfo(UNSUPPORTED, f"'{obj.name}' ({count} vertices) has neither the model's topology "
