@@ -125,6 +125,18 @@ def test_numbers_out_of_range_are_refused_before_the_model_is_read(flags, messag
     assert message in err and err.strip().count("\n") == 0
 
 
+@pytest.mark.parametrize("kind", [".pc2", ".mdd", ".npz"])
+def test_an_animation_that_is_not_finite_is_not_written(kind, tmp_path, speech_wav, template_vertices, capsys):
+    from test_pipeline import overflowing
+
+    save_bundle(tmp_path / "m", overflowing(random_model(TINY)), template_vertices, description="t", licence="MIT")
+    out = tmp_path / f"a{kind}"
+    status = cli.main(["animate", str(speech_wav), "--checkpoint", str(tmp_path / "m"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and "invalid numbers (NaN or infinity)" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "speech.wav"]  # no output, no temporary file
+
+
 def test_the_default_checkpoint_is_the_bundled_model_when_installed(monkeypatch, tmp_path, speech_wav, capsys):
     monkeypatch.setattr(cli, "BUNDLED_MODEL", tmp_path / "absent")
     assert cli.main(["animate", str(speech_wav), "--out", str(tmp_path / "a.pc2")]) == 2

@@ -210,3 +210,24 @@ def test_per_utterance_normalisation_makes_codes_ignore_the_recording_channel(tm
                 codes.append(audio_codes_for_window(model, audio.NormalisedSamples(info).get, times, statistics))
         differences[normalisation] = float((codes[0] - codes[1]).abs().mean() / codes[0].abs().mean())
     assert differences["utterance"] < 0.03 and differences["none"] > 5 * differences["utterance"], differences
+
+
+def overflowing(model):
+    """``model`` with finite weights whose vertices overflow float32 (1e38 x 10 = inf): a
+    checkpoint that passes every check on load and still yields infinity."""
+    with torch.no_grad():
+        model.decoder.stddev.fill_(1e38)
+        model.decoder.vertex_bias.fill_(10.0)
+    return model
+
+
+@pytest.mark.parametrize("damage", ["overflow", "nan_weight"])
+def test_a_run_whose_output_is_not_finite_fails_with_a_message(tiny_model, template_vertices, speech_wav, damage):
+    if damage == "overflow":
+        overflowing(tiny_model)
+    else:
+        with torch.no_grad():
+            tiny_model.decoder.decoder[1].bias[3] = float("nan")
+    loaded = LoadedModel(tiny_model, template_vertices, "tiny", "test")
+    with pytest.raises(MeshTalkError, match=r"invalid numbers \(NaN or infinity\)"):
+        pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(device="cpu"))

@@ -169,6 +169,11 @@ class AnimationRun:
                     out = resampler.push(frames, last)
                     if closing is not None:
                         out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
+                    if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
+                        raise MeshTalkError(
+                            f"The model produced invalid numbers (NaN or infinity) by {done / MODEL_FPS:.2f} s of the "
+                            "audio; the checkpoint is damaged or does not fit this audio. Nothing was written: use "
+                            "the model's files as downloaded, or another model.")
                     if progress is not None:
                         progress(done / self.num_model_frames)
                     if len(out):
