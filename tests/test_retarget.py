@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import ARKIT_NAMES, apply_arkit, arkit_deltas, load_bundled_head
-from meshtalk_blender.core.retarget import (BlendshapeSolver, SolveSettings, align_to_template,
+from meshtalk_blender.core.retarget import (FIT_BLOCK_ROWS, BlendshapeSolver, SolveSettings, align_to_template,
                                             arkit_name_of, compact_basis, fit_similarity, match_arkit_keys,
                                             solve_box_qp)
 
@@ -157,3 +157,31 @@ def test_compact_basis_fits_long_animations_on_a_subsample():
 def test_compact_basis_of_no_motion_is_one_silent_key():
     basis = compact_basis(np.zeros((10, 20, 3), dtype=np.float32), tolerance=1e-6)
     assert basis.components.shape == (1, 20, 3) and basis.max_error == 0.0
+
+
+def test_compact_basis_reports_each_step_and_stops_where_the_callback_raises():
+    """Cancel reaches the fit between steps: each matrix product covers at most
+    FIT_BLOCK_ROWS frames and each peeled component is a step (Esc waited for the whole
+    fit, 25 s on a 60 s clip)."""
+    rng = np.random.default_rng(7)
+    shapes = rng.normal(size=(12, 100, 3)).astype(np.float32)
+    displacements = np.einsum("tk,kvc->tvc", rng.normal(size=(1000, 12)).astype(np.float32), shapes)
+    fractions = []
+    basis = compact_basis(displacements, tolerance=1e-3, on_step=fractions.append)
+    assert len(basis.components) == 12
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert len(fractions) >= 2 * (1000 // FIT_BLOCK_ROWS) + 12  # the Gram rows, the projections, each component
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def stop_at_the_third_step(fraction):
+        seen.append(fraction)
+        if len(seen) == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        compact_basis(displacements, tolerance=1e-3, on_step=stop_at_the_third_step)
+    assert len(seen) == 3

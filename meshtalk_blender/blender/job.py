@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # not when the add-on registers.
 
 ARKIT, BASIS, MESH_CACHE = "ARKIT", "BASIS", "MESH_CACHE"
+DISCARD_WAIT_SECONDS = 1.0
 MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
 
 
@@ -147,11 +148,13 @@ class Job:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def discard(self) -> None:
-        """Cancel, wait for the worker, and delete anything it wrote."""
+    def discard(self, timeout: float = DISCARD_WAIT_SECONDS) -> None:
+        """Cancel and delete anything the job wrote. Waits at most ``timeout`` for the
+        worker (the UI must not freeze): a worker inside a long step deletes its own
+        files when it reaches the next check (``run``'s cleanup on cancel)."""
         self.cancel()
-        self.wait()
-        self._delete_files()
+        if self.wait(timeout):
+            self._delete_files()
 
     def run(self) -> None:
         """The whole job on the calling thread (the batch command and tests call it directly)."""
@@ -306,8 +309,12 @@ class _Sink:
             return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
         if plan.output == ARKIT:
             return JobResult(np.zeros((0, 0)), self.total, "", weights=np.concatenate(self.weight_chunks))
-        report("Fitting shape keys", 1.0)
-        basis = compact_basis(self.frames - self.geometry.neutral[None], plan.basis_tolerance)
+        def fitting(fraction: float) -> None:
+            report("Fitting shape keys", fraction)
+            if should_cancel():
+                raise pipeline.Cancelled()
+
+        basis = compact_basis(self.frames - self.geometry.neutral[None], plan.basis_tolerance, on_step=fitting)
         return JobResult(np.zeros((0, 0)), self.total, "", basis=basis)
 
     def abort(self) -> None:

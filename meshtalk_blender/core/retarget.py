@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -287,34 +287,53 @@ class CompactBasis:
         return np.einsum("tk,kvc->tvc", self.weights, self.components)
 
 
+FIT_BLOCK_ROWS = 256  # frames per matrix product between two on_step calls (well under a second)
+
+
 def compact_basis(displacements: np.ndarray, tolerance: float, max_components: int = 64,
-                  max_frames_for_fit: int = 2000) -> CompactBasis:
+                  max_frames_for_fit: int = 2000, on_step: Callable[[float], None] | None = None) -> CompactBasis:
     """The fewest shape keys (up to ``max_components``) whose keyframed weights reproduce
     (T, V, 3) displacements within ``tolerance`` (a vertex distance, in their units).
 
     The keys are the leading right singular vectors of the displacements, found on at
     most ``max_frames_for_fit`` evenly spread frames (so an hour costs what a minute
-    does); every frame is then projected onto them and the true error is measured."""
+    does); every frame is then projected onto them and the true error is measured.
+
+    ``on_step(fraction)`` is called between steps of at most about a second each (the
+    fit takes tens of seconds on a long clip): it reports progress, and may raise to
+    stop the fit there (cancel)."""
+    step = on_step or (lambda fraction: None)
     displacements = np.asarray(displacements, dtype=np.float32)
     frames, vertices = displacements.shape[:2]
     flat = displacements.reshape(frames, -1)
     fit_rows = flat if frames <= max_frames_for_fit else flat[np.linspace(0, frames - 1, max_frames_for_fit).astype(int)]
+    fit_rows = fit_rows.astype(np.float64)
+    step(0.0)
     # Eigenvectors of the small frame Gram matrix give the singular vectors cheaply.
-    gram = fit_rows.astype(np.float64) @ fit_rows.T.astype(np.float64)
+    gram = np.empty((len(fit_rows), len(fit_rows)))
+    for start in range(0, len(fit_rows), FIT_BLOCK_ROWS):
+        gram[start:start + FIT_BLOCK_ROWS] = fit_rows[start:start + FIT_BLOCK_ROWS] @ fit_rows.T
+        step(0.2 * min(1.0, (start + FIT_BLOCK_ROWS) / len(fit_rows)))
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    step(0.3)
     order = np.argsort(eigenvalues)[::-1]
     eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
     usable = int(np.sum(eigenvalues > max(eigenvalues[0], 0.0) * 1e-12)) if len(eigenvalues) else 0
     rank = max(1, min(max_components, usable))
-    directions = (eigenvectors[:, :rank].T @ fit_rows.astype(np.float64)) / np.sqrt(
+    directions = (eigenvectors[:, :rank].T @ fit_rows) / np.sqrt(
         np.maximum(eigenvalues[:rank], 1e-30))[:, None]  # (rank, 3V) orthonormal rows
-    coefficients = flat.astype(np.float64) @ directions.T  # (T, rank)
+    step(0.35)
+    coefficients = np.empty((frames, rank))  # (T, rank)
+    for start in range(0, frames, FIT_BLOCK_ROWS):
+        coefficients[start:start + FIT_BLOCK_ROWS] = flat[start:start + FIT_BLOCK_ROWS].astype(np.float64) @ directions.T
+        step(0.35 + 0.15 * min(1.0, (start + FIT_BLOCK_ROWS) / frames))
     # The smallest k within tolerance, checked on the fit frames (peeling off one
     # component at a time), then measured on all frames.
-    residual = fit_rows.astype(np.float64)  # a copy: peeled in place
+    residual = fit_rows  # peeled in place (a float64 copy of the frames)
     fit_coefficients = residual @ directions.T
     count = rank
     for k in range(rank):
+        step(0.5 + 0.45 * k / rank)
         residual -= np.outer(fit_coefficients[:, k], directions[k])
         if np.sqrt((residual.reshape(len(residual), vertices, 3) ** 2).sum(axis=2)).max() <= tolerance:
             count = k + 1
@@ -323,7 +342,9 @@ def compact_basis(displacements: np.ndarray, tolerance: float, max_components: i
     peak = np.maximum(np.abs(coefficients).max(axis=0), 1e-12)  # weights in [-1, 1]
     weights = (coefficients / peak).astype(np.float32)
     components = (directions * peak[:, None]).astype(np.float32).reshape(count, vertices, 3)
+    step(0.95)
     error = _max_vertex_error(flat, weights @ components.reshape(count, -1), vertices)
+    step(1.0)
     return CompactBasis(components, weights, error)
 
 
