@@ -1,5 +1,6 @@
 """Loading the original release (exact keys and shapes) and our own format."""
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -136,8 +137,11 @@ def _copy_release(directory, tmp_path):
     ("wrong_shape", "has shape"),
     ("nan", "NaN"),
     ("truncated", "damaged"),
-    ("pickled_object", "damaged or not a plain state dict"),
+    ("pickled_object", "holds code or objects other than tensors, so it was not loaded"),
     ("wrong_mask", "autoregressive head mask"),
+    ("integer_weights", "'logits.masked_linear.bias' holds int64 values"),
+    ("float64_overflow", "'logits.masked_linear.bias' contains NaN or infinite values"),
+    ("one_dimensional_mean", r"vertex_unet.pkl: 'mean' has shape \(18516,\), expected \(1, 1, vertices, 3\)"),
 ])
 def test_damaged_release_files_get_clear_messages(release, tmp_path, damage, message):
     directory, states = release
@@ -166,9 +170,17 @@ def test_damaged_release_files_get_clear_messages(release, tmp_path, damage, mes
             context["logits.masked_linear.bias"][5] = float("nan")
         elif damage == "wrong_mask":
             context["context_layers.2.mask"] = torch.ones(1024, 1024, 1)
+        elif damage == "integer_weights":
+            context["logits.masked_linear.bias"] = torch.zeros(2048, dtype=torch.int64)
+        elif damage == "float64_overflow":  # finite in the file, infinite once the model holds it in float32
+            context["logits.masked_linear.bias"] = torch.full((2048,), 1e39, dtype=torch.float64)
+        elif damage == "one_dimensional_mean":
+            unet = dict(states["vertex_unet.pkl"], mean=states["vertex_unet.pkl"]["mean"].flatten())
+            torch.save(unet, target / "vertex_unet.pkl")
         torch.save(context, target / "context_model.pkl")
-    with pytest.raises(MeshTalkError, match=message):
+    with pytest.raises(MeshTalkError, match=message) as refused:
         load_model(target, target / "face_template.obj")
+    assert "weights_only" not in str(refused.value)  # torch's advice to load it unsafely is never passed on
 
 
 def test_release_needs_a_template_with_its_vertex_count(release, tmp_path):
@@ -227,3 +239,68 @@ def test_broken_bundles_are_refused(tmp_path, template_vertices):
         load_model(tmp_path / "empty")
     with pytest.raises(MeshTalkError, match="not found"):
         load_model(tmp_path / "nowhere")
+
+
+def _damaged_bundle(directory, template_vertices, damage):
+    """A tiny bundle in ``directory`` with one tensor of model.safetensors replaced."""
+    from safetensors.torch import save_file
+
+    from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, LipClosureDetector, save_detector
+
+    mouth = np.zeros(TINY.num_vertices, np.float32)
+    mouth[:10] = 1.0
+    config = dataclasses.replace(TINY, audio_normalisation="utterance")  # what a detector needs
+    save_bundle(directory, random_model(config), template_vertices, description="t", licence="MIT",
+                vertex_masks={"mouth": mouth})
+    save_detector(LipClosureDetector(width=8, dilations=(1, 2)), directory / CLOSURE_FILE)
+    tensors = load_file(str(directory / "model.safetensors"))
+    name, _, change = damage.partition(":")
+    if name == "detector":
+        detector = load_file(str(directory / CLOSURE_FILE))
+        settings = {"settings": '{"width": 8, "dilations": [1, 2]}'}
+        if change == "nan":
+            detector["output.bias"] = torch.full_like(detector["output.bias"], float("nan"))
+        elif change == "integer":
+            detector["output.weight"] = detector["output.weight"].to(torch.int32)
+        elif change == "huge_width":
+            settings = {"settings": '{"width": 1000000000, "dilations": [1, 2]}'}
+        save_file(detector, str(directory / CLOSURE_FILE), metadata=settings)
+        return
+    if change == "nan":
+        tensors[name] = tensors[name].clone()
+        tensors[name].view(-1)[0] = float("nan")
+    elif change == "inf":
+        tensors[name] = tensors[name].clone()
+        tensors[name].view(-1)[-1] = float("inf")
+    elif change == "integer":
+        tensors[name] = tensors[name].to(torch.int64)
+    elif change == "short":
+        tensors[name] = tensors[name][:-3].clone()
+    elif change == "above_one":
+        tensors[name] = tensors[name] * 2
+    save_file(tensors, str(directory / "model.safetensors"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("decoder.decoder.2.weight:nan", "'decoder.decoder.2.weight' contains NaN or infinite values"),
+    ("prior.logits.masked_linear.bias:inf", "'prior.logits.masked_linear.bias' contains NaN or infinite values"),
+    ("decoder.vertex_bias:integer", "'decoder.vertex_bias' holds int64 values"),
+    ("template:nan", "'template' contains NaN"),
+    ("template:inf", "'template' contains NaN"),
+    ("vertex_mask.mouth:nan", "'vertex_mask.mouth' contains NaN"),
+    ("vertex_mask.mouth:short", r"'vertex_mask.mouth' has shape \(37,\) but the model has 40 vertices"),
+    ("vertex_mask.mouth:above_one", "'vertex_mask.mouth' has weights outside 0..1"),
+    ("detector:nan", "lip_closure.safetensors: 'output.bias' contains NaN"),
+    ("detector:integer", "lip_closure.safetensors: 'output.weight' holds int32 values"),
+    ("detector:huge_width", "the file is damaged"),
+])
+def test_every_tensor_of_a_bundle_is_checked_on_load(tmp_path, template_vertices, damage, message):
+    _damaged_bundle(tmp_path / "m", template_vertices, damage)
+    with pytest.raises(MeshTalkError, match=message):
+        load_model(tmp_path / "m")
+
+
+def test_the_undamaged_bundle_of_that_test_loads(tmp_path, template_vertices):
+    _damaged_bundle(tmp_path / "m", template_vertices, "none:none")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.lip_closure is not None and loaded.vertex_masks["mouth"].shape == (TINY.num_vertices,)

@@ -14,6 +14,8 @@ Two formats:
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from .model import MeshTalk, MeshTalkConfig
 from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
 from .model.prior import head_mask
 from .obj_io import read_obj
+from .tensor_checks import check_values
 
 FORMAT_NAME = "meshtalk-blender"
 FORMAT_VERSION = 1
@@ -131,7 +134,18 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise MeshTalkError(f"Missing {path.name} in {path.parent}; the original release has encoder.pkl, "
                             "vertex_unet.pkl and context_model.pkl side by side.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the message below suffices
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise MeshTalkError(f"Cannot read {path.name}: {str(error).splitlines()[0]}. The file is damaged; "
+                                "download it again.") from None
+        # torch's own message advises loading it unsafely; never pass that on.
+        raise MeshTalkError(
+            f"{path.name} holds code or objects other than tensors, so it was not loaded (loading it could run "
+            "that code). Use the original release's files as downloaded."
+        ) from None
     except Exception as error:
         raise MeshTalkError(
             f"Cannot read {path.name}: {str(error).splitlines()[0]}. The file is damaged or not a "
@@ -144,13 +158,30 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def _config_from_original(states: dict[str, dict[str, torch.Tensor]]) -> MeshTalkConfig:
     try:
-        num_vertices = states["vertex_unet.pkl"]["mean"].shape[2]
-        channels, latent = states["context_model.pkl"]["embedding.masked_linear.weight"].shape[:2]
-    except (KeyError, IndexError):
+        mean = states["vertex_unet.pkl"]["mean"]
+        embedding = states["context_model.pkl"]["embedding.masked_linear.weight"]
+    except KeyError:
         raise MeshTalkError("The checkpoint files lack the keys of the original release "
                             "(vertex_unet.pkl 'mean', context_model.pkl 'embedding...').") from None
-    heads = channels // MeshTalkConfig.original().prior_channels
-    return MeshTalkConfig(num_vertices=int(num_vertices), num_heads=int(heads), num_classes=int(latent // heads))
+    # The sizes are read from these two tensors; every other key is checked against them.
+    per_head = MeshTalkConfig.original().prior_channels
+    for name, key, tensor, expected, fits in (
+        ("vertex_unet.pkl", "mean", mean, "(1, 1, vertices, 3)",
+         mean.dim() == 4 and tuple(mean.shape[:2]) == (1, 1) and mean.shape[3] == 3 and mean.shape[2] > 0),
+        ("context_model.pkl", "embedding.masked_linear.weight", embedding, f"(heads x {per_head}, heads x classes, 1)",
+         embedding.dim() == 3 and embedding.shape[2] == 1 and embedding.shape[0] > 0
+         and embedding.shape[0] % per_head == 0 and embedding.shape[1] % (embedding.shape[0] // per_head or 1) == 0),
+    ):
+        if not fits:
+            raise MeshTalkError(f"{name}: '{key}' has shape {tuple(tensor.shape)}, expected {expected} as in the "
+                                "original release; the file is damaged or from another model. Download it again.")
+    heads = embedding.shape[0] // per_head
+    try:
+        return MeshTalkConfig(num_vertices=int(mean.shape[2]), num_heads=int(heads),
+                              num_classes=int(embedding.shape[1] // heads))
+    except ValueError as error:
+        raise MeshTalkError(f"The checkpoint's sizes are not usable ({error}); the files are damaged or from "
+                            "another model. Use the original release's files as downloaded.") from None
 
 
 def load_original(directory: str | Path, template_obj: str | Path) -> LoadedModel:
@@ -174,8 +205,7 @@ def load_original(directory: str | Path, template_obj: str | Path) -> LoadedMode
                     f"{name}: '{key}' has shape {tuple(state[key].shape)}, expected {expected} "
                     f"(the release is {MeshTalkConfig.original().num_heads} heads x 128 classes, 6172 vertices)."
                 )
-            if not torch.isfinite(state[key]).all():
-                raise MeshTalkError(f"{name}: '{key}' contains NaN or infinite values; the file is damaged.")
+            check_values(name, key, state[key])
             if ours:
                 merged[ours] = state[key].float()
     _check_masks(merged, config)
@@ -248,6 +278,20 @@ def save_bundle(
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
+def _checked_mask(name: str, mask: torch.Tensor, num_vertices: int) -> np.ndarray:
+    """A per-vertex weight from a bundle -> (V,) float32 in [0, 1], or a clear refusal."""
+    key = f"vertex_mask.{name}"
+    if tuple(mask.shape) != (num_vertices,):
+        raise MeshTalkError(f"{WEIGHTS_FILE}: '{key}' has shape {tuple(mask.shape)} but the model has {num_vertices} "
+                            "vertices (one weight each); the file is damaged. Download the model again.")
+    check_values(WEIGHTS_FILE, key, mask)
+    values = mask.float().numpy()
+    if values.min(initial=0.0) < 0.0 or values.max(initial=0.0) > 1.0:
+        raise MeshTalkError(f"{WEIGHTS_FILE}: '{key}' has weights outside 0..1; the file is damaged. "
+                            "Download the model again.")
+    return values
+
+
 def load_bundle(directory: str | Path) -> LoadedModel:
     directory = Path(directory)
     try:
@@ -264,7 +308,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
     except Exception as error:
         raise MeshTalkError(f"Cannot read {directory / WEIGHTS_FILE} ({error}); the file is damaged.") from None
     template = tensors.pop("template", None)
-    masks = {k[len("vertex_mask."):]: tensors.pop(k).numpy() for k in list(tensors) if k.startswith("vertex_mask.")}
+    masks = {k[len("vertex_mask."):]: tensors.pop(k) for k in list(tensors) if k.startswith("vertex_mask.")}
     model = MeshTalk(config)
     expected = model.state_dict()
     required = [k for k in expected if k.startswith(INFERENCE_MODULES) or not info.get("inference_only")]
@@ -274,6 +318,9 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         problems.append("template")
     if problems:
         raise MeshTalkError(f"{directory / WEIGHTS_FILE} does not match its config (first problems: {problems[:3]}).")
+    for key, tensor in [*tensors.items(), ("template", template)]:
+        check_values(WEIGHTS_FILE, key, tensor)
+    masks = {name: _checked_mask(name, mask, config.num_vertices) for name, mask in masks.items()}
     model.load_state_dict(tensors, strict=False)
     model.eval()
     detector = None

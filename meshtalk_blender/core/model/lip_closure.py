@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import MeshTalkError
+from ..tensor_checks import check_values
 from .config import LEAKY_SLOPE, MEL_BANDS, MEL_RATE, MODEL_FPS
 from .meshtalk import CODE_MARGIN, LogMelWindow
 
@@ -34,6 +35,7 @@ CLOSURE_FILE = "lip_closure.safetensors"
 # read at the half frame: 90.2 % and 94 %, real r 0.829 -> 0.821.
 SEAL_FROM, SEAL_FULL = 0.3, 0.6
 INPUT_KERNEL = 5
+MAX_WIDTH = 4096  # far above the shipped detector's 128; bounds what a damaged file can allocate
 
 
 class LipClosureDetector(nn.Module):
@@ -97,13 +99,21 @@ def load_detector(path: str | Path) -> LipClosureDetector:
     try:
         with safe_open(str(path), framework="pt") as handle:
             settings = json.loads(handle.metadata()["settings"])
-        detector = LipClosureDetector(int(settings["width"]), tuple(int(d) for d in settings["dilations"]))
-        tensors = load_file(str(path))
-        detector.load_state_dict({k: v.float() for k, v in tensors.items()})
+        width, dilations = int(settings["width"]), tuple(int(d) for d in settings["dilations"])
+        # Sizes are checked before anything is built: a damaged width must not allocate gigabytes.
+        if not 1 <= width <= MAX_WIDTH or not 1 <= len(dilations) <= 16 or not all(d >= 1 for d in dilations):
+            raise ValueError(f"width {width} and dilations {dilations} are not sizes it can have")
+        margin = INPUT_KERNEL // 2 + sum(dilations)
+        if margin <= CODE_MARGIN:
+            tensors = load_file(str(path))
+            detector = LipClosureDetector(width, dilations)
+            detector.load_state_dict({k: v.float() for k, v in tensors.items()})
     except Exception as error:  # any damage: a clear message, never a half-loaded model
         raise MeshTalkError(f"Cannot read the lip-closure detector {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
-    if detector.margin > CODE_MARGIN:  # the pipeline's windows have that much context
-        raise MeshTalkError(f"The lip-closure detector {path} sees {detector.margin} mel frames on each side; this "
+    if margin > CODE_MARGIN:  # the pipeline's windows have that much context
+        raise MeshTalkError(f"The lip-closure detector {path} sees {margin} mel frames on each side; this "
                             f"version supports at most {CODE_MARGIN}. Delete the file to animate without it.")
+    for key, tensor in tensors.items():
+        check_values(Path(path).name, key, tensor, "Reinstall the add-on or delete the file to animate without it.")
     return detector.eval()
