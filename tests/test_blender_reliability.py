@@ -99,3 +99,112 @@ def test_discarding_a_job_never_waits_more_than_a_second(saved_scene, speech, mo
     assert time.perf_counter() - started < 2.0
     wait_for(lambda: job.finished, 30)
     assert job.cancelled and job.results == [] and not cache.exists()
+
+
+# ---------------------------------------------------------------- where caches may be written
+
+
+def forget_approved_folders() -> None:
+    """As in another user's Blender: no cache folder chosen there yet."""
+    bpy.context.preferences.addons[addon_module("blender").ADDON_ID].preferences.approved_cache_folders = ""
+    addon_module("blender.cache_files")._session_approved.clear()
+
+
+def test_a_cache_folder_that_came_with_the_file_is_refused_until_the_user_picks_it(saved_scene, speech, tmp_path):
+    elsewhere = tmp_path / "somewhere_else"
+    face = add_head()
+    add_strip(saved_scene, speech)
+    saved_scene.meshtalk.output = "MESH_CACHE"
+    saved_scene.meshtalk.cache_folder = str(elsewhere)
+    bpy.ops.wm.save_mainfile()
+    forget_approved_folders()
+    bpy.ops.wm.open_mainfile(filepath=bpy.data.filepath)  # the file as someone sent it
+    bpy.context.view_layer.objects.active = bpy.data.objects["MeshTalk Head"]
+    before = fingerprint()
+    with pytest.raises(RuntimeError, match=f"The Cache Folder {elsewhere} came with the .blend file"):
+        run_operator("animate_from_audio")
+    assert fingerprint() == before and not elsewhere.exists()
+    bpy.context.scene.meshtalk.cache_folder = str(elsewhere)  # the user picks it in the panel
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert len(list(elsewhere.glob("*.pc2"))) == 1
+
+
+def test_relative_cache_folders_stay_next_to_the_blend(saved_scene, speech, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)  # Blender's working directory is elsewhere
+    face = add_head()
+    add_strip(saved_scene, speech)
+    saved_scene.meshtalk.output = "MESH_CACHE"
+    saved_scene.meshtalk.cache_folder = "caches_here/"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert len(list((tmp_path / "caches_here").glob("*.pc2"))) == 1
+    assert face.meshtalk.takes[0].cache_file.startswith("//caches_here/")
+    forget_approved_folders()
+    saved_scene.meshtalk["cache_folder"] = "//../escaped/"  # as stored in a file, no update callback
+    with pytest.raises(RuntimeError, match="came with the .blend file"):
+        run_operator("animate_from_audio")
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_the_panel_says_where_caches_go(saved_scene, speech, tmp_path):
+    from blender_support import draw_panel
+
+    add_head()
+    saved_scene.meshtalk.output = "MESH_CACHE"
+    texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
+    assert f"Caches go to {tmp_path / 'meshtalk_cache'}" in texts
+
+
+# ---------------------------------------------------------------- when caches are deleted
+
+
+def cache_takes(scene, speech, count: int):
+    face = add_head()
+    add_strip(scene, speech)
+    scene.meshtalk.output = "MESH_CACHE"
+    paths = []
+    for _ in range(count):
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        paths.append(addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]))
+    return face, paths
+
+
+def test_replaced_caches_stay_for_undo_and_go_when_the_file_closes(saved_scene, speech, tmp_path):
+    face, (first, second) = cache_takes(saved_scene, speech, 2)
+    assert first.is_file() and second.is_file()  # Undo may bring the first take back
+    bpy.ops.ed.undo_push(message="second")
+    assert run_operator("remove_animation") == {"FINISHED"}
+    assert second.is_file()
+    empty_scene()  # another file: this one's undo history is gone, nothing saved uses them
+    assert not first.exists() and not second.exists()
+
+
+def test_caches_a_saved_file_uses_are_never_deleted(saved_scene, speech, tmp_path):
+    face, (first,) = cache_takes(saved_scene, speech, 1)
+    bpy.ops.wm.save_mainfile()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    second = addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0])
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "version2.blend"))
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    third = addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0])
+    empty_scene()  # closed without saving the third take
+    assert first.is_file() and second.is_file() and not third.exists()
+
+
+def test_clean_unused_caches_shows_their_size_and_deletes_only_those(saved_scene, speech, tmp_path):
+    from blender_support import draw_panel
+
+    face, (used,) = cache_takes(saved_scene, speech, 1)
+    bpy.ops.wm.save_mainfile()
+    folder = used.parent
+    old = [folder / f"Old_Head_{index:08x}.pc2" for index in range(3)]  # from earlier sessions
+    for path in old:
+        path.write_bytes(bytes(1024 * 1024))
+    (folder / "notes.txt").write_text("the user's own file")
+    assert run_operator("animate_from_audio") == {"FINISHED"}  # the first take is replaced: kept for Undo
+    addon_module("blender.cache_files").forget_scans()
+    texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
+    assert "3 unused caches: 3.0 MB" in texts and "1 replaced caches" in texts
+    assert run_operator("clean_caches") == {"FINISHED"}
+    assert not any(path.exists() for path in old)
+    assert used.is_file() and (folder / "notes.txt").is_file()
+    assert addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]).is_file()

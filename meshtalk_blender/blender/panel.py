@@ -7,7 +7,7 @@ import textwrap
 import bpy
 
 from ..core.errors import MeshTalkError
-from . import addon, audio_source, job_runner, model_source, targets, writers
+from . import addon, audio_source, cache_files, job_runner, model_source, targets, writers
 from .preferences import draw_model_summary
 
 
@@ -64,6 +64,7 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             box.prop(settings, "output", text="")
             if settings.output == "MESH_CACHE":
                 box.prop(settings, "cache_folder")
+                _draw_cache_folder(box, settings.cache_folder)
         elif info is not None and info.mode == targets.ARKIT_KEYS:
             box.label(text="Output: ARKit shape-key weights")
         box.operator("meshtalk.add_head", icon="USER")
@@ -104,11 +105,32 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             box = layout.box()
             box.label(text="Takes", icon="ACTION")
             box.template_list("MESHTALK_UL_takes", "", obj.meshtalk, "takes", obj.meshtalk, "active_take", rows=3)
+            active = obj.meshtalk.takes[obj.meshtalk.active_take] if obj.meshtalk.active_take < len(
+                obj.meshtalk.takes) else None
+            if active is not None and active.output == "MESH_CACHE" and not writers.cache_file_path(obj, active).is_file():
+                _wrapped(box, "This take's point cache file is missing (deleted or moved): animate again.", "ERROR")
             users_action = writers.users_key_action(obj)
             if users_action is not None and any(take.output != "MESH_CACHE" for take in obj.meshtalk.takes):
                 _wrapped(box, f"Your action '{users_action.name}' plays on the shape keys; MeshTalk never replaces "
                               "it. Unassign it to play these takes.", "INFO")
             box.operator("meshtalk.remove_animation", icon="TRASH")
+
+
+def _draw_cache_folder(layout, folder: str) -> None:
+    """Where the caches will go, and how much disk unused ones hold (with Clean)."""
+    try:
+        _wrapped(layout, f"Caches go to {cache_files.cache_directory(folder)}", "FILE_FOLDER")
+    except MeshTalkError as error:
+        _wrapped(layout, str(error), "ERROR")
+    deletable, kept = cache_files.unused_caches(folder)
+    if deletable:
+        row = layout.row()
+        row.label(text=f"{len(deletable)} unused caches: "
+                       f"{cache_files.describe_size(cache_files.total_bytes(deletable))}", icon="INFO")
+        row.operator("meshtalk.clean_caches", text="Clean", icon="TRASH")
+    if kept:
+        layout.label(text=f"{len(kept)} replaced caches ({cache_files.describe_size(cache_files.total_bytes(kept))}) "
+                          "kept for Undo until the file closes", icon="LOOP_BACK")
 
 
 def _wrapped(layout, text: str, icon: str, width: int = 44) -> None:

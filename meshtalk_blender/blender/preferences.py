@@ -43,6 +43,9 @@ class MeshTalkPreferences(bpy.types.AddonPreferences):
     model_folder: StringProperty(name="Model Folder", subtype="DIR_PATH")
     template_obj: StringProperty(name="Template OBJ", subtype="FILE_PATH",
                                  description="The original release's face_template.obj (only for its .pkl files)")
+    # JSON list of absolute cache folders the user chose (blender/cache_files.py): kept
+    # here, never in a .blend, so a file cannot send writes to a folder of its choosing.
+    approved_cache_folders: StringProperty(options={"HIDDEN"})
 
     def draw(self, context):
         from .addon import model_choice, version

@@ -19,6 +19,12 @@ OUTPUT_ITEMS = [
 ]
 
 
+def _approve_cache_folder(settings, context) -> None:
+    from . import cache_files  # bpy-dependent and loaded after registration
+
+    cache_files.approve_folder(settings.cache_folder)  # the user chose it here, not the .blend
+
+
 class MeshTalkSettings(bpy.types.PropertyGroup):
     """Scene-level settings of the MeshTalk panel."""
 
@@ -43,8 +49,9 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     variant_count: IntProperty(name="Variants", min=1, max=16, default=3,
                                description="How many upper-face variants to add as separate takes")
     cache_folder: StringProperty(name="Cache Folder", subtype="DIR_PATH", default="//meshtalk_cache/",
-                                 options=RELATIVE_PATH,
-                                 description="Where point caches are written (// = next to the .blend)")
+                                 options=RELATIVE_PATH, update=_approve_cache_folder,
+                                 description="Where point caches are written (// = next to the .blend; another "
+                                             "folder only once you choose it here)")
 
 
 def _activate_take(state, context) -> None:

@@ -9,8 +9,6 @@ touched), ``apply`` writes all results at once, so one Undo step reverts them.
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +17,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import MeshTalkError
-from . import actions, addon, audio_source, model_source, targets, writers
+from . import actions, addon, audio_source, cache_files, model_source, targets, writers
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
 
@@ -107,7 +105,7 @@ def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
                     settings.temperature, scope)
     if output == MESH_CACHE:
-        plan.cache_path, spec.cache_file = _new_cache_file(settings, obj)
+        plan.cache_path, spec.cache_file = cache_files.new_cache_file(settings.cache_folder, obj.name)
     return Work([plan], [spec], summary)
 
 
@@ -148,8 +146,13 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
             raise MeshTalkError(f"Frames {first}-{last} are outside the take (frames {take.start_frame}-"
                                 f"{take.start_frame + take.frames - 1}); set a range inside it.")
     _check_key_action_is_free(obj, take.output)
-    previous, previous_cache = _previous_output(obj, take)
-    key_names = tuple(json.loads(take.key_names or "[]"))
+    # The take's keys that can still be animated: a key the user drove (or deleted)
+    # since is left out of the redraw, as a new take would leave it.
+    key_names = tuple(key for key in json.loads(take.key_names or "[]") if key in info.arkit_keys.values())
+    if take.output == ARKIT and not key_names:
+        raise MeshTalkError(f"None of the shape keys this take animates on '{obj.name}' can be animated any more "
+                            "(deleted or driven); animate again.")
+    previous, previous_cache = _previous_output(obj, take, key_names)
     plans, specs = [], []
     for seed in seeds:
         plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
@@ -168,22 +171,21 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         spec = TakeSpec(obj.name, len(obj.data.vertices), take.mode, take.output, key_names, take.strip_name,
                         take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope)
         if take.output == MESH_CACHE:
-            plan.cache_path, spec.cache_file = _new_cache_file(settings, obj)
+            plan.cache_path, spec.cache_file = cache_files.new_cache_file(settings.cache_folder, obj.name)
         plans.append(plan)
         specs.append(spec)
     return Work(plans, specs, summary)
 
 
-def _previous_output(obj, take) -> tuple[np.ndarray | None, Path | None]:
-    """What the take shows, as the worker needs it: (T, K) weights, (T, V, 3) vertices,
-    or the path of its point cache."""
+def _previous_output(obj, take, key_names: tuple[str, ...]) -> tuple[np.ndarray | None, Path | None]:
+    """What the take shows, as the worker needs it: (T, K) weights of ``key_names``,
+    (T, V, 3) vertices, or the path of its point cache."""
     if take.output == MESH_CACHE:
         return None, writers.cache_file_path(obj, take)
     if take.action is None:
         raise MeshTalkError("The take's action was deleted; animate again.")
     if take.output == ARKIT:
-        names = json.loads(take.key_names or "[]")
-        columns = [actions.read_curve(take.action, writers.key_value_path(name)) for name in names]
+        columns = [actions.read_curve(take.action, writers.key_value_path(name)) for name in key_names]
         if any(column is None or len(column) != take.frames for column in columns):
             raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
         return np.stack(columns, axis=1), None
@@ -198,24 +200,6 @@ def _previous_output(obj, take) -> tuple[np.ndarray | None, Path | None]:
 
 def _mesh_size(points: np.ndarray) -> float:
     return float(np.linalg.norm(points.max(axis=0) - points.min(axis=0))) or 1.0
-
-
-def _new_cache_file(settings, obj) -> tuple[Path, str]:
-    """(absolute path, path to store) of a new point cache. A new name every time: Undo
-    may bring back a take whose file must still be there."""
-    folder = settings.cache_folder or "//"
-    if folder.startswith("//") and not bpy.data.filepath:
-        raise MeshTalkError("Save the .blend file first: the mesh cache is written next to it (or set an absolute "
-                            "Cache Folder).")
-    directory = Path(bpy.path.abspath(folder))
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MeshTalkError(f"Cannot create the cache folder {directory} ({error.strerror}); choose another.") from None
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", obj.name).strip("_") or "mesh"
-    path = directory / f"{stem}_{secrets.token_hex(4)}.pc2"
-    stored = bpy.path.relpath(str(path)) if bpy.data.filepath and folder.startswith("//") else str(path)
-    return path, stored
 
 
 def _model_label(summary: model_source.ModelSummary) -> str:
@@ -285,6 +269,7 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
         take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame)
     else:
         take.cache_file = spec.cache_file
+        cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more
     return len(state.takes) - 1
 
 

@@ -2,6 +2,7 @@
 
 from .add_head import MESHTALK_OT_add_head
 from .animate_from_audio import MESHTALK_OT_animate_from_audio
+from .clean_caches import MESHTALK_OT_clean_caches
 from .load_audio import MESHTALK_OT_load_audio
 from .make_variants import MESHTALK_OT_make_variants
 from .remove_animation import MESHTALK_OT_remove_animation
@@ -11,6 +12,7 @@ from .resample_upper_face import MESHTALK_OT_resample_upper_face
 CLASSES = (
     MESHTALK_OT_add_head,
     MESHTALK_OT_animate_from_audio,
+    MESHTALK_OT_clean_caches,
     MESHTALK_OT_load_audio,
     MESHTALK_OT_make_variants,
     MESHTALK_OT_remove_animation,
