@@ -304,3 +304,39 @@ def test_the_undamaged_bundle_of_that_test_loads(tmp_path, template_vertices):
     _damaged_bundle(tmp_path / "m", template_vertices, "none:none")
     loaded = load_model(tmp_path / "m")
     assert loaded.lip_closure is not None and loaded.vertex_masks["mouth"].shape == (TINY.num_vertices,)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"config": {"num_heads": 1e9}}, "num_heads must be a whole number"),
+    ({"config": {"prior_channels": 100000}}, "prior_channels must be between"),
+    ({"config": {"num_vertices": -3}}, "num_vertices must be between"),
+    ({"mouth_heads": 7}, "mouth_heads must list"),
+    ({"licence": 5}, "licence must be text"),
+    ({"config": {"prior_channels": 500}}, "does not match its config"),  # 0.6 GB if it were built
+])
+def test_a_damaged_config_is_refused_before_the_model_is_built(tmp_path, template_vertices, change, message):
+    """One clear message, and no allocation: the process loading it stays as small as
+    one loading the intact model (prior_channels 500 once built 0.6 GB, 1e5 6.7 GB)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for name in ("intact", "damaged"):
+        save_bundle(tmp_path / name, random_model(TINY), template_vertices, description="t", licence="MIT")
+    info = json.loads((tmp_path / "damaged" / "config.json").read_text())
+    info.update({k: v for k, v in change.items() if k != "config"})
+    info["config"].update(change.get("config", {}))
+    (tmp_path / "damaged" / "config.json").write_text(json.dumps(info))
+    with pytest.raises(MeshTalkError, match=message):
+        load_model(tmp_path / "damaged")
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's from before the exec).
+    measure = ("import re, sys\n"
+               "from meshtalk_blender.core.checkpoints import load_model\n"
+               "try:\n    load_model(sys.argv[1])\nexcept Exception:\n    pass\n"
+               "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
+    peak_kb = {name: int(subprocess.run([sys.executable, "-c", measure, str(tmp_path / name)], cwd=ROOT,
+                                        capture_output=True, text=True, check=True).stdout)
+               for name in ("intact", "damaged")}
+    assert peak_kb["damaged"] < peak_kb["intact"] + 100_000, peak_kb

@@ -1,5 +1,8 @@
 """The MeshTalk modules: shapes, equivalences with the naive reference, causality."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -142,3 +145,32 @@ def test_config_round_trips_through_json(values):
     import json
 
     assert MeshTalkConfig.from_dict(json.loads(config.to_json())) == config
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"num_heads": 1e9}, "num_heads must be a whole number"),
+    ({"num_heads": 1_000_000_000}, "num_heads must be between 1 and 256"),
+    ({"num_vertices": -5}, "num_vertices must be between 1"),
+    ({"num_classes": 0}, "num_classes must be between 1"),
+    ({"fusion_width": 16.0}, "fusion_width must be a whole number"),
+    ({"audio_channels": "128"}, "audio_channels must be a whole number"),
+    ({"decoder_lstm_layers": True}, "decoder_lstm_layers must be a whole number"),
+    ({"decoder_widths": [32, 24]}, "decoder_widths must be a list of 3 sizes"),
+    ({"decoder_widths": [32, -24, 16]}, "decoder_widths must be between 1"),
+    ({"prior_dilations": []}, "prior_dilations must have 1 to"),
+    ({"prior_dilations": "1248"}, "prior_dilations must be a list"),
+    ({"prior_channels": 100_000}, "prior_channels must be between 1 and 16384"),
+    ({"prior_channels": 4096}, "million numbers"),  # each size allowed, the whole far too big
+    ({"audio_normalisation": 3}, "audio_normalisation must be one of"),
+])
+def test_absurd_sizes_are_refused_before_anything_is_built(change, message):
+    values = {**json.loads(TINY.to_json()), **change}
+    with pytest.raises(ValueError, match=message):
+        MeshTalkConfig.from_dict(values)
+
+
+@pytest.mark.parametrize("config", [TINY, MeshTalkConfig.original(),
+                                    dataclasses.replace(TINY, vertex_space="offsets", decoder_lstm_layers=3,
+                                                        prior_dilations=(1, 2))])
+def test_the_size_estimate_is_the_models_state_dict(config):
+    assert config.num_values() == sum(v.numel() for v in MeshTalk(config).state_dict().values())

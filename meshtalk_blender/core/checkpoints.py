@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic_files import describe_os_error
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
 from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
@@ -278,6 +279,19 @@ def save_bundle(
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
+def _check_info_fields(info: dict, config: MeshTalkConfig) -> None:
+    """The config's fields besides the sizes, with the types the rest of the code uses."""
+    for key in ("description", "licence"):
+        if not isinstance(info.get(key, ""), str):
+            raise ValueError(f"{key} must be text")
+    if not isinstance(info.get("metadata", {}), dict):
+        raise ValueError("metadata must be an object")
+    heads = info.get("mouth_heads", [])
+    if not isinstance(heads, list) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and 0 <= h < config.num_heads for h in heads):
+        raise ValueError(f"mouth_heads must list heads 0..{config.num_heads - 1}")
+
+
 def _checked_mask(name: str, mask: torch.Tensor, num_vertices: int) -> np.ndarray:
     """A per-vertex weight from a bundle -> (V,) float32 in [0, 1], or a clear refusal."""
     key = f"vertex_mask.{name}"
@@ -296,31 +310,38 @@ def load_bundle(directory: str | Path) -> LoadedModel:
     directory = Path(directory)
     try:
         info = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        if info.get("format") != FORMAT_NAME:
-            raise ValueError(f"format is {info.get('format')!r}")
+        if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+            raise ValueError(f"format is {info.get('format') if isinstance(info, dict) else None!r}")
         config = MeshTalkConfig.from_dict(info["config"])
+        _check_info_fields(info, config)
     except FileNotFoundError:
-        raise MeshTalkError(f"{directory} has {WEIGHTS_FILE} but no {CONFIG_FILE}.") from None
+        raise MeshTalkError(f"{directory} has {WEIGHTS_FILE} but no {CONFIG_FILE}; download the model again.") from None
+    except OSError as error:
+        raise MeshTalkError(f"Cannot read {directory / CONFIG_FILE} ({describe_os_error(error)}); "
+                            "check the model folder.") from None
     except (ValueError, KeyError, TypeError) as error:
-        raise MeshTalkError(f"{directory / CONFIG_FILE} is not a valid model config ({error}).") from None
+        raise MeshTalkError(f"{directory / CONFIG_FILE} is not a valid model config ({error}); the file is damaged "
+                            "or from another program. Download the model again.") from None
     try:
         tensors = load_file(str(directory / WEIGHTS_FILE))
     except Exception as error:
         raise MeshTalkError(f"Cannot read {directory / WEIGHTS_FILE} ({error}); the file is damaged.") from None
     template = tensors.pop("template", None)
     masks = {k[len("vertex_mask."):]: tensors.pop(k) for k in list(tensors) if k.startswith("vertex_mask.")}
-    model = MeshTalk(config)
-    expected = model.state_dict()
+    with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to fit
+        expected = {k: tuple(v.shape) for k, v in MeshTalk(config).state_dict().items()}
     required = [k for k in expected if k.startswith(INFERENCE_MODULES) or not info.get("inference_only")]
-    problems = [k for k in required if k not in tensors or tuple(tensors[k].shape) != tuple(expected[k].shape)]
+    problems = [k for k in required if k not in tensors or tuple(tensors[k].shape) != expected[k]]
     problems += [k for k in tensors if k not in expected]
     if template is None or tuple(template.shape) != (config.num_vertices, 3):
         problems.append("template")
     if problems:
-        raise MeshTalkError(f"{directory / WEIGHTS_FILE} does not match its config (first problems: {problems[:3]}).")
+        raise MeshTalkError(f"{directory / WEIGHTS_FILE} does not match its config (first problems: {problems[:3]}); "
+                            "the two files do not belong together. Download the model again.")
     for key, tensor in [*tensors.items(), ("template", template)]:
         check_values(WEIGHTS_FILE, key, tensor)
     masks = {name: _checked_mask(name, mask, config.num_vertices) for name, mask in masks.items()}
+    model = MeshTalk(config)
     model.load_state_dict(tensors, strict=False)
     model.eval()
     detector = None
