@@ -208,3 +208,35 @@ def test_clean_unused_caches_shows_their_size_and_deletes_only_those(saved_scene
     assert not any(path.exists() for path in old)
     assert used.is_file() and (folder / "notes.txt").is_file()
     assert addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]).is_file()
+
+
+# ---------------------------------------------------------------- packed sounds
+
+
+def packed_strip(scene, tmp_path):
+    path = write_speech(tmp_path / "packed.wav", seconds=1.0)
+    strip = add_strip(scene, path)
+    strip.sound.pack()
+    path.unlink()
+    return strip
+
+
+def test_packed_sounds_are_copied_privately_and_verified(saved_scene, tmp_path):
+    import stat
+
+    strip = packed_strip(saved_scene, tmp_path)
+    face = add_head()
+    audio_source = addon_module("blender.audio_source")
+    data = strip.sound.packed_file.data
+    copy = audio_source.packed_copy_path(data, ".wav")
+    copy.unlink(missing_ok=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file")
+    copy.symlink_to(victim)  # planted at the predictable name
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert victim.read_text() == "someone else's file"
+    assert not copy.is_symlink() and copy.read_bytes() == data
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600 and stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+    copy.write_bytes(data[: len(data) // 2])  # a copy cut short by a crash
+    assert run_operator("animate_from_audio") == {"FINISHED"}  # not a misleading "retimed strip" error
+    assert copy.read_bytes() == data and face.meshtalk.takes[0].frames == 31

@@ -9,6 +9,8 @@ and other rates line up with what Blender plays.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 
+from ..core.atomic_files import replacing
 from ..core.errors import MeshTalkError
 
 if TYPE_CHECKING:
@@ -109,15 +112,56 @@ def _is_retimed(strip, path: Path, fps: float) -> bool:
 def sound_file(sound: bpy.types.Sound) -> Path:
     """A readable file with the sound: its own file, or a copy of the packed data."""
     if sound.packed_file is not None:
-        data = sound.packed_file.data
-        suffix = Path(sound.filepath).suffix or ".wav"
-        digest = hashlib.sha1(data).hexdigest()[:16]
-        path = Path(tempfile.gettempdir()) / "meshtalk_blender" / f"packed_{digest}{suffix}"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return path
+        return packed_copy(sound.packed_file.data, Path(sound.filepath).suffix or ".wav")
     return Path(bpy.path.abspath(sound.filepath, library=sound.library))
+
+
+def packed_copy_path(data: bytes, suffix: str) -> Path:
+    """Where ``packed_copy`` keeps the copy of these bytes (named by their hash)."""
+    return _private_folder() / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+
+
+def packed_copy(data: bytes, suffix: str) -> Path:
+    """A file holding exactly ``data`` (a packed sound), for the audio reader. It lives in
+    a folder only this user can read, is written atomically (a symlink planted at its
+    name is replaced, never followed) and is checked byte for byte before it is reused
+    (a copy cut short by a crash is written again, not trusted)."""
+    path = packed_copy_path(data, suffix)
+    if _holds(path, data):
+        return path
+    with replacing(path) as temporary:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+    return path
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        status = os.lstat(path)
+        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+_fallback_folder: list[Path] = []
+
+
+def _private_folder() -> Path:
+    """The add-on's own user folder (Blender's extension storage), readable by this user
+    only; a fresh private temporary folder when the package is not an installed extension."""
+    from . import ADDON_ID
+
+    try:
+        folder = Path(bpy.utils.extension_path_user(ADDON_ID, path="packed_sounds", create=True))
+    except (ValueError, RuntimeError, AttributeError):
+        if not _fallback_folder:
+            _fallback_folder.append(Path(tempfile.mkdtemp(prefix="meshtalk_packed_sounds-")))
+        folder = _fallback_folder[0]
+    os.chmod(folder, 0o700)
+    return folder
 
 
 def add_sound_strip(scene: bpy.types.Scene, filepath: str, frame: int):
