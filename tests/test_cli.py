@@ -84,6 +84,10 @@ def _bad_case(case, tmp_path, model_dir, speech_wav):
     if case == "wrong_template":
         write_obj(tmp_path / "t.obj", ObjMesh(vertices=np.zeros((5, 3)), faces=[]))
         return base + ["--template", str(tmp_path / "t.obj")], "has 5 vertices but the model expects"
+    if case in ("template_short_line", "template_nan"):
+        vertex = "v 1 2" if case == "template_short_line" else "v nan 0 0"
+        (tmp_path / "t.obj").write_text(f"v 0 0 0\n{vertex}\n")
+        return base + ["--template", str(tmp_path / "t.obj")], "t.obj, line 2:"
     if case == "bad_fps":
         return base + ["--fps", "0"], "fps must be"
     if case == "bad_device":
@@ -94,7 +98,8 @@ def _bad_case(case, tmp_path, model_dir, speech_wav):
 
 
 @pytest.mark.parametrize("case", ["corrupt_audio", "silent_audio", "bad_extension", "missing_folder", "no_checkpoint",
-                                  "broken_checkpoint", "wrong_template", "bad_fps", "bad_device", "unknown_flag"])
+                                  "broken_checkpoint", "wrong_template", "template_short_line", "template_nan",
+                                  "bad_fps", "bad_device", "unknown_flag"])
 def test_every_bad_input_gets_one_clear_line(case, tmp_path, model_dir, speech_wav, capsys):
     argv, message = _bad_case(case, tmp_path, model_dir, speech_wav)
     try:
