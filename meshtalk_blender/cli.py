@@ -86,6 +86,8 @@ def run_animate(args: argparse.Namespace) -> None:
     if "non-commercial" in loaded.licence and not args.quiet:
         print(f"Model: {loaded.description}; licence: {loaded.licence}.", file=sys.stderr)
     run = pipeline.AnimationRun(loaded, clip, options)
+    for warning in run.info.warnings:  # printed even with --quiet: they are about the result
+        print(f"meshtalk: warning: {warning}", file=sys.stderr)
     report = _progress_printer(args.quiet)
 
     def write(device_now) -> None:

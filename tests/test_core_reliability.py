@@ -2,10 +2,18 @@
 model cannot use, audio that is a folder, cut short or damaged, and the warnings a clip
 can carry."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import soundfile
+from audio_fixtures import speech_like
+from conftest import ROOT, TINY, random_model
 
-from meshtalk_blender.core.checkpoints import read_template
+from meshtalk_blender.core import audio
+from meshtalk_blender.core.cache_io import read_cache
+from meshtalk_blender.core.checkpoints import read_template, save_bundle
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.obj_io import read_obj
 
@@ -44,3 +52,80 @@ def test_a_valid_obj_still_reads_exactly(tmp_path):
 def test_a_folder_given_as_the_template_is_named_a_folder(tmp_path):
     with pytest.raises(MeshTalkError, match="is a folder; give the path of an .obj file"):
         read_obj(tmp_path)
+
+
+# ---------------------------------------------------------------- audio
+
+
+def _speech_file(path, seconds=4.0, rate=44100, **options):
+    soundfile.write(path, speech_like(seconds, rate, seed=2), rate, **options)
+    return path
+
+
+def _cut(path, fraction):
+    """Keeps the first ``fraction`` of the file's bytes: its header still claims it all."""
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * fraction)])
+    return path
+
+
+def test_a_wav_cut_short_is_animated_as_far_as_it_goes_with_a_warning(tmp_path, template_vertices):
+    path = tmp_path / "line.wav"
+    soundfile.write(path, speech_like(4.0, 16000, seed=2), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:44 + 2 * 16000 * 32 // 10])  # header + 3.20 s of the 4.00 s it claims
+    info = audio.probe(audio.AudioClip(path))
+    assert info.num_samples == 51200 and info.warnings == (
+        "line.wav ends at 3.20 s although its header says 4.00 s; it is cut short, animating what is there.",)
+    model = tmp_path / "model"
+    save_bundle(model, random_model(TINY), template_vertices, description="t", licence="MIT")
+    result = subprocess.run([sys.executable, "-m", "meshtalk_blender", "animate", str(path), "--checkpoint", str(model),
+                             "--out", str(tmp_path / "a.pc2"), "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"meshtalk: warning: {info.warnings[0]}\n"
+    assert len(read_cache(tmp_path / "a.pc2")) == audio.frame_count(3.2, 30) == 97
+
+
+def test_an_intact_file_has_no_warning_and_a_duration_ends_before_the_cut(tmp_path):
+    assert audio.probe(audio.AudioClip(_speech_file(tmp_path / "a.wav"))).warnings == ()
+    cut = _cut(_speech_file(tmp_path / "b.wav"), 0.5)
+    assert audio.probe(audio.AudioClip(cut, start=0.5, duration=1.0)).warnings == ()
+
+
+def test_an_mp3_cut_short_is_animated_as_far_as_it_goes(tmp_path):
+    """libsndfile takes an MP3's length from its Xing header: 4 s; half the file decodes
+    to about 2 s, which used to end in 'ends early' (an error)."""
+    info = audio.probe(audio.AudioClip(_cut(_speech_file(tmp_path / "line.mp3"), 0.5)))
+    assert 1.5 < info.duration < 2.5
+    assert len(info.warnings) == 1 and "although its header says 4.00 s; it is cut short" in info.warnings[0]
+    _, samples = audio.load_normalised(audio.AudioClip(tmp_path / "line.mp3"))
+    assert len(samples) == info.num_samples and np.isfinite(samples).all()
+
+
+def test_an_ogg_cut_short_gets_a_warning(tmp_path):
+    info = audio.probe(audio.AudioClip(_cut(_speech_file(tmp_path / "line.ogg", subtype="VORBIS"), 0.5)))
+    assert len(info.warnings) == 1 and "without its end-of-stream mark; it is cut short" in info.warnings[0]
+
+
+@pytest.mark.parametrize("start", [0.0, 3.0])
+def test_a_damaged_flac_is_one_message_wherever_the_clip_starts(tmp_path, start):
+    """Its header claims 4 s; past the cut the decoder loses sync (reading) or cannot seek
+    (a clip that starts there: that seek sat outside the error handling)."""
+    path = _cut(_speech_file(tmp_path / "line.flac"), 0.5)
+    with pytest.raises(MeshTalkError, match="line.flac is damaged or cut short: it cannot be decoded after"):
+        audio.probe(audio.AudioClip(path, start=start))
+
+
+@pytest.mark.parametrize("extension, options", [(".wav", {}), (".flac", {}), (".ogg", {"subtype": "VORBIS"}),
+                                                (".mp3", {})])
+def test_a_file_cut_inside_its_header_says_truncated_or_damaged(tmp_path, extension, options):
+    path = _speech_file(tmp_path / f"line{extension}", **options)
+    path.write_bytes(path.read_bytes()[:40])
+    message = f"Cannot decode audio file line{extension}.*: it is truncated, damaged"
+    with pytest.raises(MeshTalkError, match=message) as refused:
+        audio.probe(audio.AudioClip(path))
+    assert "does not exist" not in str(refused.value)  # libsndfile says so of an MP3 it cannot parse
+
+
+def test_a_folder_given_as_the_audio_is_named_a_folder(tmp_path):
+    with pytest.raises(MeshTalkError, match="is a folder; give an audio file"):
+        audio.probe(audio.AudioClip(tmp_path))

@@ -13,6 +13,7 @@ Time conventions (all exact, in 16 kHz samples of the clip):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -149,10 +150,13 @@ class ClipInfo:
     file_rate: int
     channels: int
     first_file_frame: int
-    file_frames: int  # frames of the file inside the clip
+    file_frames: int  # frames of the file inside the clip (those actually decoded)
     num_samples: int  # length of the clip at 16 kHz
     mean_abs: float  # of the 16 kHz mono clip
     peak: float
+    # Things the user should know and that do not stop the run, one sentence each
+    # (e.g. the file is cut short): the command line prints them, the add-on shows them.
+    warnings: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -163,73 +167,144 @@ class ClipInfo:
         return TARGET_MEAN_ABS / self.mean_abs
 
 
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 768_000
+BLOCK_VALUES = 2_000_000  # decoded values per block at most, whatever the channel count
+SHORT_TOLERANCE = 0.05  # seconds: an MP3's estimated length may be off by this much unremarked
+
+
 def _open(path: Path) -> soundfile.SoundFile:
+    if path.is_dir():
+        raise MeshTalkError(f"The audio {path} is a folder; give an audio file (WAV, FLAC, OGG or MP3).")
     if not path.is_file():
         raise MeshTalkError(f"Audio file not found: {path}. Check the path (or the sound strip's file).")
     try:
         return soundfile.SoundFile(str(path))
     except Exception as error:  # libsndfile reports every decoding problem this way
+        detail = getattr(error, "error_string", "") or str(error)
+        if "does not exist" in detail:  # libsndfile's words for an MP3 it cannot parse; the file is there
+            detail = ""
         raise MeshTalkError(
-            f"Cannot decode audio file {path.name} ({error}). "
-            "Use WAV, FLAC, OGG or MP3, or convert the file to WAV."
+            f"Cannot decode audio file {path.name}{f' ({detail})' if detail else ''}: it is truncated, damaged or "
+            "not WAV, FLAC, OGG or MP3. Re-export it, or convert it to WAV."
         ) from None
 
 
-def _read_blocks(info_path: Path, first_frame: int, frames: int, file_rate: int) -> Iterator[np.ndarray]:
-    """16 kHz mono float32 blocks of ``frames`` file frames starting at ``first_frame``."""
-    block = int(BLOCK_SECONDS * file_rate)
-    resampler = None if file_rate == AUDIO_SAMPLE_RATE else soxr.ResampleStream(
-        file_rate, AUDIO_SAMPLE_RATE, 1, dtype="float32", quality="HQ"
-    )
-    with _open(info_path) as handle:
-        handle.seek(first_frame)
-        remaining = frames
-        while remaining > 0:
+class _Blocks:
+    """Iterates 16 kHz mono float32 blocks of ``frames`` file frames from ``first_frame``.
+
+    ``frames_read`` counts the file frames decoded so far. A file whose data ends before
+    ``frames`` (cut short, or an MP3 whose length libsndfile estimated) ends the
+    iteration there if ``exact`` is False (``probe`` measures what is there); if True
+    (the later passes, which must see what ``probe`` saw) it is an error."""
+
+    def __init__(self, path: Path, first_frame: int, frames: int, file_rate: int, exact: bool):
+        self.path, self.first_frame, self.frames, self.file_rate, self.exact = path, first_frame, frames, file_rate, exact
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        name, rate = self.path.name, self.file_rate
+        resampler = None if rate == AUDIO_SAMPLE_RATE else soxr.ResampleStream(
+            rate, AUDIO_SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+        )
+        with _open(self.path) as handle:
+            block = max(1, min(int(BLOCK_SECONDS * rate), BLOCK_VALUES // max(1, handle.channels)))
             try:
-                data = handle.read(min(block, remaining), dtype="float32", always_2d=True)
+                handle.seek(self.first_frame)
             except Exception as error:
-                raise MeshTalkError(f"Audio file {info_path.name} is damaged ({error}); re-export it.") from None
-            if len(data) == 0:
-                raise MeshTalkError(f"Audio file {info_path.name} ends early; it is truncated or damaged.")
-            remaining -= len(data)
-            mono = data.mean(axis=1, dtype=np.float32)
-            if resampler is not None:
-                mono = resampler.resample_chunk(mono, last=remaining <= 0)
-            yield np.ascontiguousarray(mono, dtype=np.float32)
+                raise self._damaged(error) from None
+            remaining = self.frames
+            while remaining > 0:
+                try:
+                    data = handle.read(min(block, remaining), dtype="float32", always_2d=True)
+                except Exception as error:  # libsndfile: a damaged frame, a lost sync
+                    raise self._damaged(error) from None
+                if len(data) == 0:
+                    if self.exact:
+                        raise MeshTalkError(f"Audio file {name} ends early; it was changed or damaged while it was "
+                                            "read. Animate again.")
+                    break
+                remaining -= len(data)
+                self.frames_read += len(data)
+                mono = data.mean(axis=1, dtype=np.float32)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=remaining <= 0)
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+            if remaining > 0 and resampler is not None:  # ended early: the resampler still holds its tail
+                yield np.ascontiguousarray(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+
+    def _damaged(self, error: Exception) -> MeshTalkError:
+        detail = getattr(error, "error_string", "") or str(error) or type(error).__name__
+        at = (self.first_frame + self.frames_read) / self.file_rate
+        return MeshTalkError(f"Audio file {self.path.name} is damaged or cut short: it cannot be decoded after "
+                             f"{at:.2f} s ({detail}). Re-export it, or convert it to WAV.")
+
+
+def _claimed_frames(notes: str, frames: int) -> int:
+    """How many frames the file's header claims, from libsndfile's notes on it: for a WAV
+    whose data chunk is cut short it reports "data : 352800 (should be 176378)" and counts
+    only the frames that are there."""
+    match = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", notes, re.MULTILINE)
+    if match and 0 < int(match.group(2)) < int(match.group(1)):
+        return int(round(frames * int(match.group(1)) / int(match.group(2))))
+    return frames
 
 
 def probe(clip: AudioClip) -> ClipInfo:
-    """Checks the clip and measures it (first pass over the audio)."""
+    """Checks the clip and measures it (first pass over the audio). A file that holds
+    less than its header claims is animated as far as it goes, with a warning."""
     clip.check_range()
     path = Path(clip.path)
     with _open(path) as handle:
         file_rate, channels, total = handle.samplerate, handle.channels, handle.frames
+        notes = handle.extra_info
+    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
+        raise MeshTalkError(f"Audio file {path.name} says its sample rate is {file_rate} Hz; it is damaged or not "
+                            "audio. Re-export it, or convert it to WAV.")
     if total <= 0:
         raise MeshTalkError(f"Audio file {path.name} contains no samples.")
+    claimed = max(total, _claimed_frames(notes, total))
     first = int(round(clip.start * file_rate))
-    if first < 0 or first >= total:
+    if first >= total:
         raise MeshTalkError(
             f"The clip starts at {clip.start:.2f} s but {path.name} is only {total / file_rate:.2f} s long."
         )
-    frames = total - first
+    wanted = claimed - first
     if clip.duration is not None:
-        frames = min(frames, int(round(clip.duration * file_rate)))
-    if frames / file_rate < MIN_DURATION:
-        raise MeshTalkError(
-            f"The audio is too short ({frames / file_rate * 1000:.0f} ms); give at least {MIN_DURATION:.1f} s."
-        )
+        wanted = min(wanted, int(round(clip.duration * file_rate)))
+    _check_length(wanted, file_rate)
     sum_abs, peak, count = 0.0, 0.0, 0
-    for block in _read_blocks(path, first, frames, file_rate):
+    blocks = _Blocks(path, first, min(wanted, total - first), file_rate, exact=False)
+    for block in blocks:
         if not np.all(np.isfinite(block)):
             raise MeshTalkError(f"Audio file {path.name} contains invalid samples (NaN or infinity).")
         sum_abs += float(np.abs(block).sum(dtype=np.float64))
         peak = max(peak, float(np.abs(block).max(initial=0.0)))
         count += len(block)
-    if peak < SILENCE_PEAK:
+    if blocks.frames_read == 0:
+        raise MeshTalkError(f"{path.name} ends before the clip's start ({clip.start:.2f} s) although its header says "
+                            f"{claimed / file_rate:.2f} s; it is cut short. Start earlier, or re-export the file.")
+    warnings = []
+    ends = (first + blocks.frames_read) / file_rate
+    if (wanted - blocks.frames_read) / file_rate > SHORT_TOLERANCE:
+        _check_length(blocks.frames_read, file_rate)
+        warnings.append(f"{path.name} ends at {ends:.2f} s although its header says {claimed / file_rate:.2f} s; "
+                        "it is cut short, animating what is there.")
+    elif "lacks an end-of-stream" in notes and first + wanted >= total:
+        warnings.append(f"{path.name} ends at {ends:.2f} s without its end-of-stream mark; it is cut short, "
+                        "animating what is there.")
+    if count == 0 or peak < SILENCE_PEAK:
         raise MeshTalkError(
             f"The audio in {path.name} is silent (peak below -80 dBFS). Pick a clip with speech."
         )
-    return ClipInfo(clip, file_rate, channels, first, frames, count, sum_abs / count, peak)
+    return ClipInfo(clip, file_rate, channels, first, blocks.frames_read, count, sum_abs / count, peak,
+                    tuple(warnings))
+
+
+def _check_length(frames: int, file_rate: int) -> None:
+    if frames / file_rate < MIN_DURATION:
+        raise MeshTalkError(
+            f"The audio is too short ({frames / file_rate * 1000:.0f} ms); give at least {MIN_DURATION:.1f} s."
+        )
 
 
 class NormalisedSamples:
@@ -239,7 +314,8 @@ class NormalisedSamples:
 
     def __init__(self, info: ClipInfo):
         self._info = info
-        self._blocks = _read_blocks(Path(info.clip.path), info.first_file_frame, info.file_frames, info.file_rate)
+        self._blocks = iter(_Blocks(Path(info.clip.path), info.first_file_frame, info.file_frames, info.file_rate,
+                                    exact=True))
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start = 0  # clip sample index of self._buffer[0]
         self._exhausted = False
