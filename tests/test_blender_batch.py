@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -106,3 +107,142 @@ def test_batch_in_a_real_blender_process(blend_with_head, test_model_folder, tmp
     assert failed.stderr.strip().splitlines()[-1].startswith("meshtalk: error: Audio file not found")
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out.blend"))
     assert bpy.data.objects["Face"].meshtalk.takes[0].output == "BASIS"
+
+
+# ---------------------------------------------------------------- all or nothing per output file
+
+
+def silent_wav(path):
+    import numpy as np
+    import soundfile
+
+    soundfile.write(path, np.zeros(16000, dtype=np.float32), 16000)
+    return path
+
+
+def folder_state(folder):
+    """Every file under ``folder`` with its bytes (what a failed batch must not change)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["in_place", "save"])
+def test_a_failing_line_leaves_the_output_file_and_the_folder_as_they_were(blend_with_head, tmp_path, capsys, where):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    lines = [write_speech(audio / "line1.wav", seconds=1.0), silent_wav(audio / "line2.wav")]
+    save = tmp_path / "out.blend"
+    save.write_bytes(b"the previous version of out.blend")
+    before = folder_state(tmp_path)
+    argv = ["animate", "--object", "Face", "--audio", *map(str, lines), "--output", "cache"]
+    argv += ["--save", str(save)] if where == "save" else []
+    assert addon_module("blender.batch").main(argv) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "silent" in errors[0] and "was not written" in errors[0]
+    assert folder_state(tmp_path) == before  # no .blend1, no orphaned line-1 cache, no temporary file
+
+
+def test_one_blend_per_line_writes_the_good_lines_and_says_which_failed(blend_with_head, tmp_path, capsys):
+    lines = [write_speech(tmp_path / "a.wav", seconds=1.0), silent_wav(tmp_path / "b.wav"),
+             write_speech(tmp_path / "c.wav", seconds=1.0, seed=3)]
+    out = tmp_path / "shots"
+    assert addon_module("blender.batch").main(["animate", "--object", "Face", "--audio", *map(str, lines),
+                                               "--out-dir", str(out), "--output", "cache"]) == 2
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.glob("*.blend")) == ["a.blend", "c.blend"]
+    assert "b.wav: b.blend was not written" in captured.err and "2 of 3 files written, 1 failed" in captured.err
+    used = set()
+    for name in ("a", "c"):
+        bpy.ops.wm.open_mainfile(filepath=str(out / f"{name}.blend"))
+        face = bpy.data.objects["Face"]
+        used.add(addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]).name)
+    assert {p.name for p in (out / "meshtalk_cache").glob("*")} == used  # b's cache is gone
+
+
+def test_lines_with_the_same_file_name_get_their_own_blend(blend_with_head, tmp_path):
+    lines = []
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        lines.append(write_speech(tmp_path / folder / "line.wav", seconds=1.0, seed=len(lines)))
+    out = tmp_path / "shots"
+    assert addon_module("blender.batch").main(["animate", "--object", "Face", "--audio", *map(str, lines),
+                                               "--out-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.blend")) == ["x_line.blend", "y_line.blend"]
+    assert addon_module("blender.batch").distinct_names(
+        [tmp_path / "a" / "k" / "l.wav", tmp_path / "b" / "k" / "l.wav", tmp_path / "m.wav", tmp_path / "m.flac"]
+    ) == ["a_k_l", "b_k_l", "m", "m_2"]
+
+
+def test_ctrl_c_is_one_line_and_leaves_nothing(blend_with_head, tmp_path, capsys, monkeypatch):
+    lines = [write_speech(tmp_path / f"line{i}.wav", seconds=1.0, seed=i) for i in range(2)]
+    before = folder_state(tmp_path)
+    batch = addon_module("blender.batch")
+    real = batch._animate_line
+    calls = []
+
+    def interrupted_on_the_second_line(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "_animate_line", interrupted_on_the_second_line)
+    assert batch.main(["animate", "--object", "Face", "--audio", *map(str, lines), "--output", "cache"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines() == [
+        "meshtalk: error: cancelled (line0.wav, line1.wav: scene.blend was not written)"]
+    assert folder_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed", "-1"], "--seed must be between 0 and"),
+    (["--seed", str(2**31)], "--seed must be between 0 and"),
+    (["--variants", "100000"], "--variants must be between 0 and"),
+    (["--frame", str(2**31)], "--frame must be between"),
+    (["--gap", "nan"], "--gap must be between"),
+    (["--temperature", "inf"], "--temperature must be between"),
+    (["--save", "{audio}"], "is also an input of this run"),
+    (["--save", "{folder}"], "is a folder"),
+    (["--audio", "{folder}"], "is a folder, not an audio file"),
+    (["--out-dir", "{folder}", "--audio", "{scene_wav}"], "is also an input of this run"),
+])
+def test_bad_arguments_are_refused_before_any_work(blend_with_head, tmp_path, capsys, extra, message):
+    audio = write_speech(tmp_path / "a.wav", seconds=1.0)
+    scene_wav = write_speech(tmp_path / "scene.wav", seconds=1.0)  # would become scene.blend: the open file
+    before = folder_state(tmp_path)
+    argv = ["animate", "--object", "Face", "--audio", str(audio)] + [
+        a.format(audio=audio, folder=tmp_path, scene_wav=scene_wav) for a in extra]
+    assert addon_module("blender.batch").main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert folder_state(tmp_path) == before
+
+
+def test_ctrl_c_in_a_real_blender_process(blend_with_head, test_model_folder, tmp_path):
+    """SIGINT while the second line is animated: exit 130, one line, the .blend and its
+    folder as they were (no traceback, no orphaned point cache of the first line)."""
+    import signal
+
+    lines = [write_speech(tmp_path / "first.wav", seconds=1.0), write_speech(tmp_path / "second.wav", seconds=120.0)]
+    before = folder_state(tmp_path)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path.parent / f"{tmp_path.name}-user"))
+    process = subprocess.Popen([sys.executable, "-u", "-c", SUBPROCESS, str(ROOT / "tests"), str(ROOT),
+                                str(test_model_folder), str(blend_with_head), "animate", "--object", "Face",
+                                "--output", "cache", "--audio", *map(str, lines)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if "first.wav -> 'Face'" in line:
+                break
+        assert seen and "first.wav" in seen[-1], seen
+        time.sleep(0.2)  # into the second line's work
+        started = time.time()
+        process.send_signal(signal.SIGINT)
+        err = process.communicate(timeout=120)[1]
+        elapsed = time.time() - started
+    finally:
+        process.kill()
+    assert process.returncode == 130, (elapsed, err[-2000:])
+    assert "Traceback" not in err and "cancelled" in err.strip().splitlines()[-1]
+    assert folder_state(tmp_path) == before

@@ -16,6 +16,10 @@ A user error prints one line ``meshtalk: error: ...`` and returns 2; a bug retur
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import secrets
 import sys
 import time
 import traceback
@@ -24,13 +28,15 @@ from types import SimpleNamespace
 
 import bpy
 
-from ..core.defaults import DEFAULT_TEMPERATURE
+from ..core.atomic_files import check_writable_output, describe_os_error
+from ..core.defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from ..core.errors import MeshTalkError
-from . import addon, audio_source, session
+from . import addon, audio_source, cache_files, session
 from .job import Job
 from .model_source import ModelChoice
 
-EXIT_OK, EXIT_USER_ERROR, EXIT_BUG = 0, 2, 3
+EXIT_OK, EXIT_USER_ERROR, EXIT_BUG, EXIT_CANCELLED = 0, 2, 3, 130
+MAX_VARIANTS = 64
 OUTPUTS = {"arkit": "ARKIT", "basis": "BASIS", "cache": "MESH_CACHE"}
 
 
@@ -81,6 +87,11 @@ def main(argv: list[str]) -> int:
     except MeshTalkError as error:
         _say(f"meshtalk: error: {error}", error=True)
         return EXIT_USER_ERROR
+    except _BatchFailed as failed:
+        return failed.status
+    except KeyboardInterrupt:  # before any line started
+        _say("meshtalk: cancelled; nothing was written.", error=True)
+        return EXIT_CANCELLED
     except SystemExit as exit_request:  # --help
         return int(exit_request.code or 0)
     except Exception as error:  # a bug in this project, not the user's fault
@@ -90,59 +101,194 @@ def main(argv: list[str]) -> int:
     return EXIT_OK
 
 
+class _BatchFailed(Exception):
+    """Some outputs were not written; the summary is printed; ``status`` is the exit code."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
 def _say(text: str, error: bool = False) -> None:
     stream = sys.stderr if error else sys.stdout
     print(text, file=stream, flush=True)
 
 
 def _animate(args: argparse.Namespace) -> None:
-    audio_files = [path.expanduser().resolve() for path in args.audio]
-    for path in audio_files:
-        if not path.is_file():
-            raise MeshTalkError(f"Audio file not found: {path}.")
-    if args.variants < 0:
-        raise MeshTalkError("--variants must be 0 or more.")
+    """Every output file is written whole or not at all: a .blend is saved (under its own
+    name) only when all of its lines were animated; a line that fails leaves no file, no
+    point cache and the previous .blend as it was."""
+    audio_files = _checked_arguments(args)
     choice = (ModelChoice("FOLDER", str(args.model.resolve()), str(args.template.resolve()) if args.template else "")
               if args.model else addon.model_choice())
     device = args.device or addon.device_preference()
+    cache_folder = args.cache_folder if args.cache_folder.startswith("//") else str(Path(args.cache_folder).resolve())
+    cache_files.approve_folder(cache_folder)  # given on this command line: the user's own choice
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
-                               temperature=args.temperature, cache_folder=args.cache_folder,
+                               temperature=args.temperature, cache_folder=cache_folder,
                                rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
     source_blend = bpy.data.filepath
     if args.out_dir is not None:
         if not source_blend:
             raise MeshTalkError("--out-dir copies the open .blend for each line: open one (blender -b scene.blend ...).")
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        for index, audio in enumerate(audio_files):
+        targets = _out_dir_targets(args.out_dir, audio_files, Path(source_blend))
+        outcomes = []
+        for index, (audio, target) in enumerate(zip(audio_files, targets)):
             if index:
                 bpy.ops.wm.open_mainfile(filepath=source_blend)
-            target = (args.out_dir / f"{audio.stem}.blend").resolve()
-            bpy.ops.wm.save_as_mainfile(filepath=str(target))  # point caches then go next to the copy
-            _animate_line(args, audio, settings, choice, device, session.REPLACE_ALL, args.frame)
-            bpy.ops.wm.save_mainfile()
-            _say(f"meshtalk: saved {target}")
+            outcomes.append(_write_output(target, [audio], args, settings, choice, device))
+            if outcomes[-1] == EXIT_CANCELLED:
+                break
+        _summarise(outcomes, len(audio_files))
         return
     save_to = args.save.resolve() if args.save else (Path(source_blend) if source_blend else None)
     if save_to is None:
         raise MeshTalkError("Nothing to save into: open a .blend (blender -b scene.blend ...) or pass --save PATH.")
-    if args.save:
-        bpy.ops.wm.save_as_mainfile(filepath=str(save_to))
+    _summarise([_write_output(save_to, audio_files, args, settings, choice, device)], 1)
+
+
+def _checked_arguments(args: argparse.Namespace) -> list[Path]:
+    """Everything that can be checked before any work: a clear message, nothing touched."""
+    audio_files = [path.expanduser().resolve() for path in args.audio]
+    for path in audio_files:
+        if path.is_dir():
+            raise MeshTalkError(f"{path} is a folder, not an audio file; give the audio files inside it.")
+        if not path.is_file():
+            raise MeshTalkError(f"Audio file not found: {path}.")
+    if not 0 <= args.variants <= MAX_VARIANTS:
+        raise MeshTalkError(f"--variants must be between 0 and {MAX_VARIANTS}.")
+    if not 0 <= args.seed <= MAX_SEED - MAX_VARIANTS:
+        raise MeshTalkError(f"--seed must be between 0 and {MAX_SEED - MAX_VARIANTS}.")
+    if not (math.isfinite(args.temperature) and 0.0 <= args.temperature <= 10.0):
+        raise MeshTalkError("--temperature must be between 0 and 10.")
+    if not (math.isfinite(args.gap) and 0.0 <= args.gap <= 3600.0):
+        raise MeshTalkError("--gap must be between 0 and 3600 seconds.")
+    limit = bpy.types.Scene.bl_rna.properties["frame_current"].hard_max
+    if args.frame is not None and not -limit <= args.frame <= limit:
+        raise MeshTalkError(f"--frame must be between {-limit} and {limit} (Blender's frame range).")
+    if args.save is not None:
+        check_writable_output(args.save.resolve(), inputs=tuple(audio_files))
+    _target_object(args.object)
+    if args.out_dir is not None and args.out_dir.exists() and not args.out_dir.is_dir():
+        raise MeshTalkError(f"--out-dir {args.out_dir} is a file; give a folder.")
+    return audio_files
+
+
+def _out_dir_targets(out_dir: Path, audio_files: list[Path], source: Path) -> list[Path]:
+    """One .blend per line, named after the audio file; lines with the same file name
+    from different folders get their folders' names too (x/line.wav -> x_line.blend), so
+    no line overwrites another's file."""
+    out_dir = out_dir.resolve()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MeshTalkError(f"Cannot create --out-dir {out_dir} ({describe_os_error(error)}).") from None
+    names = distinct_names(audio_files)
+    targets = [out_dir / f"{name}.blend" for name in names]
+    for target in targets:
+        check_writable_output(target, inputs=tuple(audio_files) + (source,))
+    return targets
+
+
+def distinct_names(paths: list[Path]) -> list[str]:
+    """A file name stem per path, unique among them: the stem, with as few parent folder
+    names in front as tell equal stems apart (x/line.wav, y/line.wav -> x_line, y_line);
+    a number for what no folder tells apart (line.wav, line.flac -> line, line_2)."""
+    names = [path.stem for path in paths]
+    for stem in set(names):
+        group = [i for i, name in enumerate(names) if name == stem]
+        deepest = max(len(paths[i].parent.parts) for i in group)
+        for depth in range(1, deepest + 1) if len(group) > 1 else ():
+            candidates = ["_".join(paths[i].parent.parts[-depth:] + (stem,)).lstrip("/_") for i in group]
+            if len(set(candidates)) == len(group):
+                for i, candidate in zip(group, candidates):
+                    names[i] = candidate
+                break
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique
+
+
+def _write_output(target: Path, lines: list[Path], args, settings, choice, device) -> int | Path:
+    """Animates ``lines`` in the open file and saves it as ``target`` if all succeed;
+    otherwise ``target`` stays as it was and every point cache of the failed run is
+    deleted. Returns the target (written) or an exit status (failed)."""
+    in_place = bpy.data.filepath and Path(bpy.data.filepath).resolve() == target
+    staging = None
+    try:
+        if not in_place:
+            # Saved first under a temporary name in the target's folder, so that point
+            # caches and relative paths are made for where the file will live.
+            staging = target.with_name(f".{target.stem}.meshtalk-{os.getpid()}-{secrets.token_hex(4)}.blend")
+            _save_as(staging)
+        _animate_lines(args, lines, settings, choice, device)
+        _save_as(target)
+        return target
+    except (Exception, KeyboardInterrupt) as error:
+        status = (EXIT_USER_ERROR if isinstance(error, MeshTalkError) else
+                  EXIT_CANCELLED if isinstance(error, KeyboardInterrupt) else EXIT_BUG)
+        if status == EXIT_BUG:
+            traceback.print_exc()
+        what = ("cancelled" if status == EXIT_CANCELLED else
+                str(error) if status == EXIT_USER_ERROR else
+                f"internal error ({type(error).__name__}: {error}); please report it")
+        _say(f"meshtalk: error: {what} ({', '.join(p.name for p in lines)}: {target.name} was not written)", error=True)
+        cache_files.delete_unreachable()  # this run's point caches: nothing saved uses them
+        return status
+    finally:
+        if staging is not None:
+            for leftover in (staging, staging.with_name(staging.name + "1")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+def _save_as(path: Path) -> None:
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    except RuntimeError as error:
+        raise MeshTalkError(f"Blender could not save {path} ({str(error).strip()}); check the folder and the "
+                            "free disk space.") from None
+
+
+def _summarise(outcomes: list, total: int) -> None:
+    written = [outcome for outcome in outcomes if isinstance(outcome, Path)]
+    failed = [outcome for outcome in outcomes if not isinstance(outcome, Path)]
+    for path in written:
+        _say(f"meshtalk: saved {path}")
+    if not failed and len(outcomes) == total:
+        return
+    if total == 1:
+        raise _BatchFailed(failed[0])  # its one line said it all
+    skipped = total - len(outcomes)
+    note = f", {skipped} not started" if skipped else ""
+    _say(f"meshtalk: {len(written)} of {total} files written, {len(failed)} failed{note}.", error=True)
+    raise _BatchFailed(EXIT_CANCELLED if EXIT_CANCELLED in failed else max(failed))
+
+
+def _animate_lines(args, audio_files: list[Path], settings, choice, device) -> None:
     frame = args.frame
     for index, audio in enumerate(audio_files):
         strip = _animate_line(args, audio, settings, choice, device,
                               session.REPLACE_ALL if index == 0 else session.ADD, frame)
         fps = audio_source.scene_fps(bpy.context.scene)
         frame = strip.frame_final_end + int(round(args.gap * fps))
-    bpy.ops.wm.save_mainfile()
-    _say(f"meshtalk: saved {save_to}")
+
+
+def _target_object(name: str):
+    scene = bpy.context.scene
+    obj = scene.objects.get(name)
+    if obj is None:
+        names = ", ".join(sorted(o.name for o in scene.objects if o.type == "MESH")[:8]) or "none"
+        raise MeshTalkError(f"No object named '{name}' in the scene (meshes: {names}).")
+    return obj
 
 
 def _animate_line(args, audio: Path, settings, choice, device, scope: str, frame: int | None):
     scene = bpy.context.scene
-    obj = scene.objects.get(args.object)
-    if obj is None:
-        names = ", ".join(sorted(o.name for o in scene.objects if o.type == "MESH")[:8]) or "none"
-        raise MeshTalkError(f"No object named '{args.object}' in the scene (meshes: {names}).")
+    obj = _target_object(args.object)
     strip = audio_source.add_sound_strip(scene, str(audio), scene.frame_start if frame is None else frame)
     settings.audio_strip = strip.name
     started = time.perf_counter()

@@ -175,6 +175,9 @@ class Job:
         except Exception as error:  # a bug: keep the details for the console
             traceback.print_exc()
             self.error = f"Internal error ({type(error).__name__}: {error}); please report it."
+        except BaseException:  # Ctrl-C in the batch command (run on the main thread): keep no file
+            self.cancelled = True
+            raise
         finally:
             self.cancelled = self.cancelled or self._cancel.is_set()
             if self.cancelled or self.error is not None:
