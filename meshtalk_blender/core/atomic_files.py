@@ -42,12 +42,23 @@ def replacing(destination: str | Path) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, destination)
     except OSError as error:
-        _remove_quietly(temporary)
-        raise MeshTalkError(f"Cannot write {destination} ({describe_os_error(error)}); nothing was written. "
-                            "Free some space or choose another folder.") from None
+        remove_quietly(temporary)
+        raise write_failed(destination, error) from None
     except BaseException:
-        _remove_quietly(temporary)
+        remove_quietly(temporary)
         raise
+
+
+def write_failed(destination: str | Path, error: OSError) -> MeshTalkError:
+    """The user's message for a write to ``destination`` that failed with ``error``."""
+    return MeshTalkError(f"Cannot write {destination} ({describe_os_error(error)}); nothing was written. "
+                         "Free some space or choose another folder.")
+
+
+def remove_quietly(path: str | Path) -> None:
+    """Deletes a temporary file if it is there (cleaning up must not hide the real error)."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def describe_os_error(error: OSError) -> str:
@@ -88,7 +99,3 @@ def _same_file(a: Path, b: Path) -> bool:
         pass
     return a.resolve() == b.resolve()
 
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

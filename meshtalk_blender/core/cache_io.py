@@ -7,17 +7,20 @@ then frames x vertices x 3 float32.
 
 Writers stream: the header is written first (the frame count is known in advance), then
 frames chunk by chunk, so an hour of animation never has to sit in memory. A writer that
-is not finished (error, cancel) deletes its partial file.
+is not finished (error, cancel, full disk) deletes its temporary file; the destination is
+replaced only by a complete file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from .atomic_files import remove_quietly, temporary_path, write_failed
 from .errors import MeshTalkError
 
 PC2_MAGIC = b"POINTCACHE2\0"
@@ -25,7 +28,12 @@ PC2_HEADER = struct.Struct("<12siiffi")
 
 
 class CacheWriter:
-    """Context manager: ``write(frames)`` chunks of (n, V, 3); checks the total on exit."""
+    """Context manager: ``write(frames)`` chunks of (n, V, 3); checks the total on exit.
+
+    The frames go to a temporary file beside ``path`` whose name is unique to this run
+    (two runs writing the same cache never share it), renamed to ``path`` only when every
+    frame is there. A failure, cancel or full disk deletes it and leaves ``path`` as it
+    was; OS errors become a MeshTalkError that names the file."""
 
     def __init__(self, path: str | Path, num_frames: int, num_vertices: int, fps: float, start_frame: float = 0.0):
         self.path = Path(path)
@@ -34,17 +42,22 @@ class CacheWriter:
             raise MeshTalkError(f"Unknown point-cache extension '{self.path.suffix}'; use .pc2 or .mdd.")
         self.num_frames, self.num_vertices, self.fps, self.start_frame = num_frames, num_vertices, fps, start_frame
         self.written = 0
-        self._temporary = self.path.with_name(self.path.name + ".partial")
+        self._temporary = temporary_path(self.path)
         self._handle = None
 
     def __enter__(self) -> "CacheWriter":
-        self._handle = open(self._temporary, "wb")
-        if self.kind == ".pc2":
-            self._handle.write(PC2_HEADER.pack(PC2_MAGIC, 1, self.num_vertices, self.start_frame, 1.0, self.num_frames))
-        else:
-            self._handle.write(struct.pack(">ii", self.num_frames, self.num_vertices))
-            times = (np.arange(self.num_frames) / self.fps).astype(">f4")
-            self._handle.write(times.tobytes())
+        try:
+            self._handle = open(self._temporary, "wb")
+            if self.kind == ".pc2":
+                self._handle.write(PC2_HEADER.pack(PC2_MAGIC, 1, self.num_vertices, self.start_frame, 1.0,
+                                                   self.num_frames))
+            else:
+                self._handle.write(struct.pack(">ii", self.num_frames, self.num_vertices))
+                times = (np.arange(self.num_frames) / self.fps).astype(">f4")
+                self._handle.write(times.tobytes())
+        except OSError as error:
+            self._discard()
+            raise write_failed(self.path, error) from None
         return self
 
     def write(self, frames: np.ndarray) -> None:
@@ -54,18 +67,36 @@ class CacheWriter:
         if self.written + len(frames) > self.num_frames:
             raise ValueError("more frames than the header announced")
         dtype = "<f4" if self.kind == ".pc2" else ">f4"
-        self._handle.write(frames.astype(dtype, copy=False).tobytes())
+        try:
+            self._handle.write(frames.astype(dtype, copy=False).tobytes())
+        except OSError as error:  # a full disk shows here or at the close
+            self._discard()
+            raise write_failed(self.path, error) from None
         self.written += len(frames)
 
     def __exit__(self, error_type, error, traceback) -> None:
-        self._handle.close()
-        if error_type is None and self.written != self.num_frames:
-            os.unlink(self._temporary)
-            raise ValueError(f"wrote {self.written} frames, header says {self.num_frames}")
-        if error_type is not None:
-            os.unlink(self._temporary)
+        if self._handle is None:  # already discarded (a failed write, or an abort called twice)
             return
-        os.replace(self._temporary, self.path)
+        if error_type is not None:
+            self._discard()
+            return
+        if self.written != self.num_frames:
+            self._discard()
+            raise ValueError(f"wrote {self.written} frames, header says {self.num_frames}")
+        try:
+            self._handle.close()
+            os.replace(self._temporary, self.path)
+        except OSError as error:
+            self._discard()
+            raise write_failed(self.path, error) from None
+        self._handle = None
+
+    def _discard(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                self._handle.close()
+            self._handle = None
+        remove_quietly(self._temporary)
 
 
 def write_cache(path: str | Path, vertices: np.ndarray, fps: float, start_frame: float = 0.0) -> None:
