@@ -3,6 +3,7 @@ they are deleted, packed sounds, odd strips and files."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -240,3 +241,89 @@ def test_packed_sounds_are_copied_privately_and_verified(saved_scene, tmp_path):
     copy.write_bytes(data[: len(data) // 2])  # a copy cut short by a crash
     assert run_operator("animate_from_audio") == {"FINISHED"}  # not a misleading "retimed strip" error
     assert copy.read_bytes() == data and face.meshtalk.takes[0].frames == 31
+
+
+# ---------------------------------------------------------------- strips, files, seeds
+
+
+def test_muted_strips_are_passed_over_or_named(saved_scene, tmp_path):
+    muted = add_strip(saved_scene, write_speech(tmp_path / "muted.wav", seconds=1.0), frame=1)
+    muted.mute = True
+    face = add_head()
+    with pytest.raises(RuntimeError, match="Every sound strip of the scene is muted"):
+        run_operator("animate_from_audio")
+    editor = saved_scene.sequence_editor
+    playing = editor.strips.new_sound(name="playing", filepath=str(write_speech(tmp_path / "playing.wav", 1.5)),
+                                      channel=2, frame_start=1)
+    editor.active_strip = muted
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert face.meshtalk.takes[0].strip_name == playing.name
+    saved_scene.meshtalk.audio_strip = muted.name
+    with pytest.raises(RuntimeError, match="'muted' is muted, so it does not play"):
+        run_operator("animate_from_audio")
+    muted.mute = False
+    editor.channels[muted.channel].mute = True
+    with pytest.raises(RuntimeError, match="'muted' is muted"):
+        run_operator("animate_from_audio")
+
+
+def test_load_audio_refuses_a_file_that_is_not_audio(saved_scene, tmp_path):
+    text = tmp_path / "notes.wav"
+    text.write_text("these are my notes, not a recording\n" * 20)
+    before = fingerprint()
+    with pytest.raises(RuntimeError, match="notes.wav is not audio MeshTalk can read"):
+        run_operator("load_audio", filepath=str(text))
+    with pytest.raises(RuntimeError, match="is a folder"):
+        run_operator("load_audio", filepath=str(tmp_path))
+    assert fingerprint() == before
+
+
+def test_a_wav_cut_short_plays_and_animates_what_is_there(saved_scene, tmp_path):
+    """Blender's strip shows the samples the file holds, and the take covers them."""
+    path = write_speech(tmp_path / "cut.wav", seconds=2.0)
+    path.write_bytes(path.read_bytes()[: 44 + 2 * 16000])  # the header still claims 2 s; 1 s of samples is there
+    add_strip(saved_scene, path)
+    face = add_head()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert face.meshtalk.takes[0].frames == 31
+
+
+def test_a_file_cut_after_its_strip_was_made_is_named_not_called_retimed(saved_scene, tmp_path):
+    path = write_speech(tmp_path / "line.wav", seconds=2.0)
+    add_strip(saved_scene, path)
+    path.write_bytes(path.read_bytes()[: 44 + 2 * 16000])
+    add_head()
+    before = fingerprint()
+    with pytest.raises(RuntimeError, match=r"line.wav holds 1.00 s of audio, but its strip 'line' was made for 2.00 s"):
+        run_operator("animate_from_audio")
+    assert fingerprint() == before
+
+
+def test_audio_warnings_reach_the_report(saved_scene, speech, monkeypatch, capfd):
+    """What the audio reader warns about (a file cut short in the CLI's case) is shown
+    with the result, as a warning."""
+    add_strip(saved_scene, speech)
+    add_head()
+    audio = addon_module("core.audio")
+    real_probe = audio.probe
+
+    def probe_with_a_warning(clip):
+        return dataclasses.replace(real_probe(clip), warnings=("line.wav ends early, animating what is there.",))
+
+    monkeypatch.setattr(audio, "probe", probe_with_a_warning)
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert "Warning: MeshTalk: 'MeshTalk Head' animated" in capfd.readouterr().out
+
+
+def test_variants_of_the_largest_seed_wrap_around(saved_scene, speech):
+    """Seeds stay within what a take can store (Blender's 32-bit int)."""
+    add_strip(saved_scene, speech)
+    face = add_head()
+    saved_scene.meshtalk.seed = 2**31 - 1
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    saved_scene.meshtalk.variant_count = 2
+    assert run_operator("make_variants") == {"FINISHED"}
+    assert [take.seed for take in face.meshtalk.takes] == [2**31 - 1, 0, 1]
+    face.meshtalk.active_take = 0
+    assert run_operator("resample_upper_face") == {"FINISHED"}  # the panel shows the take's seed: the next free one
+    assert [take.seed for take in face.meshtalk.takes] == [2, 0, 1]

@@ -51,12 +51,20 @@ def sound_strips(scene: bpy.types.Scene) -> list:
     return sorted((s for s in all_strips(scene) if s.type == "SOUND"), key=lambda s: (s.frame_final_start, s.channel))
 
 
+def is_muted(scene: bpy.types.Scene, strip) -> bool:
+    """The strip, or its channel, is muted: it does not play."""
+    channels = getattr(scene.sequence_editor, "channels", None)  # per-channel mute since Blender 3.3
+    channel = channels[strip.channel] if channels is not None and strip.channel < len(channels) else None
+    return bool(strip.mute or (channel is not None and channel.mute))
+
+
 def default_strip(scene: bpy.types.Scene):
-    """The active strip if it is a sound, else the first selected sound, else the first."""
+    """The active strip if it is a sound, else the first selected sound, else the first;
+    muted strips are passed over (they do not play)."""
     editor = scene.sequence_editor
-    sounds = sound_strips(scene)
+    sounds = [s for s in sound_strips(scene) if not is_muted(scene, s)]
     active = getattr(editor, "active_strip", None) if editor is not None else None
-    if active is not None and active.type == "SOUND":
+    if active is not None and active in sounds:
         return active
     return next((s for s in sounds if s.select), sounds[0] if sounds else None)
 
@@ -70,8 +78,14 @@ def chosen_strip(scene: bpy.types.Scene, name: str):
                                 "or load an audio file.")
         if strip.type != "SOUND":
             raise MeshTalkError(f"'{name}' is a {strip.type.lower()} strip, not sound; pick a sound strip.")
+        if is_muted(scene, strip):
+            raise MeshTalkError(f"The sound strip '{name}' is muted, so it does not play; unmute it (or its channel) "
+                                "in the Video Sequencer, or pick another strip.")
         return strip
     strip = default_strip(scene)
+    if strip is None and sound_strips(scene):
+        raise MeshTalkError("Every sound strip of the scene is muted; unmute the dialogue strip in the Video "
+                            "Sequencer, or load an audio file.")
     if strip is None:
         raise MeshTalkError("The scene has no sound strip: click 'Load Audio File' (or add a sound strip in the "
                             "Video Sequencer) first.")
@@ -86,9 +100,7 @@ def placement(scene: bpy.types.Scene, strip) -> AudioPlacement:
         raise MeshTalkError(f"The strip '{strip.name}' has no sound data; load the audio file again.")
     fps = scene_fps(scene)
     path = sound_file(sound)
-    if _is_retimed(strip, path, fps):
-        raise MeshTalkError(f"The strip '{strip.name}' plays faster or slower than its sound (retimed); MeshTalk "
-                            "needs the sound at its normal speed. Reset its retiming, or mix the audio to a file.")
+    _check_length(strip, path, fps)
     trimmed_seconds = (strip.frame_final_start - strip.frame_start) / fps + float(getattr(strip, "sound_offset", 0.0))
     duration = (strip.frame_final_end - strip.frame_final_start) / fps
     if duration <= 0:
@@ -97,16 +109,40 @@ def placement(scene: bpy.types.Scene, strip) -> AudioPlacement:
                           int(strip.frame_final_start), fps, sound.name)
 
 
-def _is_retimed(strip, path: Path, fps: float) -> bool:
-    """A strip at normal speed lasts as long as its sound (to a frame); a retimed one
-    does not. Unreadable files are left to the audio check, which explains them."""
+def _check_length(strip, path: Path, fps: float) -> None:
+    """A strip at normal speed lasts as long as its sound (to a frame). One that does not
+    is retimed (it has retiming keys), or its file changed on disk since the strip was
+    made (e.g. cut short). Unreadable files are left to the audio check, which explains
+    them."""
     import soundfile
 
     try:
         info = soundfile.info(str(path))
     except Exception:  # noqa: BLE001
-        return False
-    return abs(strip.frame_duration - info.frames / info.samplerate * fps) > 1.5
+        return
+    file_frames = info.frames / info.samplerate * fps
+    if abs(strip.frame_duration - file_frames) <= 1.5:
+        return
+    if len(getattr(strip, "retiming_keys", ())):
+        raise MeshTalkError(f"The strip '{strip.name}' plays faster or slower than its sound (retimed); MeshTalk "
+                            "needs the sound at its normal speed. Reset its retiming, or mix the audio to a file.")
+    raise MeshTalkError(f"{path.name} holds {info.frames / info.samplerate:.2f} s of audio, but its strip '{strip.name}' "
+                        f"was made for {strip.frame_duration / fps:.2f} s: the file changed on disk (or is cut short). "
+                        "Reload the strip's sound (Sequencer: Strip > Reload), or re-export the audio.")
+
+
+def _require_readable_audio(path: Path) -> None:
+    """Refuses a file the audio reader cannot decode before it becomes a strip (Blender
+    would add a silent strip for a text file, and animating it would fail later)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:  # libsndfile reports every kind of unreadable file this way
+        raise MeshTalkError(f"{path.name} is not audio MeshTalk can read ({str(error).splitlines()[0][:120]}); "
+                            "choose a WAV, FLAC, OGG or MP3 file, or convert it to WAV.") from None
+    if info.frames <= 0:
+        raise MeshTalkError(f"{path.name} holds no audio; choose another file.")
 
 
 def sound_file(sound: bpy.types.Sound) -> Path:
@@ -168,8 +204,11 @@ def add_sound_strip(scene: bpy.types.Scene, filepath: str, frame: int):
     """A new sound strip at ``frame`` on the lowest free channel; relative path when the
     .blend is saved, so the file travels with it."""
     path = Path(bpy.path.abspath(filepath))
+    if path.is_dir():
+        raise MeshTalkError(f"{path} is a folder; choose an audio file inside it.")
     if not path.is_file():
         raise MeshTalkError(f"Audio file not found: {path}. Choose an existing file.")
+    _require_readable_audio(path)
     editor = scene.sequence_editor or scene.sequence_editor_create()
     strips = getattr(editor, "strips", None)
     strips = strips if strips is not None else editor.sequences

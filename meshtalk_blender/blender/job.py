@@ -240,7 +240,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
     result = pipeline.run_with_cpu_fallback(produce, pipeline.choose_device(plan.device), notes.append)
     result.labels = run.labels.copy()
     result.model_label = loaded.description
-    result.notes = notes
+    result.notes = list(run.info.warnings) + notes  # e.g. audio cut short, a GPU fallback
     return result
 
 

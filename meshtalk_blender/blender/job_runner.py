@@ -98,7 +98,8 @@ class JobOperator:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self.after_apply(context, work)
-        self.report({"WARNING"} if work.summary.warning else {"INFO"}, f"{message} ({job.seconds:.1f} s)")
+        warned = work.summary.warning or any(result.notes for result in job.results)
+        self.report({"WARNING"} if warned else {"INFO"}, f"{message} ({job.seconds:.1f} s)")
         return {"FINISHED"}
 
     def _show_status(self, context) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import bpy
 import numpy as np
 
+from ..core.defaults import MAX_SEED
 from ..core.errors import MeshTalkError
 from . import actions, addon, audio_source, cache_files, model_source, targets, writers
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
@@ -239,7 +240,7 @@ def apply(work: Work, results: list[JobResult]) -> str:
             BASIS: f"{len(last.basis.components) if last.basis is not None else 0} basis shape keys",
             MESH_CACHE: "a point cache"}[first.output]
     takes = f"{len(results)} takes" if len(results) > 1 else f"take '{state.takes[new_index].name}'"
-    notes = " ".join(result_note for r in results for result_note in r.notes)
+    notes = " ".join(dict.fromkeys(note for result in results for note in result.notes))  # variants repeat them
     warning = f" {work.summary.warning}." if work.summary.warning else ""
     return (f"MeshTalk: '{obj.name}' animated from '{first.strip_name}' ({last.num_frames} frames, {seconds:.1f} s of "
             f"audio): {takes}, {what}.{warning} {notes}").strip()
@@ -280,6 +281,11 @@ def variant_seeds(obj, settings, count: int) -> list[int]:
     while len(seeds) < count:
         if candidate not in used:
             seeds.append(candidate)
-        candidate += 1
+        candidate = following_seed(candidate)
     return seeds
+
+
+def following_seed(seed: int) -> int:
+    """The next seed, back to 0 after the largest one a take can store (Blender's int)."""
+    return (seed + 1) % (MAX_SEED + 1)
 

@@ -1,6 +1,7 @@
 """What the resampling operators share (not an operator)."""
 
 from ...core.errors import MeshTalkError
+from .. import session
 
 
 def active_take_object(context):
@@ -17,7 +18,7 @@ def next_seed(context, obj) -> int:
     if settings.seed != take.seed:
         return settings.seed
     used = {t.seed for t in obj.meshtalk.takes}
-    seed = take.seed + 1
+    seed = session.following_seed(take.seed)
     while seed in used:
-        seed += 1
+        seed = session.following_seed(seed)
     return seed
