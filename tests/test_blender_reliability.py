@@ -327,3 +327,76 @@ def test_variants_of_the_largest_seed_wrap_around(saved_scene, speech):
     face.meshtalk.active_take = 0
     assert run_operator("resample_upper_face") == {"FINISHED"}  # the panel shows the take's seed: the next free one
     assert [take.seed for take in face.meshtalk.takes] == [2, 0, 1]
+
+
+# ---------------------------------------------------------------- invalid numbers, full disks
+
+
+def test_a_model_whose_output_overflows_fails_and_writes_nothing(saved_scene, speech, tmp_path):
+    """Finite weights whose output is infinite (a damaged or mismatched checkpoint):
+    the run fails with a message; no NaN keys, no NaN cache."""
+    import torch
+
+    from blender_support import ADDON, make_test_model
+
+    folder = make_test_model(tmp_path / "overflowing")
+    checkpoints = addon_module("core.checkpoints")
+    loaded = checkpoints.load_model(folder)
+    with torch.no_grad():
+        loaded.model.decoder.stddev.fill_(3e38)
+        loaded.model.decoder.mean.fill_(3e38)  # mean + stddev * x overflows float32 for x > 0.13
+    checkpoints.save_bundle(folder, loaded.model, loaded.template, description="overflowing", licence="MIT",
+                            vertex_masks=loaded.vertex_masks, inference_only=True)
+    add_strip(saved_scene, speech)
+    add_head()
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    good = prefs.model_folder
+    prefs.model_folder = str(folder)
+    try:
+        for output in ("ARKIT", "MESH_CACHE", "BASIS"):
+            saved_scene.meshtalk.output = output
+            before = fingerprint()
+            with pytest.raises(RuntimeError, match="invalid numbers"):
+                run_operator("animate_from_audio")
+            assert fingerprint() == before
+        assert not list((tmp_path / "meshtalk_cache").glob("*"))
+    finally:
+        prefs.model_folder = good
+
+
+def test_a_mesh_with_nan_vertices_is_refused(saved_scene, speech):
+    add_strip(saved_scene, speech)
+    face = add_head()
+    face.data.shape_keys.reference_key.data[10].co = (float("nan"), 0.0, 0.0)
+    before = fingerprint()
+    with pytest.raises(RuntimeError, match="has vertices at invalid positions"):
+        run_operator("animate_from_audio")
+    assert fingerprint() == before
+
+
+def test_a_full_disk_while_writing_the_cache_is_a_message(saved_scene, speech, tmp_path):
+    from fault_support import small_disk
+
+    add_strip(saved_scene, write_speech(tmp_path / "long.wav", seconds=20.0))
+    add_head()
+    saved_scene.meshtalk.output = "MESH_CACHE"
+    with small_disk(tmp_path / "small", "256k") as folder:
+        saved_scene.meshtalk.cache_folder = str(folder)  # chosen here
+        before = fingerprint()
+        with pytest.raises(RuntimeError, match="the disk is full"):
+            run_operator("animate_from_audio")
+        assert fingerprint() == before and not list(folder.iterdir())
+
+
+def test_a_read_only_cache_folder_is_refused_before_any_work(saved_scene, speech, tmp_path):
+    from fault_support import read_only_folder
+
+    add_strip(saved_scene, speech)
+    add_head()
+    saved_scene.meshtalk.output = "MESH_CACHE"
+    with read_only_folder(tmp_path / "locked") as folder:
+        saved_scene.meshtalk.cache_folder = str(folder)
+        before = fingerprint()
+        with pytest.raises(RuntimeError, match="is not writable"):
+            run_operator("animate_from_audio")
+        assert fingerprint() == before

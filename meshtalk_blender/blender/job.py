@@ -284,6 +284,9 @@ class _Sink:
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
 
     def add(self, frames: np.ndarray, start: int) -> None:
+        if not np.isfinite(frames).all():  # the pipeline checks its own output; this is the object's space
+            raise MeshTalkError(f"The animation of {self.plan.object_name} came out as invalid numbers (NaN or "
+                                "infinity); nothing was written. Check the mesh's transform and the model.")
         end = start + len(frames)
         if self.plan.output == ARKIT:
             weights = self.solver.solve(frames - self.geometry.neutral)

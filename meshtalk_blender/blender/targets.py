@@ -98,7 +98,7 @@ def rest_positions(obj: bpy.types.Object) -> np.ndarray:
     source = keys.reference_key.data if keys is not None else obj.data.vertices
     flat = np.zeros(len(obj.data.vertices) * 3, dtype=np.float32)
     source.foreach_get("co", flat)
-    return flat.reshape(-1, 3)
+    return _finite(obj, flat.reshape(-1, 3), "vertices")
 
 
 def key_offsets(obj: bpy.types.Object, key_names: list[str]) -> np.ndarray:
@@ -109,5 +109,14 @@ def key_offsets(obj: bpy.types.Object, key_names: list[str]) -> np.ndarray:
     flat = np.zeros(rest.size, dtype=np.float32)
     for i, name in enumerate(key_names):
         blocks[name].data.foreach_get("co", flat)
-        offsets[i] = flat.reshape(-1, 3) - rest
+        offsets[i] = _finite(obj, flat.reshape(-1, 3), f"shape key '{name}'") - rest
     return offsets
+
+
+def _finite(obj: bpy.types.Object, positions: np.ndarray, what: str) -> np.ndarray:
+    """Positions pass through the solve and into the output: a NaN or infinite one would
+    be keyed as NaN everywhere."""
+    if not np.isfinite(positions).all():
+        raise MeshTalkError(f"'{obj.name}' has {what} at invalid positions (NaN or infinite coordinates); fix the "
+                            "mesh (e.g. delete or move those vertices) and animate again.")
+    return positions
