@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     animate = verbs.add_parser("animate", help="animate a face from an audio file")
     animate.add_argument("audio", type=Path, help="speech: wav, flac, ogg or mp3, any rate, mono or stereo")
-    animate.add_argument("--out", type=Path, required=True, help="output: .pc2 or .mdd (Mesh Cache), or .npz")
+    animate.add_argument("--out", type=Path, required=True,
+                         help="output: .pc2 or .mdd (Mesh Cache), or .npz (uncompressed: vertices, fps, seed, "
+                              "temperature, labels). Every format is streamed to a temporary file beside it (memory "
+                              "stays flat for any length) and replaces --out only when complete: a failure, Ctrl-C "
+                              "or a full disk leaves an existing file as it was")
     animate.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
     animate.add_argument("--template", type=Path, help="template OBJ: the identity to animate, model topology")
     animate.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30; 29.97 works)")
@@ -66,15 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_animate(args: argparse.Namespace) -> None:
     from .core import audio, cache_io, pipeline
-    from .core.checkpoints import load_model
+    from .core.atomic_files import check_writable_output
+    from .core.checkpoints import checkpoint_files, load_model
     from .core.device import choose_device
+    from .core.npz_io import NpzWriter
 
+    # Everything that can be refused without reading the audio or the model is refused first.
+    checkpoint = args.checkpoint or default_checkpoint()
+    check_writable_output(args.out, inputs=(args.audio, args.template, *checkpoint_files(checkpoint)))
     kind = args.out.suffix.lower()
     if kind not in OUTPUT_KINDS:
         raise MeshTalkError(f"Unknown output type '{args.out.suffix}'; use one of {', '.join(OUTPUT_KINDS)}.")
-    if not args.out.parent.resolve().is_dir():
-        raise MeshTalkError(f"The output folder {args.out.parent} does not exist; create it first.")
-    # Everything that can be refused without reading the audio or the model is refused first.
     options = pipeline.AnimateOptions(fps=args.fps, seed=args.seed, temperature=args.temperature, device=args.device,
                                       rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
     options.validate()
@@ -82,7 +88,7 @@ def run_animate(args: argparse.Namespace) -> None:
     clip.check_range()
     device = choose_device(args.device)
     started = time.perf_counter()
-    loaded = load_model(args.checkpoint or default_checkpoint(), args.template)
+    loaded = load_model(checkpoint, args.template)
     if "non-commercial" in loaded.licence and not args.quiet:
         print(f"Model: {loaded.description}; licence: {loaded.licence}.", file=sys.stderr)
     run = pipeline.AnimationRun(loaded, clip, options)
@@ -91,12 +97,15 @@ def run_animate(args: argparse.Namespace) -> None:
     report = _progress_printer(args.quiet)
 
     def write(device_now) -> None:
+        vertices = loaded.config.num_vertices
         if kind == ".npz":
-            frames = np.concatenate(list(run.chunks(report, device=device_now)))
-            np.savez_compressed(args.out, vertices=frames, fps=args.fps, seed=args.seed,
-                                temperature=args.temperature, labels=run.labels)
+            with NpzWriter(args.out, run.num_output_frames, vertices) as writer:
+                for frames in run.chunks(report, device=device_now):
+                    writer.write(frames)
+                writer.finish(fps=np.float64(args.fps), seed=np.int64(args.seed),
+                              temperature=np.float64(args.temperature), labels=run.labels)
             return
-        with cache_io.CacheWriter(args.out, run.num_output_frames, loaded.config.num_vertices, args.fps) as writer:
+        with cache_io.CacheWriter(args.out, run.num_output_frames, vertices, args.fps) as writer:
             for frames in run.chunks(report, device=device_now):
                 writer.write(frames)
 

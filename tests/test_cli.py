@@ -54,6 +54,64 @@ def test_npz_output_has_vertices_fps_seed_and_latent(model_dir, speech_wav, tmp_
     assert data["labels"].shape == (121, TINY.num_heads)
 
 
+def test_streamed_npz_reads_as_np_savez_wrote_it_and_equals_the_point_cache(model_dir, speech_wav, tmp_path):
+    """The .npz is written chunk by chunk (uncompressed); np.load gives the entries, dtypes
+    and shapes that np.savez gave, and the vertices of the .pc2 of the same run."""
+    args = ["animate", str(speech_wav), "--checkpoint", str(model_dir), "--seed", "5", "--quiet"]
+    assert cli.main(args + ["--out", str(tmp_path / "a.npz")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "a.pc2")]) == 0
+    data = np.load(tmp_path / "a.npz")  # allow_pickle=False: no entry is a pickled object
+    np.savez(tmp_path / "reference.npz", vertices=data["vertices"], fps=30.0, seed=5, temperature=0.6,
+             labels=data["labels"])
+    reference = np.load(tmp_path / "reference.npz")
+    assert data.files == reference.files == ["vertices", "fps", "seed", "temperature", "labels"]
+    for name in data.files:
+        assert (data[name].dtype, data[name].shape) == (reference[name].dtype, reference[name].shape), name
+        np.testing.assert_array_equal(data[name], reference[name])
+    np.testing.assert_array_equal(data["vertices"], read_cache(tmp_path / "a.pc2"))
+    assert data["vertices"].shape == (121, TINY.num_vertices, 3) and data["seed"].dtype == np.int64
+
+
+def test_the_help_says_every_format_streams_and_replaces_atomically(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["animate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Every format is streamed to a temporary file beside it" in text and "replaces --out only when complete" in text
+
+
+@pytest.mark.parametrize("which", ["audio", "template", "checkpoint"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(which, model_dir, speech_wav, tmp_path,
+                                                              template_vertices, capsys):
+    audio_file = tmp_path / "speech.pc2"  # a WAV by content: libsndfile does not go by the extension
+    audio_file.write_bytes(speech_wav.read_bytes())
+    write_obj(tmp_path / "face.mdd", ObjMesh(vertices=template_vertices, faces=[[0, 1, 2]]))
+    out = {"audio": audio_file, "template": tmp_path / "face.mdd", "checkpoint": model_dir / "config.json"}[which]
+    before = out.read_bytes()
+    status = cli.main(["animate", str(audio_file), "--checkpoint", str(model_dir), "--template",
+                       str(tmp_path / "face.mdd"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "is also an input of this run" in err and err.count("\n") == 1
+    assert out.read_bytes() == before
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(model_dir, speech_wav, tmp_path, capsys):
+    (tmp_path / "take.pc2").mkdir()
+    status = cli.main(["animate", str(speech_wav), "--checkpoint", str(tmp_path / "nowhere"),
+                       "--out", str(tmp_path / "take.pc2")])  # the checkpoint is not even looked at
+    assert status == 2 and "is a folder; give a file name inside it" in capsys.readouterr().err
+    assert list((tmp_path / "take.pc2").iterdir()) == []
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(model_dir, speech_wav, tmp_path, capsys):
+    from fault_support import read_only_folder
+
+    with read_only_folder(tmp_path / "ro", {"a.npz": b"previous"}) as folder:
+        status = cli.main(["animate", str(speech_wav), "--checkpoint", str(tmp_path / "nowhere"),
+                           "--out", str(folder / "a.npz")])
+        assert status == 2 and "is not writable; choose another folder" in capsys.readouterr().err
+        assert (folder / "a.npz").read_bytes() == b"previous"
+
+
 def test_template_option_changes_the_identity(model_dir, speech_wav, tmp_path, template_vertices):
     other = template_vertices + np.array([0.0, 0.0, 5.0], np.float32)
     write_obj(tmp_path / "other.obj", ObjMesh(vertices=other, faces=[[0, 1, 2]]))

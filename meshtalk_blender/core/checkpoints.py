@@ -85,6 +85,12 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
     )
 
 
+def checkpoint_files(path: str | Path) -> list[Path]:
+    """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
+    folder = Path(path) if not Path(path).is_file() else Path(path).parent
+    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, *ORIGINAL_FILES)]
+
+
 def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
     mesh = read_obj(obj_path)
     if len(mesh.vertices) != num_vertices:
