@@ -214,6 +214,14 @@ def addon(tmp_path_factory):
     disable_addon()
 
 
+@pytest.fixture
+def saved_scene(addon, tmp_path):
+    """An empty scene saved in a temporary folder (point caches go next to it)."""
+    empty_scene()
+    import_bpy().ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    return import_bpy().context.scene
+
+
 @pytest.fixture(scope="session")
 def test_model_folder(addon):
     return Path(import_bpy().context.preferences.addons[ADDON].preferences.model_folder)

@@ -13,7 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from blender_support import (ADDON, add_head, add_strip, addon, addon_module, core_animation,  # noqa: E402,F401
-                             empty_scene, fingerprint, positions_at, run_operator, test_model_folder,
+                             empty_scene, fingerprint, saved_scene, positions_at, run_operator, test_model_folder,
                              make_test_model, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
     return write_speech(tmp_path_factory.mktemp("audio") / "line.wav", seconds=2.0)
-
-
-@pytest.fixture
-def saved_scene(addon, tmp_path):
-    """An empty scene saved in a temporary folder (point caches go next to it)."""
-    empty_scene()
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
-    return bpy.context.scene
 
 
 def key_weights_at(obj, names):

@@ -12,8 +12,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_support import (add_head, add_strip, addon, addon_module, empty_scene,  # noqa: E402,F401
-                             fingerprint, run_operator, write_speech)
+from blender_support import (ADDON, add_head, add_strip, addon, addon_module, draw_panel,  # noqa: E402,F401
+                             empty_scene, fingerprint, make_test_model, run_operator, saved_scene, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
     return write_speech(tmp_path_factory.mktemp("audio") / "line.wav", seconds=1.5)
-
-
-@pytest.fixture
-def saved_scene(addon, tmp_path):
-    empty_scene()
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
-    return bpy.context.scene
 
 
 def start_job(face):
@@ -107,7 +100,7 @@ def test_discarding_a_job_never_waits_more_than_a_second(saved_scene, speech, mo
 
 def forget_approved_folders() -> None:
     """As in another user's Blender: no cache folder chosen there yet."""
-    bpy.context.preferences.addons[addon_module("blender").ADDON_ID].preferences.approved_cache_folders = ""
+    bpy.context.preferences.addons[ADDON].preferences.approved_cache_folders = ""
     addon_module("blender.cache_files")._session_approved.clear()
 
 
@@ -147,8 +140,6 @@ def test_relative_cache_folders_stay_next_to_the_blend(saved_scene, speech, tmp_
 
 
 def test_the_panel_says_where_caches_go(saved_scene, speech, tmp_path):
-    from blender_support import draw_panel
-
     add_head()
     saved_scene.meshtalk.output = "MESH_CACHE"
     texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
@@ -192,8 +183,6 @@ def test_caches_a_saved_file_uses_are_never_deleted(saved_scene, speech, tmp_pat
 
 
 def test_clean_unused_caches_shows_their_size_and_deletes_only_those(saved_scene, speech, tmp_path):
-    from blender_support import draw_panel
-
     face, (used,) = cache_takes(saved_scene, speech, 1)
     bpy.ops.wm.save_mainfile()
     folder = used.parent
@@ -336,8 +325,6 @@ def test_a_model_whose_output_overflows_fails_and_writes_nothing(saved_scene, sp
     """Finite weights whose output is infinite (a damaged or mismatched checkpoint):
     the run fails with a message; no NaN keys, no NaN cache."""
     import torch
-
-    from blender_support import ADDON, make_test_model
 
     folder = make_test_model(tmp_path / "overflowing")
     checkpoints = addon_module("core.checkpoints")

@@ -9,8 +9,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_support import (add_head, add_strip, addon, addon_module, empty_scene,  # noqa: E402,F401
-                             fingerprint, run_operator, write_speech)
+from blender_support import (add_head, add_strip, addon, addon_module, draw_panel,  # noqa: E402,F401
+                             empty_scene, fingerprint, run_operator, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -123,8 +123,6 @@ def test_picking_a_take_does_not_replace_the_users_action(animated_head):
     action = give_the_keys_a_users_action(face)
     face.meshtalk.active_take = 1 - face.meshtalk.active_take
     assert face.data.shape_keys.animation_data.action == action
-    from blender_support import draw_panel
-
     texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
     assert "Your action 'MyLipSyncPolish' plays on the shape keys" in texts
 
@@ -169,7 +167,5 @@ def test_same_topology_arkit_output_leaves_driven_keys_to_their_drivers(animated
     assert 'key_blocks["jawOpen"].value' not in paths and len(paths) == 51
     scene.frame_set(10)
     assert face.data.shape_keys.key_blocks["jawOpen"].value == pytest.approx(0.25)
-    from blender_support import draw_panel
-
     texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
     assert "1 driven keys left alone" in texts
