@@ -129,3 +129,19 @@ def test_a_file_cut_inside_its_header_says_truncated_or_damaged(tmp_path, extens
 def test_a_folder_given_as_the_audio_is_named_a_folder(tmp_path):
     with pytest.raises(MeshTalkError, match="is a folder; give an audio file"):
         audio.probe(audio.AudioClip(tmp_path))
+
+
+@pytest.mark.parametrize("left, right, message", [(np.nan, 0.0, "invalid samples"), (np.inf, -np.inf, "invalid samples"),
+                                                  (3e38, 3e38, "far beyond full scale")])
+def test_a_float_file_with_samples_that_are_not_numbers_is_one_message_without_warnings(tmp_path, left, right, message):
+    """NaN, infinity, or finite values that overflow when averaged or resampled: refused
+    before any arithmetic warns on stderr (which would break the command line's one line)."""
+    import warnings
+
+    samples = np.stack([speech_like(1.0, 44100, seed=2)] * 2, axis=1)
+    samples[20000:20010] = left, right
+    soundfile.write(tmp_path / "float.wav", samples, 44100, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MeshTalkError, match=message):
+            audio.probe(audio.AudioClip(tmp_path / "float.wav"))

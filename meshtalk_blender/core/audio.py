@@ -223,11 +223,17 @@ class _Blocks:
                         raise MeshTalkError(f"Audio file {name} ends early; it was changed or damaged while it was "
                                             "read. Animate again.")
                     break
+                if not np.isfinite(data).all():  # a float file's damage: refused before any arithmetic
+                    raise MeshTalkError(f"Audio file {name} contains invalid samples (NaN or infinity); it is "
+                                        "damaged. Re-export it.")
                 remaining -= len(data)
                 self.frames_read += len(data)
-                mono = data.mean(axis=1, dtype=np.float32)
+                mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)  # float32 sums can overflow
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=remaining <= 0)
+                if not np.isfinite(mono).all():  # finite samples near float32's limit can overflow here
+                    raise MeshTalkError(f"Audio file {name} holds samples far beyond full scale; it is damaged. "
+                                        "Re-export it.")
                 yield np.ascontiguousarray(mono, dtype=np.float32)
             if remaining > 0 and resampler is not None:  # ended early: the resampler still holds its tail
                 yield np.ascontiguousarray(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
@@ -275,8 +281,6 @@ def probe(clip: AudioClip) -> ClipInfo:
     sum_abs, peak, count = 0.0, 0.0, 0
     blocks = _Blocks(path, first, min(wanted, total - first), file_rate, exact=False)
     for block in blocks:
-        if not np.all(np.isfinite(block)):
-            raise MeshTalkError(f"Audio file {path.name} contains invalid samples (NaN or infinity).")
         sum_abs += float(np.abs(block).sum(dtype=np.float64))
         peak = max(peak, float(np.abs(block).max(initial=0.0)))
         count += len(block)
