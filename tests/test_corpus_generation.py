@@ -102,14 +102,22 @@ def test_clean_audio_is_kept_beside_augmented_audio(small_corpus):
             assert not np.array_equal(stored.audio_clean, stored.audio)
 
 
+FLOAT16_STEP_AT_HEAD_SIZE = 2.0**-12  # float16's spacing for values of 0.25-0.5 m (the head's coordinates)
+
+
 def test_prefix_and_worker_count_do_not_change_the_sequences(small_corpus, tmp_path):
     request = CorpusRequest(utterances=2, seed=3, validation_fraction=0.4, engines=FAST_ENGINES)
     generate_corpus(tmp_path, request, workers=1, report=lambda line: None)
     for record in read_manifest(tmp_path)["sequences"]:
         again = read_sequence(tmp_path / record["file"])
         first = read_sequence(small_corpus / record["file"])
-        np.testing.assert_array_equal(again.vertices, first.vertices)
         np.testing.assert_array_equal(again.audio, first.audio)
+        # The vertices are stored as float16: a last-bit difference of the float32 teacher
+        # between a worker process and this one can flip the rounding (seen once in CI
+        # under load: 0.3 % of the values off by one float16 step, 0.12 mm); more is a bug.
+        np.testing.assert_allclose(again.vertices.astype(np.float32), first.vertices.astype(np.float32),
+                                   rtol=0, atol=FLOAT16_STEP_AT_HEAD_SIZE)
+        assert np.mean(again.vertices != first.vertices) < 0.01
         assert again.info["seed"] == first.info["seed"]
 
 
