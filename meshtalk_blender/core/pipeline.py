@@ -162,13 +162,16 @@ class AnimationRun:
                     frames = vertices[0].float().cpu().numpy()
                     done = start + len(labels)
                     last = done >= self.num_model_frames
-                    if smoother is not None:  # it delays the stream: its frames start at ``ready``
-                        frames = smoother.push(frames, last)
-                    closing = self._mouth_weights(ready, ready + len(frames))
-                    ready += len(frames)
-                    out = resampler.push(frames, last)
-                    if closing is not None:
-                        out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
+                    # A damaged model's NaN or overflow passes through quietly (numpy would warn
+                    # on stderr) and is refused just below with the user's message.
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        if smoother is not None:  # it delays the stream: its frames start at ``ready``
+                            frames = smoother.push(frames, last)
+                        closing = self._mouth_weights(ready, ready + len(frames))
+                        ready += len(frames)
+                        out = resampler.push(frames, last)
+                        if closing is not None:
+                            out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
                     if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
                         raise MeshTalkError(
                             f"The model produced invalid numbers (NaN or infinity) by {done / MODEL_FPS:.2f} s of the "
