@@ -195,7 +195,7 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(blend_with_head, tmp_path, capsys
 
 @pytest.mark.parametrize("extra, message", [
     (["--seed", "-1"], "--seed must be between 0 and"),
-    (["--seed", str(2**31)], "--seed must be between 0 and"),
+    (["--seed", str(2**31)], "--seed must be between 0 and 2147483647"),
     (["--variants", "100000"], "--variants must be between 0 and"),
     (["--frame", str(2**31)], "--frame must be between"),
     (["--gap", "nan"], "--gap must be between"),

@@ -157,8 +157,8 @@ def _checked_arguments(args: argparse.Namespace) -> list[Path]:
             raise MeshTalkError(f"Audio file not found: {path}.")
     if not 0 <= args.variants <= MAX_VARIANTS:
         raise MeshTalkError(f"--variants must be between 0 and {MAX_VARIANTS}.")
-    if not 0 <= args.seed <= MAX_SEED - MAX_VARIANTS:
-        raise MeshTalkError(f"--seed must be between 0 and {MAX_SEED - MAX_VARIANTS}.")
+    if not 0 <= args.seed <= MAX_SEED:  # variants' seeds wrap around (session.following_seed)
+        raise MeshTalkError(f"--seed must be between 0 and {MAX_SEED}.")
     if not (math.isfinite(args.temperature) and 0.0 <= args.temperature <= 10.0):
         raise MeshTalkError("--temperature must be between 0 and 10.")
     if not (math.isfinite(args.gap) and 0.0 <= args.gap <= 3600.0):
