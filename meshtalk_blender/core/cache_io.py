@@ -61,11 +61,7 @@ class CacheWriter:
         return self
 
     def write(self, frames: np.ndarray) -> None:
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim != 3 or frames.shape[1:] != (self.num_vertices, 3):
-            raise ValueError(f"frames must be (n, {self.num_vertices}, 3), got {frames.shape}")
-        if self.written + len(frames) > self.num_frames:
-            raise ValueError("more frames than the header announced")
+        frames = checked_chunk(frames, self.num_vertices, self.written, self.num_frames)
         dtype = "<f4" if self.kind == ".pc2" else ">f4"
         try:
             self._handle.write(frames.astype(dtype, copy=False).tobytes())
@@ -97,6 +93,17 @@ class CacheWriter:
                 self._handle.close()
             self._handle = None
         remove_quietly(self._temporary)
+
+
+def checked_chunk(frames: np.ndarray, num_vertices: int, written: int, num_frames: int) -> np.ndarray:
+    """(n, V, 3) float32 frames that fit after ``written`` of the ``num_frames`` a streamed
+    file's header announced (a bug otherwise: the header would lie)."""
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 3 or frames.shape[1:] != (num_vertices, 3):
+        raise ValueError(f"frames must be (n, {num_vertices}, 3), got {frames.shape}")
+    if written + len(frames) > num_frames:
+        raise ValueError("more frames than the header announced")
+    return frames
 
 
 def write_cache(path: str | Path, vertices: np.ndarray, fps: float, start_frame: float = 0.0) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic_files import remove_quietly, temporary_path, write_failed
+from .cache_io import checked_chunk
 
 
 class NpzWriter:
@@ -44,11 +45,7 @@ class NpzWriter:
         return self
 
     def write(self, frames: np.ndarray) -> None:
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim != 3 or frames.shape[1:] != (self.num_vertices, 3):
-            raise ValueError(f"frames must be (n, {self.num_vertices}, 3), got {frames.shape}")
-        if self.written + len(frames) > self.num_frames:
-            raise ValueError("more frames than the header announced")
+        frames = checked_chunk(frames, self.num_vertices, self.written, self.num_frames)
         with self._os_errors():
             self._entry.write(frames.astype("<f4", copy=False).tobytes())
         self.written += len(frames)
