@@ -135,7 +135,7 @@ def remember_saved_uses(*_args) -> None:
 
 
 def delete_unreachable(*_args) -> list[str]:
-    """load_pre / exit / the end of a batch run: deletes the caches this Blender wrote that
+    """load_pre / exit / a failed batch output: deletes the caches this Blender wrote that
     no saved .blend uses (Undo cannot reach them once the file is closed). Returns them."""
     kept = set().union(*_saved_uses.values()) if _saved_uses else set()
     deleted = []
@@ -163,12 +163,12 @@ def unused_caches(folder: str) -> tuple[list[Path], list[Path]]:
     that no take of this file uses: (deletable, kept for Undo). Those this Blender wrote
     are kept while Undo may bring their takes back (they go when the file is closed).
     Cheap enough for the panel."""
-    folders = {str(Path(p).parent) for p in _take_cache_paths()}
+    used = _take_cache_paths()
+    folders = {str(Path(p).parent) for p in used}
     try:
         folders.add(str(cache_directory(folder)))
     except MeshTalkError:
         pass
-    used = _take_cache_paths()
     key = (tuple(sorted(folders)), tuple(sorted(used)))
     now = time.monotonic()
     memo = _scan_memo.get(key)

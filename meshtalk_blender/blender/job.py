@@ -285,7 +285,7 @@ class _Sink:
 
     def add(self, frames: np.ndarray, start: int) -> None:
         if not np.isfinite(frames).all():  # the pipeline checks its own output; this is the object's space
-            raise MeshTalkError(f"The animation of {self.plan.object_name} came out as invalid numbers (NaN or "
+            raise MeshTalkError(f"The animation of '{self.plan.object_name}' came out as invalid numbers (NaN or "
                                 "infinity); nothing was written. Check the mesh's transform and the model.")
         end = start + len(frames)
         if self.plan.output == ARKIT:
