@@ -267,6 +267,14 @@ def add_strip(scene, path: Path, frame: int = 1, name: str | None = None):
     return editor.strips.new_sound(name=name or path.stem, filepath=str(path), channel=1, frame_start=frame)
 
 
+def playing_actions(obj) -> list:
+    """The actions MeshTalk's NLA track plays on the object's shape keys, in time order."""
+    key = obj.data.shape_keys
+    if key is None or key.animation_data is None or "MeshTalk" not in key.animation_data.nla_tracks:
+        return []
+    return [strip.action for strip in key.animation_data.nla_tracks["MeshTalk"].strips]
+
+
 def run_operator(name: str, **kwargs):
     """Calls bpy.ops.meshtalk.<name>; returns its result set (an ERROR report raises
     RuntimeError with the message, as in any Blender script)."""

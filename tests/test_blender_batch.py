@@ -14,7 +14,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from blender_support import (ROOT, add_head, addon, addon_module, empty_scene,  # noqa: E402,F401
-                             test_model_folder, write_speech)
+                             playing_actions, test_model_folder, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -45,6 +45,11 @@ def test_many_lines_become_takes_one_after_another(blend_with_head, tmp_path, ca
         assert after.frame_final_start == before.frame_final_end + 25  # one second apart at 25 fps
     assert face.modifiers["MeshTalk Cache"].filepath.startswith("//meshtalk_cache/")
     assert "meshtalk: saved" in capsys.readouterr().out
+    # Every line plays (its first take), and the scene runs to the end of the last one.
+    playing = [take for take in takes if take.playing]
+    assert sorted(take.start_frame for take in playing) == starts and all(take.seed == 0 for take in playing)
+    assert len([m for m in face.modifiers if m.type == "MESH_CACHE"]) == 3
+    assert bpy.context.scene.frame_end >= strips[-1].frame_final_end - 1
 
 
 def test_one_blend_per_line(blend_with_head, tmp_path):
@@ -56,7 +61,7 @@ def test_one_blend_per_line(blend_with_head, tmp_path):
         bpy.ops.wm.open_mainfile(filepath=str(out / f"{line.stem}.blend"))
         face = bpy.data.objects["Face"]
         assert len(face.meshtalk.takes) == 1 and face.meshtalk.takes[0].output == "ARKIT"
-        assert face.data.shape_keys.animation_data.action is not None
+        assert playing_actions(face) == [face.meshtalk.takes[0].action]
 
 
 @pytest.mark.parametrize("arguments, message", [

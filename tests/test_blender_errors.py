@@ -121,11 +121,14 @@ def test_unsaved_file_with_mesh_cache_output(addon, tmp_path):
 
 
 def test_users_action_on_the_shape_keys_is_never_replaced(scene, tmp_path):
+    """MeshTalk plays in the NLA: the user's action stays assigned and plays on top."""
     add_strip(scene, write_speech(tmp_path / "a.wav"))
     face = add_head()
     key = face.data.shape_keys
     key.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
-    refuses("already play your action")
+    action = key.animation_data.action
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert key.animation_data.action == action and len(key.animation_data.nla_tracks["MeshTalk"].strips) == 1
 
 
 def test_broken_checkpoint(scene, tmp_path):

@@ -149,21 +149,27 @@ def test_the_panel_says_where_caches_go(saved_scene, speech, tmp_path):
 # ---------------------------------------------------------------- when caches are deleted
 
 
+def newest_cache(face) -> Path:
+    return addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[face.meshtalk.active_take])
+
+
 def cache_takes(scene, speech, count: int):
+    """The head with ``count`` point-cache takes of one line; their files."""
     face = add_head()
     add_strip(scene, speech)
     scene.meshtalk.output = "MESH_CACHE"
     paths = []
     for _ in range(count):
         assert run_operator("animate_from_audio") == {"FINISHED"}
-        paths.append(addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]))
+        paths.append(newest_cache(face))
     return face, paths
 
 
 def test_replaced_caches_stay_for_undo_and_go_when_the_file_closes(saved_scene, speech, tmp_path):
-    face, (first, second) = cache_takes(saved_scene, speech, 2)
+    face, (first,) = cache_takes(saved_scene, speech, 1)
+    assert run_operator("resample_upper_face") == {"FINISHED"}  # replaces the take
+    second = newest_cache(face)
     assert first.is_file() and second.is_file()  # Undo may bring the first take back
-    bpy.ops.ed.undo_push(message="second")
     assert run_operator("remove_animation") == {"FINISHED"}
     assert second.is_file()
     empty_scene()  # another file: this one's undo history is gone, nothing saved uses them
@@ -173,11 +179,11 @@ def test_replaced_caches_stay_for_undo_and_go_when_the_file_closes(saved_scene, 
 def test_caches_a_saved_file_uses_are_never_deleted(saved_scene, speech, tmp_path):
     face, (first,) = cache_takes(saved_scene, speech, 1)
     bpy.ops.wm.save_mainfile()
-    assert run_operator("animate_from_audio") == {"FINISHED"}
-    second = addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0])
+    assert run_operator("resample_upper_face") == {"FINISHED"}
+    second = newest_cache(face)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "version2.blend"))
-    assert run_operator("animate_from_audio") == {"FINISHED"}
-    third = addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0])
+    assert run_operator("resample_upper_face") == {"FINISHED"}
+    third = newest_cache(face)
     empty_scene()  # closed without saving the third take
     assert first.is_file() and second.is_file() and not third.exists()
 
@@ -190,14 +196,14 @@ def test_clean_unused_caches_shows_their_size_and_deletes_only_those(saved_scene
     for path in old:
         path.write_bytes(bytes(1024 * 1024))
     (folder / "notes.txt").write_text("the user's own file")
-    assert run_operator("animate_from_audio") == {"FINISHED"}  # the first take is replaced: kept for Undo
+    assert run_operator("resample_upper_face") == {"FINISHED"}  # the first take is replaced: kept for Undo
     addon_module("blender.cache_files").forget_scans()
     texts = " ".join(text for _, text in draw_panel(addon_module("blender.panel").MESHTALK_PT_panel))
     assert "3 unused caches: 3.0 MB" in texts and "1 replaced caches" in texts
     assert run_operator("clean_caches") == {"FINISHED"}
     assert not any(path.exists() for path in old)
     assert used.is_file() and (folder / "notes.txt").is_file()
-    assert addon_module("blender.writers").cache_file_path(face, face.meshtalk.takes[0]).is_file()
+    assert newest_cache(face).is_file()
 
 
 # ---------------------------------------------------------------- packed sounds

@@ -4,13 +4,15 @@
     blender -b scene.blend -c meshtalk animate --object Face --audio *.wav --out-dir shots/
 
 Without --out-dir, every line becomes a take (its own action, or its own point cache)
-on the object, the lines' sound strips one after another on the timeline, and the file
-is saved (--save PATH, default: the open .blend, keeping Blender's .blend1 backup).
-With --out-dir, each line goes into its own copy of the .blend (DIR/<audio name>.blend).
+on the object, the lines' sound strips one after another on the timeline, all of them
+playing (blender/playback.py), the takes the object had before replaced, and the file
+saved (--save PATH, default: the open .blend, keeping Blender's .blend1 backup). With
+--out-dir, each line goes into its own copy of the .blend (DIR/<audio name>.blend).
+Every output file is written whole or not at all.
 
 ``main(argv) -> exit status`` is the whole command: the ``-c`` entry point, the
-``--python`` script (``meshtalk_batch.py`` next to this package) and the tests call it.
-A user error prints one line ``meshtalk: error: ...`` and returns 2; a bug returns 3.
+``--python`` script (``blender/batch_script.py``) and the tests call it. A user error
+prints one line ``meshtalk: error: ...`` and returns 2; a bug returns 3; Ctrl-C 130.
 """
 
 from __future__ import annotations

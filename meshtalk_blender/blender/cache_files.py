@@ -27,7 +27,7 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import MeshTalkError
-from . import addon
+from . import addon, playback
 
 DEFAULT_FOLDER = "//meshtalk_cache/"
 CACHE_NAME = re.compile(r"^.+_[0-9a-f]{8}\.pc2$")  # what new_cache_file names them
@@ -114,9 +114,10 @@ def _take_cache_paths() -> set[str]:
         for take in obj.meshtalk.takes:
             if take.cache_file:
                 used.add(_absolute(take.cache_file, obj))
-        modifier = obj.modifiers.get(obj.meshtalk.modifier_name) if obj.meshtalk.modifier_name else None
-        if modifier is not None and modifier.type == "MESH_CACHE" and modifier.filepath:
-            used.add(_absolute(modifier.filepath, obj))
+        names = list(playback.line_modifiers(obj).values()) + [obj.meshtalk.modifier_name]
+        for modifier in (obj.modifiers.get(name) for name in names if name):
+            if modifier is not None and modifier.type == "MESH_CACHE" and modifier.filepath:
+                used.add(_absolute(modifier.filepath, obj))
     return used
 
 

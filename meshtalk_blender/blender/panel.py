@@ -12,8 +12,12 @@ from .preferences import draw_model_summary
 
 
 class MESHTALK_UL_takes(bpy.types.UIList):
+    """One row per take: its line (sound strip), name, and whether it plays."""
+
     def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
-        layout.label(text=item.name, icon="ACTION" if item.output != "MESH_CACHE" else "MOD_MESHDEFORM")
+        row = layout.row(align=True)
+        row.label(text=f"{item.strip_name}: {item.name}", icon="ACTION" if item.output != "MESH_CACHE" else "MOD_MESHDEFORM")
+        row.label(text="", icon="PLAY" if item.playing else "BLANK1")
 
 
 class MESHTALK_PT_panel(bpy.types.Panel):
@@ -111,8 +115,11 @@ class MESHTALK_PT_panel(bpy.types.Panel):
                 _wrapped(box, "This take's point cache file is missing (deleted or moved): animate again.", "ERROR")
             users_action = writers.users_key_action(obj)
             if users_action is not None and any(take.output != "MESH_CACHE" for take in obj.meshtalk.takes):
-                _wrapped(box, f"Your action '{users_action.name}' plays on the shape keys; MeshTalk never replaces "
-                              "it. Unassign it to play these takes.", "INFO")
+                _wrapped(box, f"Your action '{users_action.name}' plays on top of the takes (NLA) and overrides the "
+                              "keys it animates.", "INFO")
+            row = box.row(align=True)
+            row.operator("meshtalk.remove_take", icon="REMOVE")
+            row.operator("meshtalk.keep_playing_takes", text="Keep Playing Only", icon="PLAY")
             box.operator("meshtalk.remove_animation", icon="TRASH")
 
 

@@ -54,12 +54,21 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
                                              "folder only once you choose it here)")
 
 
-def _activate_take(state, context) -> None:
-    from . import writers  # bpy-dependent and loaded after registration
+def _select_take(state, context) -> None:
+    """A click in the takes list: that take plays for its line, and the panel shows its
+    seed and temperature (so the next resample starts from what is playing)."""
+    from . import playback  # bpy-dependent and loaded after registration
 
-    obj = state.id_data
-    if 0 <= state.active_take < len(state.takes):
-        writers.activate(obj, state.takes[state.active_take])
+    if playback.quiet or not 0 <= state.active_take < len(state.takes):
+        return
+    take = state.takes[state.active_take]
+    playback.play(state.id_data, take)
+    show_take_settings(context.scene, take)
+
+
+def show_take_settings(scene, take) -> None:
+    settings = scene.meshtalk
+    settings.seed, settings.temperature = take.seed, take.temperature
 
 
 class MeshTalkTake(bpy.types.PropertyGroup):
@@ -83,17 +92,20 @@ class MeshTalkTake(bpy.types.PropertyGroup):
     frames: IntProperty()
     model_label: StringProperty()
     mode: StringProperty()
+    playing: BoolProperty(description="The take that plays for its line (its sound strip)")
 
 
 class MeshTalkObjectState(bpy.types.PropertyGroup):
     """What MeshTalk made on one object, so that it can replace exactly that."""
 
     takes: CollectionProperty(type=MeshTalkTake)
-    active_take: IntProperty(name="Take", update=_activate_take)
+    active_take: IntProperty(name="Take", update=_select_take)
     take_counter: IntProperty(description="Numbers takes (names stay unique after removals)")
     created_reference_key: BoolProperty(description="MeshTalk added the Basis shape key")
     original_key_values: StringProperty(description="JSON: the user's shape-key values before MeshTalk")
-    modifier_name: StringProperty()
+    track_names: StringProperty(description="JSON: MeshTalk's NLA tracks on the shape keys")
+    line_modifiers: StringProperty(description="JSON: {line: its Mesh Cache modifier}")
+    modifier_name: StringProperty(description="The one Mesh Cache modifier of files from before lines")
 
 
 CLASSES = (MeshTalkSettings, MeshTalkTake, MeshTalkObjectState)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.defaults import MAX_SEED
 from ..core.errors import MeshTalkError
-from . import actions, addon, audio_source, cache_files, model_source, targets, writers
+from . import actions, addon, audio_source, cache_files, model_source, playback, properties, targets, writers
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
 
@@ -68,17 +68,10 @@ def _checked_target(context, obj, choice: model_source.ModelChoice):
     return summary, info
 
 
-def _check_key_action_is_free(obj, output: str) -> None:
-    """Takes on shape keys play by being assigned: never over the user's own action."""
-    action = writers.users_key_action(obj)
-    if output != MESH_CACHE and action is not None:
-        raise MeshTalkError(f"The shape keys of '{obj.name}' already play your action '{action.name}'; MeshTalk "
-                            "will not replace it. Unassign it in the Shape Key Editor, or use the Mesh cache output.")
-
-
-def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
+def plan_animate(context, obj, settings=None, scope: str = ADD,
                  choice: model_source.ModelChoice | None = None, device: str | None = None) -> Work:
-    """A new take from the sound strip the settings name (default: the panel's)."""
+    """A new take from the sound strip the settings name (default: the panel's); it
+    plays for that line, and the line's earlier takes stay in the list."""
     scene = context.scene
     settings = settings or scene.meshtalk
     choice = choice or addon.model_choice()
@@ -101,7 +94,6 @@ def plan_animate(context, obj, settings=None, scope: str = REPLACE_ALL,
         if output == ARKIT:
             plan.solve_deltas = targets.key_offsets(obj, list(key_names))
         plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
-    _check_key_action_is_free(obj, output)
     spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
                     settings.temperature, scope)
@@ -146,7 +138,6 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         if model_frames[1] <= model_frames[0] or output_frames[1] < output_frames[0]:
             raise MeshTalkError(f"Frames {first}-{last} are outside the take (frames {take.start_frame}-"
                                 f"{take.start_frame + take.frames - 1}); set a range inside it.")
-    _check_key_action_is_free(obj, take.output)
     # The take's keys that can still be animated: a key the user drove (or deleted)
     # since is left out of the redraw, as a new take would leave it.
     key_names = tuple(key for key in json.loads(take.key_names or "[]") if key in info.arkit_keys.values())
@@ -219,21 +210,25 @@ def apply(work: Work, results: list[JobResult]) -> str:
     obj = bpy.data.objects.get(first.object_name)
     if obj is None or obj.type != "MESH" or len(obj.data.vertices) != first.vertex_count:
         raise MeshTalkError(f"'{first.object_name}' was deleted or changed while it was animated; run again.")
-    _check_key_action_is_free(obj, first.output)  # the user may have assigned one while the job ran
     state = obj.meshtalk
     if first.scope == REPLACE_ALL:
         writers.remove_all_takes(obj)
     position = state.active_take if first.scope == REPLACE_ACTIVE and len(state.takes) else None
     if position is not None:
-        writers.remove_take(obj, position)
+        writers.remove_take(obj, position, refresh=False)
     new_index = None
     for spec, result in zip(work.specs, results):
         new_index = _add_take(obj, spec, result, work.summary)
         if position is not None:
             state.takes.move(new_index, position)
             new_index = position
-    state.active_take = new_index  # plays it (the property's update callback)
-    writers.activate(obj, state.takes[new_index])
+    take = state.takes[new_index]
+    with playback.selecting_quietly():
+        state.active_take = new_index
+    playback.play(obj, take)
+    scene = bpy.context.scene
+    properties.show_take_settings(scene, take)
+    extended = _extend_scene_to_cover(scene, obj)
     last = results[-1]
     seconds = first.clip.duration or 0.0
     what = {ARKIT: f"ARKit weights on {len(first.key_names)} shape keys",
@@ -242,8 +237,19 @@ def apply(work: Work, results: list[JobResult]) -> str:
     takes = f"{len(results)} takes" if len(results) > 1 else f"take '{state.takes[new_index].name}'"
     notes = " ".join(dict.fromkeys(note for result in results for note in result.notes))  # variants repeat them
     warning = f" {work.summary.warning}." if work.summary.warning else ""
+    extended = f" The scene now ends at frame {extended} to show it all." if extended else ""
     return (f"MeshTalk: '{obj.name}' animated from '{first.strip_name}' ({last.num_frames} frames, {seconds:.1f} s of "
-            f"audio): {takes}, {what}.{warning} {notes}").strip()
+            f"audio): {takes}, {what}.{warning}{extended} {notes}").strip()
+
+
+def _extend_scene_to_cover(scene, obj) -> int | None:
+    """Moves the scene's end to the last frame a take plays, if it ended before; returns
+    the new end (None: it already covered everything)."""
+    end = playback.end_frame(obj)
+    if end is None or end <= scene.frame_end:
+        return None
+    scene.frame_end = end
+    return end
 
 
 def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:

@@ -1,9 +1,10 @@
 """Writing takes into Blender, and removing them again (main thread only).
 
 Everything MeshTalk creates is recorded on the object (``object.meshtalk``) and tagged:
-actions carry ``meshtalk_take``, basis shape keys are listed in their take, the Mesh
-Cache modifier's name is kept. Removing a take removes exactly those, and the values
-the user's own shape keys had before MeshTalk animated them are put back.
+actions carry ``meshtalk_take``, basis shape keys are listed in their take, the NLA
+tracks and the lines' Mesh Cache modifiers are named in the object's state (which take
+plays where: ``playback``). Removing a take removes exactly those, and the values the
+user's own shape keys had before MeshTalk animated them are put back.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import bpy
 import numpy as np
 
 from ..core.retarget import CompactBasis
-from . import actions
+from . import actions, playback
 from .targets import rest_positions
 
-CACHE_MODIFIER_NAME = "MeshTalk Cache"
 BASIS_KEY_PREFIX = "MeshTalk"
 
 
@@ -74,60 +74,6 @@ def write_basis_keys(obj: bpy.types.Object, basis: CompactBasis, prefix: str) ->
     return names
 
 
-def cache_modifier(obj: bpy.types.Object, create: bool = True):
-    """The Mesh Cache modifier MeshTalk made on this object (first in the stack, so it
-    reads the undeformed mesh and the user's modifiers act on its result)."""
-    state = obj.meshtalk
-    modifier = obj.modifiers.get(state.modifier_name) if state.modifier_name else None
-    if modifier is not None and modifier.type == "MESH_CACHE":
-        return modifier
-    if not create:
-        return None
-    modifier = obj.modifiers.new(CACHE_MODIFIER_NAME, "MESH_CACHE")
-    modifier.cache_format = "PC2"
-    modifier.time_mode = "FRAME"
-    modifier.play_mode = "SCENE"
-    modifier.frame_scale = 1.0
-    if len(obj.modifiers) > 1:
-        _move_modifier_first(obj, modifier)
-    state.modifier_name = modifier.name
-    return modifier
-
-
-def _move_modifier_first(obj: bpy.types.Object, modifier) -> None:
-    index = list(obj.modifiers).index(modifier)
-    if hasattr(obj.modifiers, "move"):  # Blender 4.3+
-        obj.modifiers.move(index, 0)
-        return
-    with bpy.context.temp_override(object=obj, active_object=obj):
-        bpy.ops.object.modifier_move_to_index(modifier=modifier.name, index=0)
-
-
-# ---------------------------------------------------------------- switching takes
-
-
-def activate(obj: bpy.types.Object, take) -> bool:
-    """Makes ``take`` the one that plays; False when it cannot, because the shape keys
-    play the user's own action (never replaced: it would be lost on save)."""
-    state = obj.meshtalk
-    if take.output == "MESH_CACHE":
-        modifier = cache_modifier(obj)
-        path = cache_file_path(obj, take)
-        modifier.filepath = bpy.path.relpath(str(path)) if take.cache_file.startswith("//") else str(path)
-        modifier.frame_start = float(take.start_frame)
-        return True
-    key = obj.data.shape_keys
-    if key is None or users_key_action(obj) is not None:
-        return False
-    blocks = key.key_blocks
-    for other in state.takes:  # keys of another take's basis must not linger at their last value
-        for name in json.loads(other.basis_keys or "[]"):
-            if name in blocks:
-                blocks[name].value = 0.0
-    actions.assign(key, take.action)
-    return True
-
-
 def users_key_action(obj: bpy.types.Object) -> bpy.types.Action | None:
     """The user's own action playing on the object's shape keys, if any (not MeshTalk's)."""
     key = obj.data.shape_keys
@@ -136,51 +82,52 @@ def users_key_action(obj: bpy.types.Object) -> bpy.types.Action | None:
 
 
 def cache_file_path(obj: bpy.types.Object, take) -> Path:
-    """The take's point cache on disk. Blender remaps the modifier's path when the .blend
+    """The take's point cache on disk. Blender remaps the modifiers' paths when the .blend
     is saved elsewhere, but not the take's copy: then the file is looked for next to the
-    one the modifier plays (caches live in one folder)."""
+    ones the modifiers play (caches live in one folder)."""
     path = Path(bpy.path.abspath(take.cache_file))
     if not path.is_file():
-        modifier = cache_modifier(obj, create=False)
-        if modifier is not None and modifier.filepath:
-            beside = Path(bpy.path.abspath(modifier.filepath)).parent / path.name
-            if beside.is_file():
-                return beside
+        for name in list(playback.line_modifiers(obj).values()) + [obj.meshtalk.modifier_name]:
+            modifier = obj.modifiers.get(name) if name else None
+            if modifier is not None and modifier.type == "MESH_CACHE" and modifier.filepath:
+                beside = Path(bpy.path.abspath(modifier.filepath)).parent / path.name
+                if beside.is_file():
+                    return beside
     return path
 
 
 # ---------------------------------------------------------------- removing
 
 
-def remove_take(obj: bpy.types.Object, index: int) -> None:
-    """Removes one take and what it created (its action, its basis keys). Its point
-    cache stays on disk: Undo may bring the take back."""
+def remove_take(obj: bpy.types.Object, index: int, refresh: bool = True) -> None:
+    """Removes one take and what it created (its action, its basis keys); if it played,
+    its line's newest other take plays. Its point cache stays on disk: Undo may bring
+    the take back (blender/cache_files.py deletes it when nothing can)."""
     state = obj.meshtalk
     take = state.takes[index]
     key = obj.data.shape_keys
     action = take.action
-    if key is not None and key.animation_data is not None and key.animation_data.action == action:
-        actions.assign(key, None)
     if actions.is_meshtalk_action(action):
-        bpy.data.actions.remove(action)
+        bpy.data.actions.remove(action)  # its NLA strip goes with it
     if key is not None:
         for name in json.loads(take.basis_keys or "[]"):
             block = key.key_blocks.get(name)
             if block is not None:
                 obj.shape_key_remove(block)
-    state.takes.remove(index)
-    state.active_take = min(state.active_take, max(0, len(state.takes) - 1))
+    with playback.selecting_quietly():
+        state.takes.remove(index)
+        state.active_take = min(state.active_take - (state.active_take > index), max(0, len(state.takes) - 1))
+    if refresh:
+        playback.refresh(obj)
 
 
 def remove_all_takes(obj: bpy.types.Object) -> None:
     """Removes every take and leaves the object as it was before MeshTalk touched it."""
     state = obj.meshtalk
+    playback.clear(obj)
     while len(state.takes):
-        remove_take(obj, len(state.takes) - 1)
-    modifier = cache_modifier(obj, create=False)
-    if modifier is not None:
-        obj.modifiers.remove(modifier)
-    state.modifier_name = ""
+        remove_take(obj, len(state.takes) - 1, refresh=False)
+    state.line_modifiers = ""
     restore_key_values(obj)
 
 

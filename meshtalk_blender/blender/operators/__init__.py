@@ -6,6 +6,7 @@ from .clean_caches import MESHTALK_OT_clean_caches
 from .load_audio import MESHTALK_OT_load_audio
 from .make_variants import MESHTALK_OT_make_variants
 from .remove_animation import MESHTALK_OT_remove_animation
+from .remove_take import MESHTALK_OT_keep_playing_takes, MESHTALK_OT_remove_take
 from .resample_frames import MESHTALK_OT_resample_frames
 from .resample_upper_face import MESHTALK_OT_resample_upper_face
 
@@ -16,6 +17,8 @@ CLASSES = (
     MESHTALK_OT_load_audio,
     MESHTALK_OT_make_variants,
     MESHTALK_OT_remove_animation,
+    MESHTALK_OT_remove_take,
+    MESHTALK_OT_keep_playing_takes,
     MESHTALK_OT_resample_frames,
     MESHTALK_OT_resample_upper_face,
 )

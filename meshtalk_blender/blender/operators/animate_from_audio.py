@@ -1,5 +1,5 @@
-"""Animate from Audio: the active mesh, from the panel's sound strip, as a new take
-(replacing what MeshTalk made on this object before)."""
+"""Animate from Audio: the active mesh, from the panel's sound strip, as a new take that
+plays for that strip's line (earlier takes stay; other lines keep playing)."""
 
 import bpy
 
