@@ -115,3 +115,57 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     if a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def labiodentals(phonemes: list[tuple[str, float, float]]) -> list[tuple[float, float]]:
+    """The (start_s, end_s) of a phoneme list's f and v (and other labiodental fricatives):
+    where the lower lip tucks to the upper teeth (before the head has teeth, to the upper
+    lip's inner edge)."""
+    return [(s, e) for symbol, s, e in phonemes
+            if ipa.is_known(symbol) and ipa.features(symbol).place == "labiodental"
+            and ipa.features(symbol).manner == "fricative"]
+
+
+def speech_frames_away_from_bilabials(phonemes: list[tuple[str, float, float]], fps: float, count: int,
+                                      silence: str = "sil", distance: float = 0.06) -> np.ndarray:
+    """(count,) bool: frames inside a spoken (non-silent) phoneme and more than
+    ``distance`` seconds from every bilabial: where sealed lips are a false closure."""
+    times = np.arange(count) / fps
+    speech = np.zeros(count, bool)
+    for symbol, start, end in phonemes:
+        if symbol != silence:
+            speech |= (times >= start) & (times < end)
+    for start, end in bilabial_closures(phonemes):
+        speech &= ~((times > start - distance) & (times < end + distance))
+    return speech
+
+
+def largest_steps(lip_gap: np.ndarray) -> np.ndarray:
+    """(T - 1,) mm: the size of each frame-to-frame change of an inner-lip-gap curve."""
+    return np.abs(np.diff(lip_gap))
+
+
+# A tuck: the lower inner lip lifted and behind the upper inner lip's edge, lips nearly
+# meeting. Measured on the bundled head: the teacher's full tuck (mouthRollLower 0.6,
+# mouthShrugLower 0.4) leaves a 2.1 mm gap with the lower lip 1.6 mm up and 1.9 mm
+# behind the upper; an open jaw moves the lower lip back too (2.5 mm) but down (-6.9 mm),
+# closed lips meet with the lower lip level with the upper.
+TUCK_GAP_MM = 3.0
+TUCK_LIFT_MM = 0.8
+TUCK_BEHIND_MM = 1.0
+
+
+def tucked_frames(vertices: np.ndarray, template: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """(T,) bool: frames of (T, V, 3) vertices (model space: Z up, the face looks to -Y)
+    whose lower lip is tucked to the upper lip's inner edge."""
+    gap = pair_gap(vertices, upper, lower)
+    lift = (vertices[:, lower, 2] - template[lower, 2]).mean(axis=1) * MM
+    behind = (vertices[:, lower, 1] - vertices[:, upper, 1]).mean(axis=1) * MM
+    return (gap < TUCK_GAP_MM) & (lift > TUCK_LIFT_MM) & (behind > TUCK_BEHIND_MM)
+
+
+def tucked_labiodentals(tucked: np.ndarray, fps: float, segments: list[tuple[float, float]],
+                        slack: float = 0.03) -> tuple[int, int]:
+    """(tucked, count) of f/v segments with a tucked frame within ``slack`` seconds."""
+    hits = sum(bool(tucked[frames_in(s - slack, e + slack, fps, len(tucked))].any()) for s, e in segments)
+    return hits, len(segments)

@@ -149,27 +149,32 @@ def _decode(decoder, pcm: bytes) -> None:
 
 
 def align(recording: Recording, decoder) -> Utterance:
-    """Force-align one recording: phonemes (IPA, tiling the audio) and words from pocketsphinx.
+    """Force-align one recording: phonemes (IPA, tiling the audio) and words from pocketsphinx."""
+    return align_audio(recording.name, read_audio(recording.path), recording.transcript, decoder,
+                       {"source": str(recording.path)})
+
+
+def align_audio(name: str, audio: np.ndarray, transcript: str, decoder, meta: dict | None = None) -> Utterance:
+    """Force-align English ``audio`` (N,) at 16 kHz to ``transcript`` (lower-case words).
 
     Two passes, as pocketsphinx needs: word alignment to the transcript, then phone
     alignment inside those words. Raises AlignmentError when either fails.
     """
-    audio = read_audio(recording.path)
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     frame_s = 1.0 / float(decoder.config["frate"])
     try:
-        decoder.set_align_text(recording.transcript)
+        decoder.set_align_text(transcript)
         _decode(decoder, pcm)
         # hyp() only after the word pass: pocketsphinx 5.1.1 crashes on it after the phone pass
         if decoder.hyp() is None:
-            raise AlignmentError(f"{recording.name}: no alignment path for {recording.transcript!r}")
+            raise AlignmentError(f"{name}: no alignment path for {transcript!r}")
         decoder.set_alignment()
         _decode(decoder, pcm)
         alignment = decoder.get_alignment()
     except RuntimeError as error:  # unknown word, or no path through the audio
-        raise AlignmentError(f"{recording.name}: {error}") from error
+        raise AlignmentError(f"{name}: {error}") from error
     if alignment is None:
-        raise AlignmentError(f"{recording.name}: pocketsphinx returned no phone alignment")
+        raise AlignmentError(f"{name}: pocketsphinx returned no phone alignment")
     duration = len(audio) / SAMPLE_RATE
     segments = []
     for phone in alignment.phones():
@@ -180,9 +185,8 @@ def align(recording: Recording, decoder) -> Utterance:
              for w in alignment.words() if not w.name.startswith("<")]
     phonemes = tile_phonemes(segments, duration)
     check_tiling(phonemes, duration)
-    return Utterance(audio=audio, phonemes=phonemes, words=words, text=recording.transcript,
-                     voice_id=f"real-{recording.name}", language="en", seed=0,
-                     meta={"source": str(recording.path)})
+    return Utterance(audio=audio, phonemes=phonemes, words=words, text=transcript,
+                     voice_id=f"real-{name}", language="en", seed=0, meta=dict(meta or {}))
 
 
 def align_all(recordings: list[Recording]) -> tuple[list[Utterance], dict[str, str]]:
