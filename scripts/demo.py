@@ -110,7 +110,7 @@ def render_frame(scene: bpy.types.Scene, frame: int, folder: Path) -> np.ndarray
     path = folder / f"frame_{frame:05d}.png"
     scene.render.image_settings.file_format = "PNG"
     scene.render.filepath = str(path)
-    with quiet_stdout():
+    with quiet_render():
         bpy.ops.render.render(write_still=True)
     image = bpy.data.images.load(str(path))
     pixels = np.array(image.pixels[:], dtype=np.float32).reshape(image.size[1], image.size[0], 4)[::-1]
@@ -140,6 +140,39 @@ def weight_chart(face: bpy.types.Object, take, width: int, height: int, marks: l
     return chart
 
 
+def legend_strip(scene, width: int, height: int) -> np.ndarray:
+    """(H, W, 4): the chart's key names in their line colours, rendered as text objects
+    in front of the camera with everything else hidden."""
+    camera = set_up_camera(scene, width, height)
+    shown = [obj for obj in scene.objects if not obj.hide_render]
+    for obj in shown:
+        obj.hide_render = True
+    visible_width = 0.6 * camera.data.sensor_width / camera.data.lens  # at the labels' distance
+    texts = []
+    for index, (name, colour) in enumerate(CURVES):
+        curve = bpy.data.curves.new(f"Legend {name}", type="FONT")
+        curve.body, curve.align_x, curve.align_y = f"— {name}", "CENTER", "CENTER"
+        curve.size = 0.55 * visible_width * height / width
+        material = bpy.data.materials.new(f"Legend {name}")
+        material.diffuse_color = (*colour, 1.0)
+        curve.materials.append(material)
+        text = bpy.data.objects.new(f"Legend {name}", curve)
+        text.parent = camera
+        text.location = (visible_width * ((index + 0.5) / len(CURVES) - 0.5), 0.0, -0.6)
+        scene.collection.objects.link(text)
+        texts.append((text, curve, material))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            return render_frame(scene, scene.frame_current, Path(folder))
+    finally:
+        for text, curve, material in texts:
+            bpy.data.objects.remove(text)
+            bpy.data.curves.remove(curve)
+            bpy.data.materials.remove(material)
+        for obj in shown:
+            obj.hide_render = False
+
+
 def save_png(pixels: np.ndarray, path: Path) -> None:
     image = bpy.data.images.new(path.stem, pixels.shape[1], pixels.shape[0], alpha=True)
     image.pixels.foreach_set(np.ascontiguousarray(pixels[::-1]).ravel())
@@ -161,8 +194,9 @@ def contact_sheet(scene, face, out: Path, tiles: int = 8, tile=(240, 300)) -> Pa
     set_label("")
     row = np.concatenate(tiles_pixels, axis=1)
     chart = weight_chart(face, take, row.shape[1], 140, frames)
+    legend = legend_strip(scene, row.shape[1], 40)
     path = out / "demo_contact_sheet.png"
-    save_png(np.concatenate([row, chart], axis=0), path)
+    save_png(np.concatenate([row, chart, legend], axis=0), path)
     return path
 
 
@@ -176,24 +210,40 @@ def video(scene, out: Path) -> Path:
     render.ffmpeg.constant_rate_factor = "MEDIUM"
     render.filepath = str(out / "demo.mp4")
     render.use_file_extension = False
-    with quiet_stdout():  # Blender prints several lines per frame
+    with quiet_render():  # Blender prints several lines per frame
         bpy.ops.render.render(animation=True)
     return out / "demo.mp4"
 
 
-class quiet_stdout:
-    """Sends the process's C-level stdout to /dev/null for a while."""
+# Headless Blender asks EGL for a display-less GPU context, is refused with this, and
+# renders on the CPU (Workbench): harmless, so it is not shown.
+HARMLESS_RENDER_NOISE = ("EGL Error (0x3009): EGL_BAD_MATCH",)
+
+
+class quiet_render:
+    """While rendering: the process's C-level stdout (several lines per frame) goes to
+    /dev/null, and its stderr to a file whose lines are shown afterwards, except the
+    harmless EGL refusal."""
 
     def __enter__(self):
         sys.stdout.flush()
-        self._saved = os.dup(1)
+        sys.stderr.flush()
+        self._saved = os.dup(1), os.dup(2)
         self._null = os.open(os.devnull, os.O_WRONLY)
+        self._errors = tempfile.TemporaryFile()
         os.dup2(self._null, 1)
+        os.dup2(self._errors.fileno(), 2)
 
     def __exit__(self, *_):
-        os.dup2(self._saved, 1)
-        os.close(self._null)
-        os.close(self._saved)
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for descriptor in (*self._saved, self._null):
+            os.close(descriptor)
+        self._errors.seek(0)
+        for line in self._errors.read().decode(errors="replace").splitlines():
+            if not line.startswith(HARMLESS_RENDER_NOISE):
+                print(line, file=sys.stderr)
+        self._errors.close()
 
 
 def main() -> int:
@@ -203,14 +253,19 @@ def main() -> int:
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    print("demo: starting Blender (the bpy module) with the MeshTalk extension", flush=True)
     enable_extension()
+    print("demo: adding the MeshTalk head, loading the sample speech, animating (the first run also compiles "
+          "the sampler's kernels: up to a minute)", flush=True)
     scene, face, seconds = build_scene(out)
     take = face.meshtalk.takes[0]
     print(f"demo: animated {take.frames} frames ({take.frames / 30:.1f} s of speech) in {seconds:.1f} s; "
           f"({take.model_label})", flush=True)
     print(f"demo: wrote {out / 'demo.blend'}", flush=True)
+    print("demo: rendering the contact sheet (8 frames and the keys' curves)", flush=True)
     print(f"demo: wrote {contact_sheet(scene, face, out)}", flush=True)
     if not args.no_video:
+        print(f"demo: rendering the video ({take.frames} frames with the sound, about 30 s)", flush=True)
         started = time.perf_counter()
         path = video(scene, out)
         print(f"demo: wrote {path} in {time.perf_counter() - started:.0f} s", flush=True)

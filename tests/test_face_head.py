@@ -181,3 +181,20 @@ def test_shipped_files_match_the_code(head):
     shipped = json.loads((export.ASSET_FOLDER / export.SEMANTICS_NAME).read_text())
     fresh = export.semantics_document(head)
     assert shipped == fresh, "run: python -m meshtalk_blender.core.face.export"
+
+
+def test_the_shipped_neutral_is_what_the_code_sculpts():
+    """The neutral is read from assets/head/meshtalk_head_neutral.npz (the sculpting's
+    ray casts cost seconds, more while numba compiles): it must be exactly what the code
+    sculpts today, for this layout."""
+    from meshtalk_blender.core.face.head import NEUTRAL_FILE, layout_fingerprint, sculpted_neutral
+    from meshtalk_blender.core.face.layout import build_layout
+    from meshtalk_blender.core.face.placement import place_neutral
+
+    layout = build_layout()
+    with np.load(NEUTRAL_FILE) as shipped:
+        assert str(shipped["layout"]) == layout_fingerprint(layout), "run: python -m meshtalk_blender.core.face.export"
+    fresh_neutral, fresh_bulge = place_neutral(layout)
+    neutral, bulge = sculpted_neutral(layout)
+    np.testing.assert_array_equal(neutral, fresh_neutral)
+    np.testing.assert_array_equal(bulge, fresh_bulge)

@@ -5,6 +5,8 @@
 meshtalk_head.obj              the neutral face mesh with UVs; vertex order = topology
 meshtalk_head_semantics.json   masks, index sets, mirror map and landmarks (see
                                assets/head/README.md for the format)
+meshtalk_head_neutral.npz      the sculpted neutral and lip bulge at full precision (what
+                               head.py would otherwise sculpt at every start)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..obj_io import ObjMesh, write_obj
 from .arkit_names import ARKIT_NAMES
-from .head import HeadModel, load_bundled_head
+from .head import NEUTRAL_FILE, HeadModel, load_bundled_head, write_sculpted_neutral
 
 ASSET_FOLDER = Path(__file__).resolve().parents[2] / "assets" / "head"
 OBJ_NAME = "meshtalk_head.obj"
@@ -44,7 +46,9 @@ def semantics_document(head: HeadModel) -> dict:
     }
 
 
-def write_assets(folder: Path = ASSET_FOLDER) -> tuple[Path, Path]:
+def write_assets(folder: Path = ASSET_FOLDER) -> tuple[Path, Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    neutral_path = write_sculpted_neutral(folder / NEUTRAL_FILE.name)
     head = load_bundled_head()
     folder.mkdir(parents=True, exist_ok=True)
     obj_path, json_path = folder / OBJ_NAME, folder / SEMANTICS_NAME
@@ -59,7 +63,7 @@ def write_assets(folder: Path = ASSET_FOLDER) -> tuple[Path, Path]:
         ),
     )
     json_path.write_text(json.dumps(semantics_document(head), separators=(",", ":")) + "\n", encoding="utf-8")
-    return obj_path, json_path
+    return obj_path, json_path, neutral_path
 
 
 if __name__ == "__main__":
