@@ -170,6 +170,7 @@ def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):
     face = add_head()
     add_strip(scene, speech, frame=1)
     scene.meshtalk.output = "ARKIT"
+    scene.meshtalk.keys = "EVERY_FRAME"  # the solve itself, key for key (reduced keys: test_blender_keys.py)
     assert run_operator("animate_from_audio") == {"FINISHED"}
     retarget = addon_module("core.retarget")
     names = list(addon_module("core.face").ARKIT_NAMES)
@@ -244,6 +245,7 @@ def test_arkit_character_of_another_topology(saved_scene, speech):
     """A grid with ARKit-named keys (prefixes, side suffixes, a user key, a driven key):
     the weights are the solve of the model's animation on the head's rig."""
     scene = saved_scene
+    scene.meshtalk.keys = "EVERY_FRAME"
     bpy.ops.mesh.primitive_grid_add(x_subdivisions=8, y_subdivisions=8, size=0.2)
     character = bpy.context.active_object
     character.shape_key_add(name="Basis", from_mix=False)

@@ -36,8 +36,8 @@ def shown_jaw(scene, face, frame: int) -> float:
 
 
 def take_jaw(take, frame: int) -> float:
-    values = addon_module("blender.actions").read_curve(take.action, 'key_blocks["jawOpen"].value')
-    return float(values[frame - take.start_frame])
+    values = addon_module("blender.actions").sample_curve(take.action, 'key_blocks["jawOpen"].value', frame, 1)
+    return 0.0 if values is None else float(values[0])  # a reduced take has no curve for a key near zero
 
 
 def test_every_line_plays_its_take_arkit(saved_scene, tmp_path):

@@ -11,7 +11,11 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-LINEAR = 1  # the 'LINEAR' item of the keyframe interpolation enum, for foreach_set
+from ..core.keyframes import ReducedCurve
+
+# Raw enum values for foreach_set: keyframe interpolation and handle types.
+LINEAR, BEZIER = 1, 2
+ALIGNED = 3
 
 # What MeshTalk writes on the actions it creates, so it never removes anyone else's.
 OWNER_TAG = "meshtalk_take"
@@ -63,6 +67,36 @@ def write_curve(action: bpy.types.Action, data_path: str, frames: np.ndarray, va
     curve.keyframe_points.foreach_set("co", points.ravel())
     curve.keyframe_points.foreach_set("interpolation", np.full(len(frames), LINEAR, dtype=np.int32))
     curve.update()
+
+
+def write_reduced_curve(action: bpy.types.Action, data_path: str, start_frame: int, curve: ReducedCurve) -> None:
+    """One F-curve with Bezier keys (aligned handles on the curve's slopes) at
+    ``start_frame`` + the curve's frames (core.keyframes)."""
+    curves = _fcurves(action)
+    existing = curves.find(data_path)
+    if existing is not None:
+        curves.remove(existing)
+    fcurve = curves.new(data_path)
+    count = len(curve.frames)
+    points = fcurve.keyframe_points
+    points.add(count)
+    left, right = curve.handles()
+    offset = np.array([start_frame, 0.0])
+    points.foreach_set("co", np.stack([curve.frames + start_frame, curve.values], 1).astype(np.float32).ravel())
+    points.foreach_set("handle_left", (left + offset).astype(np.float32).ravel())
+    points.foreach_set("handle_right", (right + offset).astype(np.float32).ravel())
+    for name, value in (("interpolation", BEZIER), ("handle_left_type", ALIGNED), ("handle_right_type", ALIGNED)):
+        points.foreach_set(name, np.full(count, value, dtype=np.int32))
+    fcurve.update()
+
+
+def sample_curve(action: bpy.types.Action, data_path: str, start_frame: int, count: int) -> np.ndarray | None:
+    """(count,) what the F-curve plays at frames start_frame.. (None if the action lacks
+    it): evaluated by Blender, so reduced keys and an animator's edits count."""
+    fcurve = _fcurves(action).find(data_path)
+    if fcurve is None:
+        return None
+    return np.array([fcurve.evaluate(start_frame + n) for n in range(count)], dtype=np.float32)
 
 
 def read_curve(action: bpy.types.Action, data_path: str) -> np.ndarray | None:

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
                          help="leave the lips as drawn on p, b and m (default: they close where the model hears one)")
+    animate.add_argument("--every-frame", action="store_true",
+                         help="shape-key outputs: a linear key at every frame (default: the fewest Bezier keys "
+                              "within --key-tolerance, none for keys that stay near zero)")
+    animate.add_argument("--key-tolerance", type=float, default=0.01,
+                         help="how far the reduced keys' curves may stray from the weights (default 0.01)")
     animate.add_argument("--variants", type=int, default=0, help="extra upper-face variants per line (takes)")
     animate.add_argument("--frame", type=int, help="scene frame where the (first) line starts (default: scene start)")
     animate.add_argument("--gap", type=float, default=1.0, help="seconds between lines on the timeline (default 1)")
@@ -128,7 +133,8 @@ def _animate(args: argparse.Namespace) -> None:
     cache_files.approve_folder(cache_folder)  # given on this command line: the user's own choice
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
                                temperature=args.temperature, cache_folder=cache_folder,
-                               rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips)
+                               rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips,
+                               keys="EVERY_FRAME" if args.every_frame else "REDUCED", key_tolerance=args.key_tolerance)
     source_blend = bpy.data.filepath
     if args.out_dir is not None:
         if not source_blend:
@@ -163,6 +169,8 @@ def _checked_arguments(args: argparse.Namespace) -> list[Path]:
         raise MeshTalkError(f"--seed must be between 0 and {MAX_SEED}.")
     if not (math.isfinite(args.temperature) and 0.0 <= args.temperature <= 10.0):
         raise MeshTalkError("--temperature must be between 0 and 10.")
+    if not (math.isfinite(args.key_tolerance) and 0.0005 <= args.key_tolerance <= 0.2):
+        raise MeshTalkError("--key-tolerance must be between 0.0005 and 0.2.")
     if not (math.isfinite(args.gap) and 0.0 <= args.gap <= 3600.0):
         raise MeshTalkError("--gap must be between 0 and 3600 seconds.")
     limit = bpy.types.Scene.bl_rna.properties["frame_current"].hard_max

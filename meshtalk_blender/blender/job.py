@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core import cache_io
 from ..core.errors import MeshTalkError
+from ..core.keyframes import ReducedCurve, reduce_curve
 from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, compact_basis,
                              is_mouth_key)
 from . import model_source
@@ -71,6 +72,9 @@ class JobPlan:
     resample: Resample | None = None
     rest_in_pauses: bool = True  # close the mouth in pauses (core.pauses)
     seal_lips: bool = True  # close the lips on p/b/m (core.model.lip_closure)
+    # Shape-key outputs: keys within this of the per-frame weights (core.keyframes),
+    # reduced here on the worker; 0: a LINEAR key at every frame.
+    key_tolerance: float = 0.0
 
 
 @dataclass
@@ -112,6 +116,7 @@ class JobResult:
     model_label: str
     weights: np.ndarray | None = None  # (T, K) ARKit weights
     basis: CompactBasis | None = None
+    curves: list[ReducedCurve | None] | None = None  # per column of the weights: the fewest keys
     cache_path: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -314,19 +319,37 @@ class _Sink:
             self.writer.__exit__(None, None, None)
             return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
         if plan.output == ARKIT:
-            return JobResult(np.zeros((0, 0)), self.total, "", weights=np.concatenate(self.weight_chunks))
+            weights = np.concatenate(self.weight_chunks)
+            return JobResult(np.zeros((0, 0)), self.total, "", weights=weights,
+                             curves=_reduced(weights, plan.key_tolerance, should_cancel))
         def fitting(fraction: float) -> None:
             report("Fitting shape keys", fraction)
             if should_cancel():
                 raise pipeline.Cancelled()
 
         basis = compact_basis(self.frames - self.geometry.neutral[None], plan.basis_tolerance, on_step=fitting)
-        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis)
+        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis,
+                         curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
 
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.__exit__(RuntimeError, RuntimeError("aborted"), None)  # deletes the partial file
             self.writer = None
+
+
+def _reduced(weights: np.ndarray, tolerance: float, should_cancel) -> list[ReducedCurve | None] | None:
+    """Each column of (T, K) weights as the fewest keys within ``tolerance`` (None: keep
+    a key at every frame)."""
+    from ..core import pipeline
+
+    if tolerance <= 0:
+        return None
+    curves = []
+    for column in weights.T:
+        if should_cancel():
+            raise pipeline.Cancelled()
+        curves.append(reduce_curve(column, tolerance))
+    return curves
 
 
 def _open_cache(path: Path) -> np.ndarray:

@@ -71,6 +71,11 @@ class MESHTALK_PT_panel(bpy.types.Panel):
                 _draw_cache_folder(box, settings.cache_folder)
         elif info is not None and info.mode == targets.ARKIT_KEYS:
             box.label(text="Output: ARKit shape-key weights")
+        if info is not None and (info.mode == targets.ARKIT_KEYS or settings.output != "MESH_CACHE"):
+            row = box.row(align=True)
+            row.prop(settings, "keys", text="")
+            if settings.keys == "REDUCED":
+                row.prop(settings, "key_tolerance")
         box.operator("meshtalk.add_head", icon="USER")
         layout.prop(settings, "rest_in_pauses")
         layout.prop(settings, "seal_lips")

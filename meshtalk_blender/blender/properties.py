@@ -44,6 +44,14 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     seal_lips: BoolProperty(name="Seal Lips on P/B/M", default=True,
                             description="Close the lips where the model's lip-closure detector hears a p, b or m "
                                         "(models without a detector, like the original release, are unaffected)")
+    keys: EnumProperty(name="Keys", default="REDUCED", items=[
+        ("REDUCED", "Fewest Keys", "Shape-key outputs: Bezier keys only where the curves need them (within the "
+                                   "tolerance), none for keys that stay near zero: easy to polish"),
+        ("EVERY_FRAME", "Every Frame", "Shape-key outputs: a linear key at every frame, exactly the model's weights"),
+    ])
+    key_tolerance: FloatProperty(name="Tolerance", default=0.01, min=0.0005, max=0.2, precision=3,
+                                 description="How far (in shape-key weight) the reduced curves may stray from the "
+                                             "model's weights at any frame")
     resample_start: IntProperty(name="Start", default=1, description="First scene frame to resample")
     resample_end: IntProperty(name="End", default=48, description="Last scene frame to resample")
     variant_count: IntProperty(name="Variants", min=1, max=16, default=3,
@@ -93,6 +101,7 @@ class MeshTalkTake(bpy.types.PropertyGroup):
     model_label: StringProperty()
     mode: StringProperty()
     playing: BoolProperty(description="The take that plays for its line (its sound strip)")
+    key_tolerance: FloatProperty(description="Its keys' tolerance when reduced (0: a key at every frame)")
 
 
 class MeshTalkObjectState(bpy.types.PropertyGroup):

@@ -47,6 +47,7 @@ class TakeSpec:
     temperature: float
     scope: str
     cache_file: str = ""  # as stored on the modifier (relative when possible)
+    key_tolerance: float = 0.0  # shape-key outputs: the reduced keys' tolerance (0: every frame)
 
 
 @dataclass
@@ -82,7 +83,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
     output = settings.output if info.mode == targets.SAME_TOPOLOGY else ARKIT
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
-                   object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips)
+                   object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips,
+                   key_tolerance=key_tolerance(settings))
     if output == ARKIT:
         if not info.arkit_keys:
             raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
@@ -96,7 +98,7 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
         plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
     spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
-                    settings.temperature, scope)
+                    settings.temperature, scope, key_tolerance=plan.key_tolerance)
     if output == MESH_CACHE:
         plan.cache_path, spec.cache_file = cache_files.new_cache_file(settings.cache_folder, obj.name)
     return Work([plan], [spec], summary)
@@ -149,7 +151,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
     for seed in seeds:
         plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
                        take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
-                       seal_lips=settings.seal_lips,
+                       seal_lips=settings.seal_lips, key_tolerance=key_tolerance(settings),
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
@@ -161,7 +163,8 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
                 plan.solve_deltas = targets.key_offsets(obj, list(key_names))
             plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
         spec = TakeSpec(obj.name, len(obj.data.vertices), take.mode, take.output, key_names, take.strip_name,
-                        take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope)
+                        take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope,
+                        key_tolerance=plan.key_tolerance)
         if take.output == MESH_CACHE:
             plan.cache_path, spec.cache_file = cache_files.new_cache_file(settings.cache_folder, obj.name)
         plans.append(plan)
@@ -177,17 +180,29 @@ def _previous_output(obj, take, key_names: tuple[str, ...]) -> tuple[np.ndarray 
     if take.action is None:
         raise MeshTalkError("The take's action was deleted; animate again.")
     if take.output == ARKIT:
-        columns = [actions.read_curve(take.action, writers.key_value_path(name)) for name in key_names]
-        if any(column is None or len(column) != take.frames for column in columns):
-            raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
-        return np.stack(columns, axis=1), None
-    names = json.loads(take.basis_keys or "[]")
+        return _played_weights(take, key_names), None
+    names = tuple(json.loads(take.basis_keys or "[]"))
     rest = targets.rest_positions(obj)
-    components = targets.key_offsets(obj, names)
-    weights = [actions.read_curve(take.action, writers.key_value_path(name)) for name in names]
-    if any(w is None or len(w) != take.frames for w in weights):
-        raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
-    return rest[None] + np.einsum("tk,kvc->tvc", np.stack(weights, axis=1), components), None
+    components = targets.key_offsets(obj, list(names))
+    return rest[None] + np.einsum("tk,kvc->tvc", _played_weights(take, names), components), None
+
+
+def _played_weights(take, key_names: tuple[str, ...]) -> np.ndarray:
+    """(T, K) what the take's action plays for each key at each of its frames (an
+    animator's edits included). A reduced take has no curve for a key that stayed near
+    zero: that key plays 0."""
+    columns = []
+    for name in key_names:
+        column = actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
+        if column is None and take.key_tolerance <= 0:
+            raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
+        columns.append(np.zeros(take.frames, np.float32) if column is None else column)
+    return np.stack(columns, axis=1) if columns else np.zeros((take.frames, 0), np.float32)
+
+
+def key_tolerance(settings) -> float:
+    """The panel's (or batch's) choice: the fewest keys within this, or 0 (every frame)."""
+    return settings.key_tolerance if settings.keys == "REDUCED" else 0.0
 
 
 def _mesh_size(points: np.ndarray) -> float:
@@ -267,13 +282,15 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
     take.model_label = _model_label(summary)
     take.key_names = json.dumps(list(spec.key_names))
     action_name = f"MeshTalk {obj.name} take {number}"
+    take.key_tolerance = spec.key_tolerance if result.curves is not None else 0.0
     if spec.output == ARKIT:
         take.action = writers.write_weight_action(obj, action_name, list(spec.key_names), result.weights,
-                                                  spec.start_frame)
+                                                  spec.start_frame, result.curves)
     elif spec.output == BASIS:
         names = writers.write_basis_keys(obj, result.basis, f"{writers.BASIS_KEY_PREFIX} {number}")
         take.basis_keys = json.dumps(names)
-        take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame)
+        take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame,
+                                                  result.curves)
     else:
         take.cache_file = spec.cache_file
         cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more

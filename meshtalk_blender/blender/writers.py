@@ -15,6 +15,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..core.keyframes import ReducedCurve
 from ..core.retarget import CompactBasis
 from . import actions, playback
 from .targets import rest_positions
@@ -45,14 +46,19 @@ def remember_key_values(obj: bpy.types.Object, key_names: list[str]) -> None:
 
 
 def write_weight_action(obj: bpy.types.Object, name: str, key_names: list[str], weights: np.ndarray,
-                        start_frame: int) -> bpy.types.Action:
-    """An action on the object's shape keys with one curve per key: (T, K) weights."""
+                        start_frame: int, curves: list[ReducedCurve | None] | None = None) -> bpy.types.Action:
+    """An action on the object's shape keys with one curve per key: (T, K) weights, keyed
+    at every frame, or as ``curves`` (the fewest keys; None for a key that stays near
+    zero: it gets no curve)."""
     key = obj.data.shape_keys
     remember_key_values(obj, key_names)
     action = actions.new_action(name, key)
     frames = take_frames(start_frame, len(weights))
     for column, key_name in enumerate(key_names):
-        actions.write_curve(action, key_value_path(key_name), frames, weights[:, column])
+        if curves is None:
+            actions.write_curve(action, key_value_path(key_name), frames, weights[:, column])
+        elif curves[column] is not None:
+            actions.write_reduced_curve(action, key_value_path(key_name), start_frame, curves[column])
     action.use_fake_user = True  # takes that are not playing must survive saving
     return action
 

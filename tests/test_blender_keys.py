@@ -1,0 +1,68 @@
+"""Keys an animator can edit: the shape-key outputs as the fewest Bezier keys within a
+stated tolerance of the model's weights (none for keys that stay near zero), or a key
+at every frame on request."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_support import (add_head, add_strip, addon, addon_module, run_operator,  # noqa: E402,F401
+                             saved_scene, write_speech)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def played(take, names) -> np.ndarray:
+    actions, writers = addon_module("blender.actions"), addon_module("blender.writers")
+    columns = [actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
+               for name in names]
+    return np.stack([np.zeros(take.frames) if c is None else c for c in columns], axis=1)
+
+
+def key_count(take) -> int:
+    actions = addon_module("blender.actions")
+    return sum(len(curve.keyframe_points) for curve in actions._fcurves(take.action))
+
+
+@pytest.mark.parametrize("output", ["ARKIT", "BASIS"])
+def test_fewest_keys_stay_within_the_tolerance_of_every_frame(saved_scene, tmp_path, output):
+    add_strip(saved_scene, write_speech(tmp_path / "line.wav", seconds=3.0))
+    face = add_head()
+    settings = saved_scene.meshtalk
+    settings.output = output
+    settings.keys = "EVERY_FRAME"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    every = face.meshtalk.takes[0]
+    settings.keys, settings.key_tolerance = "REDUCED", 0.01
+    assert run_operator("animate_from_audio") == {"FINISHED"}  # the same seed: the same weights
+    reduced = face.meshtalk.takes[1]
+    import json
+
+    names = json.loads(every.key_names) if output == "ARKIT" else json.loads(every.basis_keys)
+    reduced_names = json.loads(reduced.key_names) if output == "ARKIT" else json.loads(reduced.basis_keys)
+    exact = played(every, names)
+    approximate = played(reduced, reduced_names)
+    error = np.abs(approximate - exact).max()
+    print(f"{output}: {key_count(every)} keys every frame, {key_count(reduced)} reduced, max error {error:.4f}")
+    assert error <= 0.01 + 1e-5
+    assert key_count(reduced) < key_count(every)  # the random test model jitters; the bundled model: README
+    points = [point for curve in addon_module("blender.actions")._fcurves(reduced.action)
+              for point in curve.keyframe_points]
+    assert {p.interpolation for p in points} == {"BEZIER"} and {p.handle_left_type for p in points} == {"ALIGNED"}
+    if output == "ARKIT":  # keys that stay near zero get no curve
+        quiet = np.abs(exact).max(axis=0) <= 0.01
+        assert quiet.any() and len(addon_module("blender.actions")._fcurves(reduced.action)) == (~quiet).sum()
+
+
+def test_a_reduced_take_resamples(saved_scene, tmp_path):
+    add_strip(saved_scene, write_speech(tmp_path / "line.wav", seconds=2.0))
+    face = add_head()
+    saved_scene.meshtalk.output = "ARKIT"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert face.meshtalk.takes[0].key_tolerance == pytest.approx(0.01)
+    saved_scene.meshtalk.resample_start, saved_scene.meshtalk.resample_end = 10, 30
+    assert run_operator("resample_frames") == {"FINISHED"}
+    assert run_operator("resample_upper_face") == {"FINISHED"}
