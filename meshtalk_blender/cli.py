@@ -19,7 +19,9 @@ from .core.errors import MeshTalkError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model"
-OUTPUT_KINDS = (".pc2", ".mdd", ".npz")
+VERTEX_KINDS = (".pc2", ".mdd", ".npz")
+WEIGHT_KINDS = (".csv", ".json", ".glb")  # ARKit weights (core/arkit_export.py)
+OUTPUT_KINDS = VERTEX_KINDS + WEIGHT_KINDS
 EXIT_USER_ERROR, EXIT_BUG, EXIT_CANCELLED = 2, 3, 130
 
 
@@ -46,10 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     animate = verbs.add_parser("animate", help="animate a face from an audio file")
     animate.add_argument("audio", type=Path, help="speech: wav, flac, ogg or mp3, any rate, mono or stereo")
     animate.add_argument("--out", type=Path, required=True,
-                         help="output: .pc2 or .mdd (Mesh Cache), or .npz (uncompressed: vertices, fps, seed, "
-                              "temperature, labels). Every format is streamed to a temporary file beside it (memory "
-                              "stays flat for any length) and replaces --out only when complete: a failure, Ctrl-C "
-                              "or a full disk leaves an existing file as it was")
+                         help="output: vertices as .pc2 or .mdd (Mesh Cache) or .npz (uncompressed: vertices, fps, "
+                              "seed, temperature, labels); or the 52 ARKit weights (models of the MeshTalk head's "
+                              "topology) as .csv (Live Link Face's layout), .json (names and per-frame weights) or "
+                              ".glb (the head with its 52 morph targets, animated). Every format goes to a temporary "
+                              "file beside it and replaces --out only when complete (a failure, Ctrl-C or a full "
+                              "disk leaves an existing file as it was); all but .glb stream, so memory stays flat "
+                              "for any length")
     animate.add_argument("--checkpoint", type=Path, help="model folder (default: the bundled model)")
     animate.add_argument("--template", type=Path, help="template OBJ: the identity to animate, model topology")
     animate.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30; 29.97 works)")
@@ -69,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_animate(args: argparse.Namespace) -> None:
-    from .core import audio, cache_io, pipeline
+    from .core import arkit_export, audio, cache_io, pipeline
     from .core.atomic_files import check_writable_output
+    from .core.face.arkit_names import ARKIT_NAMES
+    from .core.retarget import BlendshapeSolver
     from .core.checkpoints import checkpoint_files, load_model
     from .core.device import choose_device
     from .core.npz_io import NpzWriter
@@ -96,8 +103,17 @@ def run_animate(args: argparse.Namespace) -> None:
         print(f"meshtalk: warning: {warning}", file=sys.stderr)
     report = _progress_printer(args.quiet)
 
+    rig = arkit_export.bundled_head_rig(run.template) if kind in WEIGHT_KINDS else None
+
     def write(device_now) -> None:
         vertices = loaded.config.num_vertices
+        if rig is not None:
+            neutral, triangles, deltas = rig
+            solver = BlendshapeSolver(deltas, ARKIT_NAMES)  # fresh per attempt: it carries the last frame's weights
+            with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
+                for frames in run.chunks(report, device=device_now):
+                    writer.write(solver.solve(frames - neutral))
+            return
         if kind == ".npz":
             with NpzWriter(args.out, run.num_output_frames, vertices) as writer:
                 for frames in run.chunks(report, device=device_now):
@@ -112,8 +128,9 @@ def run_animate(args: argparse.Namespace) -> None:
     pipeline.run_with_cpu_fallback(write, device, notify=lambda message: print(message, file=sys.stderr))
     if not args.quiet:
         elapsed = time.perf_counter() - started
+        what = "52 ARKit weights" if rig is not None else f"{loaded.config.num_vertices} vertices"
         print(f"{chr(13) if report else ''}Wrote {args.out} ({run.num_output_frames} frames at {args.fps:g} fps, "
-              f"{loaded.config.num_vertices} vertices) in {elapsed:.1f} s.", file=sys.stderr)
+              f"{what}) in {elapsed:.1f} s.", file=sys.stderr)
 
 
 def _progress_printer(quiet: bool):

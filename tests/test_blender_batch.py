@@ -251,3 +251,42 @@ def test_ctrl_c_in_a_real_blender_process(blend_with_head, test_model_folder, tm
     assert process.returncode == 130, (elapsed, err[-2000:])
     assert "Traceback" not in err and "cancelled" in err.strip().splitlines()[-1]
     assert folder_state(tmp_path) == before
+
+
+def test_exports_write_each_lines_arkit_weights_beside_the_blend(blend_with_head, tmp_path, capsys):
+    """--export csv json glb: Live Link Face CSV, JSON and a glTF that Blender's own
+    importer reads back as the head with 52 keys playing the same weights."""
+    import csv
+    import json
+
+    import numpy as np
+
+    lines = [write_speech(tmp_path / f"line{i}.wav", seconds=1.0, seed=i) for i in range(2)]
+    out = tmp_path / "shot.blend"
+    assert addon_module("blender.batch").main(["animate", "--object", "Face", "--audio", *map(str, lines), "--save",
+                                               str(out), "--export", "csv", "json", "glb"]) == 0
+    assert capsys.readouterr().out.count("meshtalk: exported") == 6
+    for line in ("line0", "line1"):
+        rows = list(csv.reader((tmp_path / f"{line}.csv").open()))
+        document = json.loads((tmp_path / f"{line}.json").read_text())
+        assert len(rows) == 1 + document["frame_count"] == 1 + 26  # 1 s at 25 fps
+        assert float(rows[6][rows[0].index("JawOpen")]) == pytest.approx(document["frames"][5]["weights"]["jawOpen"],
+                                                                          abs=1e-5)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps = 25
+    bpy.ops.import_scene.gltf(filepath=str(tmp_path / "line1.glb"))
+    head = next(o for o in bpy.context.scene.objects if o.type == "MESH")
+    keys = head.data.shape_keys.key_blocks
+    assert len(head.data.vertices) == 3656 and [k.name for k in keys][1:] == document["names"]
+    for frame in (0, 12, 25):
+        bpy.context.scene.frame_set(frame)  # the importer puts time 0 on frame 0
+        played = np.array([keys[name].value for name in document["names"]])
+        wanted = np.array([document["frames"][frame]["weights"][name] for name in document["names"]])
+        assert np.abs(played - wanted).max() < 1e-5
+
+
+def test_exports_need_arkit_output(blend_with_head, tmp_path, capsys):
+    audio = write_speech(tmp_path / "a.wav", seconds=1.0)
+    assert addon_module("blender.batch").main(["animate", "--object", "Face", "--audio", str(audio), "--output",
+                                               "cache", "--export", "csv"]) == 2
+    assert "--export writes ARKit weights" in capsys.readouterr().err

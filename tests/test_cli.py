@@ -76,7 +76,8 @@ def test_the_help_says_every_format_streams_and_replaces_atomically(capsys):
     with pytest.raises(SystemExit):
         cli.main(["animate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "Every format is streamed to a temporary file beside it" in text and "replaces --out only when complete" in text
+    assert "Every format goes to a temporary file beside it and replaces --out only when complete" in text
+    assert "all but .glb stream, so memory stays flat" in text
 
 
 @pytest.mark.parametrize("which", ["audio", "template", "checkpoint"])

@@ -29,11 +29,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import bpy
+import numpy as np
 
 from ..core.atomic_files import check_writable_output, describe_os_error
 from ..core.defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from ..core.errors import MeshTalkError
-from . import addon, audio_source, cache_files, session
+from . import addon, audio_source, cache_files, model_source, session
 from .job import Job
 from .model_source import ModelChoice
 
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--template", type=Path, help="the original release's face_template.obj (with --model)")
     animate.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], help="default: the add-on's preference")
     animate.add_argument("--cache-folder", default="//meshtalk_cache/", help="point caches (default: next to the .blend)")
+    animate.add_argument("--export", nargs="+", choices=["csv", "json", "glb"], default=[],
+                         help="also write each line's ARKit weights beside the saved .blend, as <line>.csv (Live Link "
+                              "Face's layout), .json or .glb (the MeshTalk head with 52 morph targets); needs "
+                              "--output arkit")
     where = animate.add_mutually_exclusive_group()
     where.add_argument("--save", type=Path, help="save the result here (default: over the open .blend)")
     where.add_argument("--out-dir", type=Path, help="one .blend per audio line in this folder")
@@ -144,7 +149,7 @@ def _animate(args: argparse.Namespace) -> None:
         for index, (audio, target) in enumerate(zip(audio_files, targets)):
             if index:
                 bpy.ops.wm.open_mainfile(filepath=source_blend)
-            outcomes.append(_write_output(target, [audio], args, settings, choice, device))
+            outcomes.append(_write_output(target, [audio], [target.stem], args, settings, choice, device))
             if outcomes[-1] == EXIT_CANCELLED:
                 break
         _summarise(outcomes, len(audio_files))
@@ -152,7 +157,8 @@ def _animate(args: argparse.Namespace) -> None:
     save_to = args.save.resolve() if args.save else (Path(source_blend) if source_blend else None)
     if save_to is None:
         raise MeshTalkError("Nothing to save into: open a .blend (blender -b scene.blend ...) or pass --save PATH.")
-    _summarise([_write_output(save_to, audio_files, args, settings, choice, device)], 1)
+    names = distinct_names(audio_files)
+    _summarise([_write_output(save_to, audio_files, names, args, settings, choice, device)], 1)
 
 
 def _checked_arguments(args: argparse.Namespace) -> list[Path]:
@@ -179,6 +185,8 @@ def _checked_arguments(args: argparse.Namespace) -> list[Path]:
     if args.save is not None:
         check_writable_output(args.save.resolve(), inputs=tuple(audio_files))
     _target_object(args.object)
+    if args.export and args.output != "arkit":
+        raise MeshTalkError("--export writes ARKit weights: use it with --output arkit (the default).")
     if args.out_dir is not None and args.out_dir.exists() and not args.out_dir.is_dir():
         raise MeshTalkError(f"--out-dir {args.out_dir} is a file; give a folder.")
     return audio_files
@@ -222,8 +230,10 @@ def distinct_names(paths: list[Path]) -> list[str]:
     return unique
 
 
-def _write_output(target: Path, lines: list[Path], args, settings, choice, device) -> int | Path:
-    """Animates ``lines`` in the open file and saves it as ``target`` if all succeed;
+def _write_output(target: Path, lines: list[Path], names: list[str], args, settings, choice,
+                  device) -> int | Path:
+    """Animates ``lines`` in the open file and saves it as ``target`` if all succeed
+    (then each line's ARKit weights as ``--export`` asks, named ``names`` beside it);
     otherwise ``target`` stays as it was and every point cache of the failed run is
     deleted. Returns the target (written) or an exit status (failed)."""
     in_place = bpy.data.filepath and Path(bpy.data.filepath).resolve() == target
@@ -234,8 +244,13 @@ def _write_output(target: Path, lines: list[Path], args, settings, choice, devic
             # caches and relative paths are made for where the file will live.
             staging = target.with_name(f".{target.stem}.meshtalk-{os.getpid()}-{secrets.token_hex(4)}.blend")
             _save_as(staging)
-        _animate_lines(args, lines, settings, choice, device)
+        weights = _animate_lines(args, lines, settings, choice, device)
         _save_as(target)
+        for name, line_weights in zip(names, weights):
+            for kind in args.export or ():
+                path = target.parent / f"{name}.{kind}"
+                _export(path, line_weights, settings, choice)
+                _say(f"meshtalk: exported {path}")
         return target
     except (Exception, KeyboardInterrupt) as error:
         status = (EXIT_USER_ERROR if isinstance(error, MeshTalkError) else
@@ -278,13 +293,28 @@ def _summarise(outcomes: list, total: int) -> None:
     raise _BatchFailed(EXIT_CANCELLED if EXIT_CANCELLED in failed else max(failed))
 
 
-def _animate_lines(args, audio_files: list[Path], settings, choice, device) -> None:
+def _animate_lines(args, audio_files: list[Path], settings, choice, device) -> list[tuple[float, np.ndarray]]:
+    """Each line's (fps, (T, 52) ARKit weights of its first take) when the output is
+    ARKit weights (the exports' input), else empty."""
     frame = args.frame
+    weights = []
     for index, audio in enumerate(audio_files):
-        strip = _animate_line(args, audio, settings, choice, device,
-                              session.REPLACE_ALL if index == 0 else session.ADD, frame)
+        strip, result = _animate_line(args, audio, settings, choice, device,
+                                      session.REPLACE_ALL if index == 0 else session.ADD, frame)
         fps = audio_source.scene_fps(bpy.context.scene)
         frame = strip.frame_final_end + int(round(args.gap * fps))
+        if result is not None:
+            weights.append((fps, result))
+    return weights
+
+
+def _export(path: Path, fps_and_weights: tuple[float, np.ndarray], settings, choice) -> None:
+    from ..core import arkit_export
+
+    fps, weights = fps_and_weights
+    rig = arkit_export.bundled_head_rig(model_source.load(choice).template) if path.suffix == ".glb" else None
+    with arkit_export.WeightsWriter(path, fps, head=rig) as writer:
+        writer.write(weights)
 
 
 def _target_object(name: str):
@@ -303,19 +333,27 @@ def _animate_line(args, audio: Path, settings, choice, device, scope: str, frame
     settings.audio_strip = strip.name
     started = time.perf_counter()
     work = session.plan_animate(bpy.context, obj, settings, scope, choice, device)
-    _run_and_apply(work)
+    results = _run_and_apply(work)
+    weights = None
+    if results[0].weights is not None:  # ARKit output: its weights in ARKit's 52 (keys it has none for stay 0)
+        from ..core.face.arkit_names import ARKIT_INDEX, ARKIT_NAMES
+
+        weights = np.zeros((len(results[0].weights), len(ARKIT_NAMES)), np.float32)
+        weights[:, [ARKIT_INDEX[name] for name in work.plans[0].solve_names]] = results[0].weights
     if args.variants:
         seeds = session.variant_seeds(obj, settings, args.variants)
         _run_and_apply(session.plan_resample(bpy.context, obj, seeds, scope=session.ADD, settings=settings,
                                              choice=choice, device=device))
         obj.meshtalk.active_take = len(obj.meshtalk.takes) - 1 - args.variants  # the line's first take plays
     _say(f"meshtalk: {audio.name} -> '{obj.name}' in {time.perf_counter() - started:.1f} s")
-    return strip
+    return strip, weights
 
 
-def _run_and_apply(work: session.Work) -> None:
+def _run_and_apply(work: session.Work) -> list:
     job = Job(work.plans)
     job.run()
     if job.error is not None:
         raise MeshTalkError(job.error)
+    results = list(job.results)
     _say(session.apply(work, job.results))
+    return results
