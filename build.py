@@ -5,13 +5,18 @@
     python build.py --no-wheels                       # for a Blender that already has the dependencies
     python build.py --platform linux-x64 --torch-index URL   # torch from another index (e.g. CPU-only or CUDA)
 
-Steps: copy meshtalk_blender/ into build/stage/; for each platform, resolve the exact
-closure of the runtime dependencies with pip (binary wheels only, that platform's tags,
-numpy left out because Blender ships it), download the unmodified wheels into a reusable
-cache (build/wheel-cache), list them in the staged manifest; then build with Blender's own
+Steps: copy meshtalk_blender/ into build/stage/ with the top-level blender_manifest.toml
+(the zip's root is the package); for each platform, resolve the exact closure of the
+runtime dependencies (binary wheels only, that platform's tags, numpy left out because
+Blender ships it), download the unmodified wheels into wheels/ (reused between builds,
+ignored by git), list them in the staged manifest; then build with Blender's own
 extension tool (blender_ext.py from the bpy module, or `blender --command extension
 build` with --blender), one zip per platform, and validate every zip with Blender's
-validator. The version comes from meshtalk_blender/blender_manifest.toml only.
+validator. The version comes from blender_manifest.toml only.
+
+``link_for_development(folder)`` makes the same extension from this checkout without
+copying (links), for an extension repository in a running Blender, the tests and the
+demo.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "meshtalk_blender"
-MANIFEST = PACKAGE / "blender_manifest.toml"
+MANIFEST = ROOT / "blender_manifest.toml"
+WHEELS = ROOT / "wheels"
 RUNTIME_REQUIREMENTS = ROOT / "requirements-runtime.txt"
 BUILD = ROOT / "build"
 # Blender platform -> pip platform tags (newest first; pip accepts any of them).
@@ -118,6 +124,25 @@ def stage(wheel_files: list[Path], platforms: list[str]) -> Path:
     return target
 
 
+def link_for_development(folder: Path) -> Path:
+    """folder/meshtalk_blender: the extension as Blender sees an installed one (the
+    package's files and the manifest), made of links to this checkout, so edits show at
+    once. Refreshed on every call (files added to the package get their link)."""
+    target = folder / PACKAGE.name
+    if target.is_symlink():  # the older layout linked the whole package
+        target.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {path.name: path for path in PACKAGE.iterdir() if path.name != "__pycache__"}
+    wanted[MANIFEST.name] = MANIFEST
+    for entry in target.iterdir():
+        if entry.name not in wanted or not entry.is_symlink() or entry.resolve() != wanted[entry.name].resolve():
+            entry.unlink() if entry.is_symlink() or entry.is_file() else shutil.rmtree(entry)
+    for name, source in wanted.items():
+        if not (target / name).is_symlink():
+            (target / name).symlink_to(source, target_is_directory=source.is_dir())
+    return target
+
+
 def extension_tool() -> list[str]:
     import bpy  # noqa: F401  (only to find the bundled tool; no Blender session is used)
 
@@ -155,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-wheels", action="store_true", help="no bundled dependencies (one zip)")
     parser.add_argument("--torch-index", help="an extra package index for torch (e.g. a CUDA build)")
     parser.add_argument("--blender", help="a Blender binary to build and validate with (default: the bpy module)")
-    parser.add_argument("--wheel-cache", type=Path, default=BUILD / "wheel-cache")
+    parser.add_argument("--wheel-cache", type=Path, default=WHEELS)
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     args = parser.parse_args(argv)
     version = read_manifest()["version"]

@@ -45,8 +45,10 @@ def enable_extension() -> None:
     # The same folder every run: numba keys its kernel cache by source path.
     parent = ROOT / "out" / "extension_repository"
     parent.mkdir(parents=True, exist_ok=True)
-    if not (parent / "meshtalk_blender").is_symlink():
-        (parent / "meshtalk_blender").symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
+    sys.path.insert(0, str(ROOT))
+    import build
+
+    build.link_for_development(parent)
     bpy.context.preferences.extensions.repos.new(name=REPO, module=REPO, custom_directory=str(parent), source="USER")
     addon_utils.enable(ADDON, default_set=True)
 

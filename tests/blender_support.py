@@ -40,9 +40,10 @@ def stable_repository_folder() -> Path:
     checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
     parent = Path(tempfile.gettempdir()) / f"meshtalk-extension-repo-{os.getuid()}-{checkout}"
     parent.mkdir(exist_ok=True)
-    link = parent / "meshtalk_blender"
-    if not link.is_symlink():
-        link.symlink_to(ROOT / "meshtalk_blender", target_is_directory=True)
+    sys.path.insert(0, str(ROOT))
+    import build
+
+    build.link_for_development(parent)  # the package's files and the top-level manifest, as links
     return parent
 
 

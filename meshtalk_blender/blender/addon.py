@@ -10,12 +10,16 @@ import bpy
 from . import ADDON_ID
 from .model_source import ModelChoice
 
-MANIFEST = Path(__file__).resolve().parents[1] / "blender_manifest.toml"
+# Installed (and linked for development): beside the package's files; in a checkout: at
+# its top level.
+MANIFESTS = (Path(__file__).parents[1] / "blender_manifest.toml",
+             Path(__file__).resolve().parents[2] / "blender_manifest.toml")
 
 
 def version() -> str:
     """The one version number, kept in blender_manifest.toml."""
-    with open(MANIFEST, "rb") as handle:
+    manifest = next((path for path in MANIFESTS if path.is_file()), MANIFESTS[-1])
+    with open(manifest, "rb") as handle:
         return tomllib.load(handle)["version"]
 
 
