@@ -66,3 +66,35 @@ def test_a_reduced_take_resamples(saved_scene, tmp_path):
     saved_scene.meshtalk.resample_start, saved_scene.meshtalk.resample_end = 10, 30
     assert run_operator("resample_frames") == {"FINISHED"}
     assert run_operator("resample_upper_face") == {"FINISHED"}
+
+
+def test_basis_takes_share_their_shape_keys(saved_scene, tmp_path):
+    """Variants reuse the keys the first take made and add only what they miss (each
+    take used to add its own ~30); every take still reproduces its vertices; a key goes
+    when no take uses it any more."""
+    import json
+
+    add_strip(saved_scene, write_speech(tmp_path / "line.wav", seconds=2.0))
+    face = add_head()
+    settings = saved_scene.meshtalk
+    settings.output, settings.keys, settings.variant_count = "BASIS", "EVERY_FRAME", 3
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    first = len(json.loads(face.meshtalk.takes[0].basis_keys))
+    assert run_operator("make_variants") == {"FINISHED"}
+    keys = [k.name for k in face.data.shape_keys.key_blocks if k.name.startswith("MeshTalk ")]
+    print(f"basis keys: {first} for the first take, {len(keys)} for four")
+    assert len(keys) < 4 * first and json.loads(face.meshtalk.basis_keys) == keys
+    for take in face.meshtalk.takes:
+        assert json.loads(take.basis_keys)[:first] == keys[:first]  # the first take's keys are everyone's
+    from blender_support import positions_at
+
+    session = addon_module("blender.session")
+    for index in (0, 3):
+        face.meshtalk.active_take = index
+        take = face.meshtalk.takes[index]
+        expected = session._previous_output(face, take, ())[0]  # what its weights make, vertex for vertex
+        np.testing.assert_allclose(positions_at(saved_scene, face, take.start_frame + 20), expected[20], atol=1e-5)
+    for _ in range(3):
+        face.meshtalk.active_take = len(face.meshtalk.takes) - 1
+        assert run_operator("remove_take") == {"FINISHED"}
+    assert [k.name for k in face.data.shape_keys.key_blocks if k.name.startswith("MeshTalk ")] == keys[:first]

@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import ARKIT_NAMES, apply_arkit, arkit_deltas, load_bundled_head
 from meshtalk_blender.core.retarget import (FIT_BLOCK_ROWS, BlendshapeSolver, SolveSettings, align_to_template,
+                                            extend_basis,
                                             arkit_name_of, compact_basis, fit_similarity, match_arkit_keys,
                                             solve_box_qp)
 
@@ -185,3 +186,20 @@ def test_compact_basis_reports_each_step_and_stops_where_the_callback_raises():
     with pytest.raises(Stop):
         compact_basis(displacements, tolerance=1e-3, on_step=stop_at_the_third_step)
     assert len(seen) == 3
+
+
+def test_extend_basis_reuses_existing_keys_and_adds_only_what_they_miss():
+    rng = np.random.default_rng(8)
+    shapes = rng.normal(size=(8, 300, 3)).astype(np.float32) * 0.01
+    first = np.einsum("tk,kvc->tvc", rng.normal(size=(200, 6)).astype(np.float32), shapes[:6])
+    second = np.einsum("tk,kvc->tvc", rng.normal(size=(200, 8)).astype(np.float32), shapes)
+    base = compact_basis(first, 1e-4)
+    extended, added = extend_basis(second, base.components, 1e-4)
+    assert len(base.components) == 6 and added == 2 and len(extended.components) == 8
+    np.testing.assert_array_equal(extended.components[:6], base.components)  # the existing keys are kept as they are
+    assert extended.max_error <= 1e-4
+    assert np.sqrt(((extended.reconstruct() - second) ** 2).sum(axis=2)).max() <= 1e-4
+    again, none = extend_basis(first, extended.components, 1e-4)
+    assert none == 0 and again.max_error <= 1e-4
+    fresh, count = extend_basis(first, np.zeros((0, 300, 3), np.float32), 1e-4)
+    assert count == len(fresh.components) == 6

@@ -22,7 +22,7 @@ import numpy as np
 from ..core import cache_io
 from ..core.errors import MeshTalkError
 from ..core.keyframes import ReducedCurve, reduce_curve
-from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, compact_basis,
+from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, extend_basis,
                              is_mouth_key)
 from . import model_source
 from .take_data import blend_with_previous, redraw_ramp
@@ -68,6 +68,9 @@ class JobPlan:
     solve_names: tuple[str, ...] = ()  # ARKIT: the ARKit names to solve for
     solve_deltas: np.ndarray | None = None  # (K, V, 3) their offsets in the object's space; None: the head's rig
     basis_tolerance: float = 1e-4  # object-space vertex distance
+    # BASIS: the (k, V, 3) offsets of the basis keys the object's takes already share (in
+    # the object's order); the new take reuses them and adds only what they miss.
+    basis_existing: np.ndarray | None = None
     cache_path: Path | None = None
     resample: Resample | None = None
     rest_in_pauses: bool = True  # close the mouth in pauses (core.pauses)
@@ -115,7 +118,8 @@ class JobResult:
     num_frames: int
     model_label: str
     weights: np.ndarray | None = None  # (T, K) ARKit weights
-    basis: CompactBasis | None = None
+    basis: CompactBasis | None = None  # existing components first, then the new ones
+    basis_new: int = 0  # how many of the basis's components are new shape keys
     curves: list[ReducedCurve | None] | None = None  # per column of the weights: the fewest keys
     cache_path: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -173,6 +177,10 @@ class Job:
                     self.stage, self.progress = prefix + stage, (index + fraction) / len(self.plans)
 
                 self.results.append(_work(plan, report, self._cancel.is_set))
+                basis = self.results[-1].basis
+                for later in self.plans[index + 1:]:  # variants share what this one added
+                    if basis is not None and later.output == BASIS:
+                        later.basis_existing = basis.components
         except Cancelled:
             self.cancelled = True
         except MeshTalkError as error:
@@ -327,8 +335,10 @@ class _Sink:
             if should_cancel():
                 raise pipeline.Cancelled()
 
-        basis = compact_basis(self.frames - self.geometry.neutral[None], plan.basis_tolerance, on_step=fitting)
-        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis,
+        existing = plan.basis_existing if plan.basis_existing is not None else np.zeros((0,) + self.frames.shape[1:])
+        basis, new = extend_basis(self.frames - self.geometry.neutral[None], existing, plan.basis_tolerance,
+                                  on_step=fitting)
+        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
                          curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
 
     def abort(self) -> None:

@@ -113,6 +113,7 @@ class MeshTalkObjectState(bpy.types.PropertyGroup):
     created_reference_key: BoolProperty(description="MeshTalk added the Basis shape key")
     original_key_values: StringProperty(description="JSON: the user's shape-key values before MeshTalk")
     track_names: StringProperty(description="JSON: MeshTalk's NLA tracks on the shape keys")
+    basis_keys: StringProperty(description="JSON: the compact-basis shape keys the object's takes share, oldest first")
     line_modifiers: StringProperty(description="JSON: {line: its Mesh Cache modifier}")
     modifier_name: StringProperty(description="The one Mesh Cache modifier of files from before lines")
 

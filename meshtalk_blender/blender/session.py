@@ -96,6 +96,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
         if output == ARKIT:
             plan.solve_deltas = targets.key_offsets(obj, list(key_names))
         plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
+        if output == BASIS:
+            plan.basis_existing = _shared_basis(obj)
     spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
                     settings.temperature, scope, key_tolerance=plan.key_tolerance)
@@ -162,6 +164,8 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
             if take.output == ARKIT:
                 plan.solve_deltas = targets.key_offsets(obj, list(key_names))
             plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
+            if take.output == BASIS:
+                plan.basis_existing = _shared_basis(obj)
         spec = TakeSpec(obj.name, len(obj.data.vertices), take.mode, take.output, key_names, take.strip_name,
                         take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope,
                         key_tolerance=plan.key_tolerance)
@@ -200,6 +204,13 @@ def _played_weights(take, key_names: tuple[str, ...]) -> np.ndarray:
     return np.stack(columns, axis=1) if columns else np.zeros((take.frames, 0), np.float32)
 
 
+def _shared_basis(obj) -> np.ndarray | None:
+    """(k, V, 3) offsets of the basis keys the object's takes share (None: none yet), in
+    the order writers.shared_basis_keys gives; a new basis take reuses them."""
+    names = writers.shared_basis_keys(obj)
+    return targets.key_offsets(obj, names) if names else None
+
+
 def key_tolerance(settings) -> float:
     """The panel's (or batch's) choice: the fewest keys within this, or 0 (every frame)."""
     return settings.key_tolerance if settings.keys == "REDUCED" else 0.0
@@ -228,15 +239,15 @@ def apply(work: Work, results: list[JobResult]) -> str:
     state = obj.meshtalk
     if first.scope == REPLACE_ALL:
         writers.remove_all_takes(obj)
-    position = state.active_take if first.scope == REPLACE_ACTIVE and len(state.takes) else None
-    if position is not None:
-        writers.remove_take(obj, position, refresh=False)
+    replaced = state.active_take if first.scope == REPLACE_ACTIVE and len(state.takes) else None
     new_index = None
     for spec, result in zip(work.specs, results):
         new_index = _add_take(obj, spec, result, work.summary)
-        if position is not None:
-            state.takes.move(new_index, position)
-            new_index = position
+    if replaced is not None:  # after the new take exists: the basis keys they share stay
+        writers.remove_take(obj, replaced, refresh=False)
+        new_index -= 1
+        state.takes.move(new_index, replaced)
+        new_index = replaced
     take = state.takes[new_index]
     with playback.selecting_quietly():
         state.active_take = new_index
@@ -247,7 +258,8 @@ def apply(work: Work, results: list[JobResult]) -> str:
     last = results[-1]
     seconds = first.clip.duration or 0.0
     what = {ARKIT: f"ARKit weights on {len(first.key_names)} shape keys",
-            BASIS: f"{len(last.basis.components) if last.basis is not None else 0} basis shape keys",
+            BASIS: (f"{len(last.basis.components) if last.basis is not None else 0} basis shape keys "
+                    f"({sum(r.basis_new for r in results)} new, shared by the object's takes)"),
             MESH_CACHE: "a point cache"}[first.output]
     takes = f"{len(results)} takes" if len(results) > 1 else f"take '{state.takes[new_index].name}'"
     notes = " ".join(dict.fromkeys(note for result in results for note in result.notes))  # variants repeat them
@@ -287,7 +299,14 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
         take.action = writers.write_weight_action(obj, action_name, list(spec.key_names), result.weights,
                                                   spec.start_frame, result.curves)
     elif spec.output == BASIS:
-        names = writers.write_basis_keys(obj, result.basis, f"{writers.BASIS_KEY_PREFIX} {number}")
+        shared = writers.shared_basis_keys(obj)
+        reused = len(result.basis.components) - result.basis_new
+        if len(shared) < reused:
+            raise MeshTalkError(f"The MeshTalk basis shape keys of '{obj.name}' were deleted while it was animated; "
+                                "animate again.")
+        new = result.basis.components[reused:]
+        names = shared[:reused] + writers.write_basis_keys(
+            obj, new, f"{writers.BASIS_KEY_PREFIX} {number}")
         take.basis_keys = json.dumps(names)
         take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame,
                                                   result.curves)

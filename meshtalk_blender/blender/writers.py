@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from ..core.keyframes import ReducedCurve
-from ..core.retarget import CompactBasis
+from ..core.retarget import SHARED_WEIGHT_LIMIT
 from . import actions, playback
 from .targets import rest_positions
 
@@ -63,21 +63,34 @@ def write_weight_action(obj: bpy.types.Object, name: str, key_names: list[str], 
     return action
 
 
-def write_basis_keys(obj: bpy.types.Object, basis: CompactBasis, prefix: str) -> list[str]:
-    """Adds one shape key per basis component (range -1..1, value 0); returns their names."""
+def write_basis_keys(obj: bpy.types.Object, components: np.ndarray, prefix: str) -> list[str]:
+    """Adds one shape key per (k, V, 3) basis component (value 0; the sliders reach as
+    far as another take's weights on a shared key may go) to the object's shared basis;
+    returns their names."""
     state = obj.meshtalk
     if obj.data.shape_keys is None:
         obj.shape_key_add(name="Basis", from_mix=False)
         state.created_reference_key = True
     rest = rest_positions(obj)
     names = []
-    for index, component in enumerate(basis.components):
+    for index, component in enumerate(components):
         block = obj.shape_key_add(name=f"{prefix}.{index:02d}", from_mix=False)
         block.data.foreach_set("co", (rest + component).astype(np.float32).ravel())
-        block.slider_min, block.slider_max = -1.0, 1.0
+        block.slider_min, block.slider_max = -SHARED_WEIGHT_LIMIT, SHARED_WEIGHT_LIMIT
         block.value = 0.0
         names.append(block.name)
+    state.basis_keys = json.dumps(shared_basis_keys(obj) + names)
     return names
+
+
+def shared_basis_keys(obj: bpy.types.Object) -> list[str]:
+    """The compact-basis shape keys the object's takes share, oldest first (keys the
+    user deleted are left out)."""
+    key = obj.data.shape_keys
+    names = json.loads(obj.meshtalk.basis_keys or "[]")
+    if not names:  # a file from before sharing: each take listed its own keys
+        names = list(dict.fromkeys(name for take in obj.meshtalk.takes for name in json.loads(take.basis_keys or "[]")))
+    return [name for name in names if key is not None and name in key.key_blocks]
 
 
 def users_key_action(obj: bpy.types.Object) -> bpy.types.Action | None:
@@ -115,11 +128,14 @@ def remove_take(obj: bpy.types.Object, index: int, refresh: bool = True) -> None
     action = take.action
     if actions.is_meshtalk_action(action):
         bpy.data.actions.remove(action)  # its NLA strip goes with it
-    if key is not None:
+    if key is not None:  # its basis keys that no other take uses
+        others = {name for i, other in enumerate(state.takes) if i != index
+                  for name in json.loads(other.basis_keys or "[]")}
         for name in json.loads(take.basis_keys or "[]"):
             block = key.key_blocks.get(name)
-            if block is not None:
+            if block is not None and name not in others:
                 obj.shape_key_remove(block)
+        state.basis_keys = json.dumps([name for name in shared_basis_keys(obj) if name in key.key_blocks])
     with playback.selecting_quietly():
         state.takes.remove(index)
         state.active_take = min(state.active_take - (state.active_take > index), max(0, len(state.takes) - 1))
@@ -133,7 +149,7 @@ def remove_all_takes(obj: bpy.types.Object) -> None:
     playback.clear(obj)
     while len(state.takes):
         remove_take(obj, len(state.takes) - 1, refresh=False)
-    state.line_modifiers = ""
+    state.line_modifiers = state.basis_keys = ""
     restore_key_values(obj)
 
 

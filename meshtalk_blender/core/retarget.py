@@ -348,6 +348,51 @@ def compact_basis(displacements: np.ndarray, tolerance: float, max_components: i
     return CompactBasis(components, weights, error)
 
 
+SHARED_WEIGHT_LIMIT = 10.0  # Blender's shape-key sliders reach +-10 at most
+
+
+def extend_basis(displacements: np.ndarray, existing: np.ndarray, tolerance: float, max_components: int = 64,
+                 max_frames_for_fit: int = 2000,
+                 on_step: Callable[[float], None] | None = None) -> tuple[CompactBasis, int]:
+    """A basis for (T, V, 3) displacements that reuses the (k0, V, 3) ``existing`` shape
+    keys (another take's) and adds only what they cannot reproduce within ``tolerance``.
+    Returns (basis over existing + new components, how many of them are new); the
+    weights of all of them are solved together (least squares), kept within the shape
+    keys' reach (+-SHARED_WEIGHT_LIMIT)."""
+    step = on_step or (lambda fraction: None)
+    displacements = np.asarray(displacements, dtype=np.float32)
+    frames, vertices = displacements.shape[:2]
+    existing = np.asarray(existing, dtype=np.float32).reshape(-1, vertices, 3)
+    if not len(existing):
+        basis = compact_basis(displacements, tolerance, max_components, max_frames_for_fit, on_step)
+        return basis, len(basis.components)
+    flat = displacements.reshape(frames, -1)
+    old = existing.reshape(len(existing), -1).astype(np.float64)
+    weights = _least_squares_weights(flat, old)
+    residual = (flat - weights @ old).astype(np.float32)
+    step(0.1)
+    new = np.zeros((0, vertices * 3))
+    if _max_vertex_error(flat, weights @ old, vertices) > tolerance or np.abs(weights).max() > SHARED_WEIGHT_LIMIT:
+        room = max(1, max_components - len(existing))
+        fitted = compact_basis(residual.reshape(frames, vertices, 3), tolerance, room, max_frames_for_fit,
+                               lambda fraction: step(0.1 + 0.8 * fraction))
+        new = fitted.components.reshape(len(fitted.components), -1).astype(np.float64)
+    components = np.concatenate([old, new])
+    weights = np.clip(_least_squares_weights(flat, components), -SHARED_WEIGHT_LIMIT, SHARED_WEIGHT_LIMIT)
+    error = _max_vertex_error(flat, weights @ components, vertices)
+    step(1.0)
+    basis = CompactBasis(components.astype(np.float32).reshape(-1, vertices, 3), weights.astype(np.float32), error)
+    return basis, len(new)
+
+
+def _least_squares_weights(flat: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """(T, k) weights minimising |flat - weights @ components| (k, 3V), row by row."""
+    gram = components @ components.T
+    rhs = np.concatenate([flat[start:start + FIT_BLOCK_ROWS].astype(np.float64) @ components.T
+                          for start in range(0, len(flat), FIT_BLOCK_ROWS)]) if len(flat) else np.zeros((0, len(gram)))
+    return np.linalg.lstsq(gram, rhs.T, rcond=None)[0].T
+
+
 def _max_vertex_error(flat: np.ndarray, approximation: np.ndarray, vertices: int) -> float:
     difference = (flat - approximation).reshape(len(flat), vertices, 3)
     return float(np.sqrt((difference**2).sum(axis=2)).max()) if len(flat) else 0.0
