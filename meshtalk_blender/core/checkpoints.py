@@ -104,9 +104,29 @@ def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
 # ---------------------------------------------------------------- the original release
 
 
+def reference_shapes(config: MeshTalkConfig) -> dict[str, tuple[int, ...]]:
+    """Our state dict's keys and shapes for ``config``, from a model built on the meta
+    device: no memory, no random initialisation (a full-size model took 0.3 s a time)."""
+    with torch.device("meta"):
+        return {key: tuple(value.shape) for key, value in MeshTalk(config).state_dict().items()}
+
+
+def model_with_weights(config: MeshTalkConfig, tensors: dict[str, torch.Tensor]) -> MeshTalk:
+    """A model in eval mode holding ``tensors`` (checked against ``config`` already),
+    built without initialising weights only to overwrite them (meta device, then empty
+    storage). What a bundle leaves out (the training-only modules) is zeros."""
+    with torch.device("meta"):
+        model = MeshTalk(config)
+    model = model.to_empty(device="cpu")
+    missing = {key: torch.zeros(value.shape, dtype=value.dtype)
+               for key, value in model.state_dict().items() if key not in tensors}
+    model.load_state_dict({**tensors, **missing}, strict=True)
+    return model.eval()
+
+
 def original_key_map(config: MeshTalkConfig) -> dict[str, dict[str, str | None]]:
     """For each release file: its key -> our state-dict key (None: present but unused)."""
-    ours = MeshTalk(config).state_dict().keys()
+    ours = reference_shapes(config).keys()
     files: dict[str, dict[str, str | None]] = {name: {} for name in ORIGINAL_FILES}
     renamed = {
         "audio_encoder.log_mel.window": "audio_encoder.melspec.spectrogram.window",
@@ -128,7 +148,7 @@ def original_key_map(config: MeshTalkConfig) -> dict[str, dict[str, str | None]]
 
 
 def _original_shapes(config: MeshTalkConfig) -> dict[str, tuple[int, ...]]:
-    shapes = {k: tuple(v.shape) for k, v in MeshTalk(config).state_dict().items()}
+    shapes = dict(reference_shapes(config))
     channels = config.num_heads * config.prior_channels
     for layer, rows in (("embedding", channels), ("logits", config.latent_size)):
         shapes[f"unused.{layer}.unmasked_linear.weight"] = (rows, config.audio_channels, 1)
@@ -216,11 +236,8 @@ def load_original(directory: str | Path, template_obj: str | Path) -> LoadedMode
             if ours:
                 merged[ours] = state[key].float()
     _check_masks(merged, config)
-    model = MeshTalk(config)
-    model.load_state_dict(merged, strict=True)
-    model.eval()
     return LoadedModel(
-        model=model,
+        model=model_with_weights(config, merged),
         template=read_template(template_obj, config.num_vertices),
         description=f"original MeshTalk release ({directory.name})",
         licence=ORIGINAL_LICENCE,
@@ -334,8 +351,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         raise MeshTalkError(f"Cannot read {directory / WEIGHTS_FILE} ({error}); the file is damaged.") from None
     template = tensors.pop("template", None)
     masks = {k[len("vertex_mask."):]: tensors.pop(k) for k in list(tensors) if k.startswith("vertex_mask.")}
-    with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to fit
-        expected = {k: tuple(v.shape) for k, v in MeshTalk(config).state_dict().items()}
+    expected = reference_shapes(config)  # nothing is allocated until the file is known to fit
     required = [k for k in expected if k.startswith(INFERENCE_MODULES) or not info.get("inference_only")]
     problems = [k for k in required if k not in tensors or tuple(tensors[k].shape) != expected[k]]
     problems += [k for k in tensors if k not in expected]
@@ -347,9 +363,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
     for key, tensor in [*tensors.items(), ("template", template)]:
         check_values(WEIGHTS_FILE, key, tensor)
     masks = {name: _checked_mask(name, mask, config.num_vertices) for name, mask in masks.items()}
-    model = MeshTalk(config)
-    model.load_state_dict(tensors, strict=False)
-    model.eval()
+    model = model_with_weights(config, tensors)
     detector = None
     if (directory / CLOSURE_FILE).is_file():
         if config.audio_normalisation != "utterance":  # what the detector is trained on
