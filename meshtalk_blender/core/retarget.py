@@ -327,17 +327,26 @@ def compact_basis(displacements: np.ndarray, tolerance: float, max_components: i
     for start in range(0, frames, FIT_BLOCK_ROWS):
         coefficients[start:start + FIT_BLOCK_ROWS] = flat[start:start + FIT_BLOCK_ROWS].astype(np.float64) @ directions.T
         step(0.35 + 0.15 * min(1.0, (start + FIT_BLOCK_ROWS) / frames))
-    # The smallest k within tolerance, checked on the fit frames (peeling off one
-    # component at a time), then measured on all frames.
-    residual = fit_rows  # peeled in place (a float64 copy of the frames)
-    fit_coefficients = residual @ directions.T
-    count = rank
-    for k in range(rank):
-        step(0.5 + 0.45 * k / rank)
-        residual -= np.outer(fit_coefficients[:, k], directions[k])
-        if np.sqrt((residual.reshape(len(residual), vertices, 3) ** 2).sum(axis=2)).max() <= tolerance:
-            count = k + 1
-            break
+    # The smallest k within tolerance on the fit frames, by bisection (the error falls as
+    # components are added), each trial in blocks of frames that stops at the first block
+    # over the tolerance; then measured on all frames. (Peeling one component at a time
+    # off the whole residual cost up to 44 passes over it: 25 s on a 60 s clip.)
+    def within(k: int, fraction: float) -> bool:
+        for start in range(0, len(fit_rows), FIT_BLOCK_ROWS):
+            step(fraction)
+            rows = fit_rows[start:start + FIT_BLOCK_ROWS]
+            residual = rows - (rows @ directions[:k].T) @ directions[:k]
+            if np.sqrt((residual.reshape(len(rows), vertices, 3) ** 2).sum(axis=2)).max() > tolerance:
+                return False
+        return True
+
+    low, high = 1, rank
+    if within(rank, 0.5):
+        while low < high:
+            middle = (low + high) // 2
+            fraction = 0.5 + 0.45 * (1.0 - (high - low) / rank)
+            low, high = (low, middle) if within(middle, fraction) else (middle + 1, high)
+    count = high
     directions, coefficients = directions[:count], coefficients[:, :count]
     peak = np.maximum(np.abs(coefficients).max(axis=0), 1e-12)  # weights in [-1, 1]
     weights = (coefficients / peak).astype(np.float32)
