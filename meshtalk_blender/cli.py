@@ -74,10 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_animate(args: argparse.Namespace) -> None:
-    from .core import arkit_export, audio, cache_io, pipeline
+    from .core import audio, cache_io, pipeline
     from .core.atomic_files import check_writable_output
-    from .core.face.arkit_names import ARKIT_NAMES
-    from .core.retarget import BlendshapeSolver
     from .core.checkpoints import checkpoint_files, load_model
     from .core.device import choose_device
     from .core.npz_io import NpzWriter
@@ -103,7 +101,13 @@ def run_animate(args: argparse.Namespace) -> None:
         print(f"meshtalk: warning: {warning}", file=sys.stderr)
     report = _progress_printer(args.quiet)
 
-    rig = arkit_export.bundled_head_rig(run.template) if kind in WEIGHT_KINDS else None
+    rig = None
+    if kind in WEIGHT_KINDS:  # imported only here: the head's rig costs 0.3 s of imports
+        from .core import arkit_export
+        from .core.face.arkit_names import ARKIT_NAMES
+        from .core.retarget import BlendshapeSolver
+
+        rig = arkit_export.bundled_head_rig(run.template)
 
     def write(device_now) -> None:
         vertices = loaded.config.num_vertices
