@@ -206,6 +206,9 @@ def warm_up(choice: ModelChoice) -> None:
             codes = np.zeros((2, loaded.config.audio_channels), dtype=np.float32)
             sampler.sample(sampler.start(), codes, draws(0, 2, loaded.config.num_heads))
             solve_box_qp(np.eye(2), np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))
+            from ..core.keyframes import reduce_curve
+
+            reduce_curve(np.linspace(0.0, 1.0, 8) ** 2, 0.01)  # the fewest-keys kernel
             load_bundled_head()  # the ARKit rig of characters with other topologies
         except Exception:  # noqa: BLE001 - the real run reports any problem
             _warmed.discard(key)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .compiled import numba
+
 
 @dataclass(frozen=True)
 class ReducedCurve:
@@ -42,22 +44,38 @@ def reduce_curve(samples: np.ndarray, tolerance: float) -> ReducedCurve | None:
     if not len(samples) or np.abs(samples).max() <= tolerance:
         return None
     slopes = np.gradient(samples) if len(samples) > 1 else np.zeros(1)
-    keys = {0, len(samples) - 1}
-    pending = [(0, len(samples) - 1)]
-    while pending:
-        first, last = pending.pop()
+    frames = np.flatnonzero(_key_frames(samples, slopes, float(tolerance)))
+    return ReducedCurve(frames.astype(np.int64), samples[frames].astype(np.float32), slopes[frames].astype(np.float32))
+
+
+@numba.njit(cache=True, nogil=True)
+def _key_frames(samples, slopes, tolerance):
+    """(T,) bool: which samples become keys. Splits each segment at its worst sample
+    until every segment's Hermite curve is within ``tolerance`` (compiled: in Python a
+    4-minute take's 52 curves took 1.6 s)."""
+    count = samples.shape[0]
+    keys = np.zeros(count, dtype=np.bool_)
+    keys[0] = keys[count - 1] = True
+    stack = [(0, count - 1)]
+    while len(stack):
+        first, last = stack.pop()
         if last - first < 2:
             continue
-        inside = np.arange(first + 1, last)
-        error = np.abs(hermite(samples[first], slopes[first], samples[last], slopes[last], last - first,
-                               inside - first) - samples[inside])
-        worst = int(np.argmax(error))
-        if error[worst] > tolerance:
-            split = int(inside[worst])
-            keys.add(split)
-            pending += [(first, split), (split, last)]
-    frames = np.array(sorted(keys), dtype=np.int64)
-    return ReducedCurve(frames, samples[frames].astype(np.float32), slopes[frames].astype(np.float32))
+        length = last - first
+        worst, worst_error = -1, tolerance
+        for index in range(first + 1, last):
+            t = (index - first) / length
+            t2, t3 = t * t, t * t * t
+            value = ((2 * t3 - 3 * t2 + 1) * samples[first] + (t3 - 2 * t2 + t) * length * slopes[first]
+                     + (-2 * t3 + 3 * t2) * samples[last] + (t3 - t2) * length * slopes[last])
+            error = abs(value - samples[index])
+            if error > worst_error:
+                worst, worst_error = index, error
+        if worst >= 0:
+            keys[worst] = True
+            stack.append((first, worst))
+            stack.append((worst, last))
+    return keys
 
 
 def hermite(value0: float, slope0: float, value1: float, slope1: float, length: float,
