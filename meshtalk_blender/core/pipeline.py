@@ -24,7 +24,7 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
-from .model.lip_closure import closure_probabilities, seal_weights
+from .model.lip_closure import ENVELOPE_REACH, closure_envelope, closure_probabilities, seal_weights
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
 from .sampling import PriorSampler, draws
@@ -119,6 +119,9 @@ class AnimationRun:
         self.rest_weights: np.ndarray | None = None
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
         self.lip_closure = loaded.lip_closure if options.seal_lips and has_mouth else None
+        # Frame by frame (the worker's), and with each closure's approach and release: the
+        # latter, final up to ENVELOPE_REACH frames behind the worker, is what is blended.
+        self.frame_seal_weights = np.zeros(self.num_model_frames, np.float32) if self.lip_closure is not None else None
         self.seal_weights = np.zeros(self.num_model_frames, np.float32) if self.lip_closure is not None else None
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
@@ -134,7 +137,12 @@ class AnimationRun:
         # and then interpolated to 24 fps would come out half closed on most frames.
         closing_resampler = FpsResampler(self.options.fps, self.num_output_frames, keep_peaks=True)
         smoothing = self.loaded.vertex_masks.get("smoothing")
+        if smoothing is None and self.lip_closure is not None:
+            # A smoother that smooths nothing, for its delay: a closure's approach needs the
+            # seal weights of frames the decoder has not reached yet.
+            smoothing = np.zeros(len(self.template), np.float32)
         smoother = TemporalSmoother(smoothing) if smoothing is not None else None
+        assert self.lip_closure is None or smoother.radius >= ENVELOPE_REACH
         stop = threading.Event()
         labelled: queue.Queue = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
@@ -216,7 +224,14 @@ class AnimationRun:
                     window = log_mel_window(model, samples.get, times, statistics)
                     codes = codes_in_window(model, window, times).float().cpu().numpy()
                     if self.lip_closure is not None:
-                        self.seal_weights[start:end] = seal_weights(closure_probabilities(self.lip_closure, window, times))
+                        self.frame_seal_weights[start:end] = seal_weights(
+                            closure_probabilities(self.lip_closure, window, times))
+                        # Final where every neighbour is known; the consumer reads no further
+                        # (the smoother holds back more frames than ENVELOPE_REACH).
+                        first = max(0, start - ENVELOPE_REACH)
+                        final = end if end == self.num_model_frames else end - ENVELOPE_REACH
+                        if final > first:
+                            self.seal_weights[first:final] = closure_envelope(self.frame_seal_weights, first, final)
                     keep = options.keep_mask[start:end] if options.keep_mask is not None else None
                     kept = options.keep_labels[start:end] if options.keep_labels is not None else None
                     labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)

@@ -245,8 +245,9 @@ def groups_of(case: Case) -> list[str]:
     return names
 
 
-def run_report(models: list[Path], cases: list[Case], log=print) -> dict:
-    """{group: {source: summary}} for the models, the loudness jaw and the teacher."""
+def run_report(models: list[Path], cases: list[Case], log=print, **switches) -> dict:
+    """{group: {source: summary}} for the models, the loudness jaw and the teacher;
+    ``switches``: AnimateOptions' on/off settings for every model (seal_lips, rest_in_pauses)."""
     scorer = Scorer()
     results: dict[str, dict[str, Tally]] = {}
 
@@ -259,7 +260,7 @@ def run_report(models: list[Path], cases: list[Case], log=print) -> dict:
             scorer.add(tally(group, LOUDNESS), case, loudness)
             scorer.add(tally(group, "teacher (reference)"), case, case.reference)
     for model_dir in models:
-        runner = ModelRunner(model_dir)
+        runner = ModelRunner(model_dir, **switches)
         started = time.perf_counter()
         for number, case in enumerate(cases):
             vertices = runner.animate(case, seed=0)
@@ -309,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-speaker", type=int, default=30)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
+    parser.add_argument("--no-lip-seal", action="store_true", help="animate without the p/b/m seal")
+    parser.add_argument("--no-pause-rest", action="store_true", help="animate without the mouth's rest in pauses")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     clips = choose_clips(find_clips(args.data, args.transcriptions), args.per_speaker)
@@ -322,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         "languages": sorted({c.language for c, _ in aligned}),
         "failed_to_align": len(failures), "failures": failures,
         "sources": sorted({f"{c.source}: {c.licence}" for c, _ in aligned}),
-        "groups": run_report(args.model, cases, lambda line: print(line, flush=True)),
+        "switches": {"seal_lips": not args.no_lip_seal, "rest_in_pauses": not args.no_pause_rest},
+        "groups": run_report(args.model, cases, lambda line: print(line, flush=True), seal_lips=not args.no_lip_seal,
+                             rest_in_pauses=not args.no_pause_rest),
         "wall_seconds": None,
     }
     report["wall_seconds"] = round(time.perf_counter() - started)

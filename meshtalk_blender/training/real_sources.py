@@ -139,8 +139,14 @@ def drascula_lines(dat: Path, language: str) -> list[str]:
 
 def all_drascula_strings(dat: Path) -> list[str]:
     """Every upper-case English-looking string of the file: candidates for snapping."""
-    found = re.findall(rb"[\x20-\x7e]{3,}\x00", dat.read_bytes())
-    return [s[:-1].decode("latin-1") for s in found if re.search(rb"[A-Z]{2}", s)]
+    strings = []
+    for found in re.findall(rb"[\x20-\x7e]{3,}\x00", dat.read_bytes()):
+        text = found[:-1]
+        if text[0] % 4 == 0 and 0 <= text[0] - len(text) <= 8:
+            text = text[1:]  # the record's size byte (a multiple of 4, just past the text) is printable
+        if re.search(rb"[A-Z]{2}", text):
+            strings.append(text.decode("latin-1"))
+    return strings
 
 
 def snap_transcripts(transcribed: dict[str, str], lines: list[str],
