@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+import functools
 
-from .compiled import numba
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,19 @@ def reduce_curve(samples: np.ndarray, tolerance: float) -> ReducedCurve | None:
     if not len(samples) or np.abs(samples).max() <= tolerance:
         return None
     slopes = np.gradient(samples) if len(samples) > 1 else np.zeros(1)
-    frames = np.flatnonzero(_key_frames(samples, slopes, float(tolerance)))
+    frames = np.flatnonzero(_compiled_key_frames()(samples, slopes, float(tolerance)))
     return ReducedCurve(frames.astype(np.int64), samples[frames].astype(np.float32), slopes[frames].astype(np.float32))
 
 
-@numba.njit(cache=True, nogil=True)
+@functools.lru_cache(maxsize=1)
+def _compiled_key_frames():
+    """_key_frames compiled by numba, on first use: the add-on imports this module when
+    Blender starts, and numba must not load then."""
+    from .compiled import numba
+
+    return numba.njit(cache=True, nogil=True)(_key_frames)
+
+
 def _key_frames(samples, slopes, tolerance):
     """(T,) bool: which samples become keys. Splits each segment at its worst sample
     until every segment's Hermite curve is within ``tolerance`` (compiled: in Python a
