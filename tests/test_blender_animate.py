@@ -446,3 +446,56 @@ def test_main_thread_stays_free_while_a_job_runs(saved_scene, tmp_path):
     print(f"main thread: longest pause {longest * 1000:.0f} ms during a {job.seconds:.1f} s job")
     assert longest < 0.25
     job.discard()
+
+
+@pytest.mark.parametrize("fps", [24, 30])
+def test_resample_frames_runs_only_that_part_of_a_long_take(addon, tmp_path, monkeypatch, fps):
+    """Frames 150-160 of a 10 s take: the model runs about a second on each side of them,
+    not the whole take; everything outside the range and its fades is the previous take,
+    exactly; the lips stay; the upper face in the range is new."""
+    scene = empty_scene(fps)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    face = add_head()
+    add_strip(scene, write_speech(tmp_path / "long.wav", seconds=10.0), frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    cache_io, writers = addon_module("core.cache_io"), addon_module("blender.writers")
+    before = cache_io.read_cache(writers.cache_file_path(face, face.meshtalk.takes[0]))
+    pipeline = addon_module("core.pipeline")
+    runs = []
+    original_init = pipeline.AnimationRun.__init__
+
+    def recording_init(run, *args, **kwargs):
+        original_init(run, *args, **kwargs)
+        runs.append(run.num_model_frames)
+
+    monkeypatch.setattr(pipeline.AnimationRun, "__init__", recording_init)
+    scene.meshtalk.resample_start, scene.meshtalk.resample_end = 150, 160
+    assert run_operator("resample_frames") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    after = cache_io.read_cache(writers.cache_file_path(face, take))
+    assert len(runs) == 1 and runs[0] < 100 < take.frames  # about 2 s of the take's 10 s
+    first, last = 150 - take.start_frame, 160 - take.start_frame
+    outside = np.r_[0:first - 4, last + 5:len(after)]
+    assert np.array_equal(after[outside], before[outside])
+    mouth = addon_module("core.face").load_bundled_head().masks["mouth"]
+    assert np.abs(after[:, mouth >= 0.999] - before[:, mouth >= 0.999]).max() < 1e-6
+    assert np.abs(after[first:last + 1][:, mouth <= 0.001] - before[first:last + 1][:, mouth <= 0.001]).max() > 1e-5
+
+
+def test_resample_frames_of_a_long_arkit_take_keeps_the_rest_of_its_weights(addon, tmp_path):
+    scene = empty_scene(25)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    face = add_head()
+    add_strip(scene, write_speech(tmp_path / "long.wav", seconds=10.0), frame=1)
+    scene.meshtalk.output, scene.meshtalk.keys = "ARKIT", "EVERY_FRAME"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    session = addon_module("blender.session")
+    names = tuple(json.loads(face.meshtalk.takes[0].key_names))
+    before = session._played_weights(face.meshtalk.takes[0], names)
+    scene.meshtalk.resample_start, scene.meshtalk.resample_end = 120, 130
+    assert run_operator("resample_frames") == {"FINISHED"}
+    after = session._played_weights(face.meshtalk.takes[0], names)
+    outside = np.r_[0:119 - 4, 129 + 5:len(after)]
+    np.testing.assert_allclose(after[outside], before[outside], atol=1e-6)
+    assert np.abs(after[119:130] - before[119:130]).max() > 1e-4

@@ -25,7 +25,7 @@ from ..core.keyframes import ReducedCurve, reduce_curve
 from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, extend_basis,
                              is_mouth_key)
 from . import model_source
-from .take_data import blend_with_previous, redraw_ramp
+from .take_data import blend_with_previous, redraw_ramp, redraw_window
 
 if TYPE_CHECKING:
     from ..core.audio import AudioClip
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 ARKIT, BASIS, MESH_CACHE = "ARKIT", "BASIS", "MESH_CACHE"
 DISCARD_WAIT_SECONDS = 1.0
+PREVIOUS_BLOCK = 600  # frames of a previous take copied at a time
 MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
 
 
@@ -206,26 +207,44 @@ class Job:
 
 
 def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Callable[[], bool]) -> JobResult:
-    from ..core import pipeline
+    import torch
+
+    from ..core import audio, pipeline
+    from ..core.model.config import MODEL_FPS
+    from ..core.model.meshtalk import clip_mel_statistics
     from ..core.sampling import keep_mask
 
     report("Loading the model", 0.0)
     loaded = model_source.load(plan.model_choice)
     if should_cancel():
         raise pipeline.Cancelled()
+    geometry = resolve_geometry(plan, loaded)
+    report("Reading the audio", 0.0)
+    info = audio.probe(plan.clip)
+    num_model_frames = audio.frame_count(info.duration, MODEL_FPS)
+    total = audio.frame_count(info.duration, plan.fps)
     keep_labels = mask = None
     resample = plan.resample
+    window = None  # (first model frame, output frame there): a partial redraw runs that part only
+    run_clip, statistics = info, None
     if resample is not None:
         redraw_heads = _upper_face_heads(loaded) if resample.same_lips else None
         keep_labels = resample.labels
         mask = keep_mask(len(keep_labels), keep_labels.shape[1], redraw_heads, resample.model_frames)
+        part = redraw_window(resample.model_frames, num_model_frames, plan.fps)
+        if part is not None and len(keep_labels) == num_model_frames:
+            first, end, first_output = part
+            seconds = (end - 1 - first) / MODEL_FPS if end < num_model_frames else info.duration - first / MODEL_FPS
+            run_clip = audio.sub_clip(info, first / MODEL_FPS, seconds)
+            count = min(audio.frame_count(run_clip.duration, MODEL_FPS), num_model_frames - first)
+            keep_labels, mask = keep_labels[first:first + count], mask[first:first + count]
+            with torch.inference_mode():  # the whole take's audio normalisation, for the part too
+                statistics = clip_mel_statistics(loaded.model, audio.NormalisedSamples(info).get, info.num_samples)
+            window = (first, first_output)
     options = pipeline.AnimateOptions(fps=plan.fps, seed=plan.seed, temperature=plan.temperature,
                                       device=plan.device, keep_labels=keep_labels, keep_mask=mask,
                                       rest_in_pauses=plan.rest_in_pauses, seal_lips=plan.seal_lips)
-    geometry = resolve_geometry(plan, loaded)
-    report("Reading the audio", 0.0)
-    run = pipeline.AnimationRun(loaded, plan.clip, options, geometry.template)
-    total = run.num_output_frames
+    run = pipeline.AnimationRun(loaded, run_clip, options, geometry.template, statistics)
     if plan.output == BASIS:
         needed = total * loaded.config.num_vertices * 3 * 4
         if needed > MAX_BASIS_BYTES:
@@ -239,21 +258,28 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
     def produce(device) -> JobResult:
         sink = _Sink(plan, geometry, loaded, total)
         try:
-            done = 0
+            done = window[1] if window is not None else 0
+            sink.add_previous(0, done)  # before the part that is run again
             for frames in run.chunks(progress, should_cancel, device):
+                frames = frames[:total - done]
                 if geometry.to_output is not None:
                     frames = geometry.to_output.apply(frames)
                 sink.add(frames, done)
                 done += len(frames)
+            sink.add_previous(done, total)  # and after it
             return sink.finish(report, should_cancel)
         except BaseException:
             sink.abort()  # no partial point cache stays behind
             raise
 
     result = pipeline.run_with_cpu_fallback(produce, pipeline.choose_device(plan.device), notes.append)
-    result.labels = run.labels.copy()
+    if window is not None:
+        result.labels = resample.labels.copy()
+        result.labels[window[0]:window[0] + len(run.labels)] = run.labels
+    else:
+        result.labels = run.labels.copy()
     result.model_label = loaded.description
-    result.notes = list(run.info.warnings) + notes  # e.g. audio cut short, a GPU fallback
+    result.notes = list(info.warnings) + notes  # e.g. audio cut short, a GPU fallback
     return result
 
 
@@ -295,6 +321,20 @@ class _Sink:
         same = self.resample is not None and self.resample.same_lips
         self.vertex_lips = (lips if lips is not None else np.zeros(loaded.config.num_vertices)) * float(same)
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
+
+    def add_previous(self, start: int, end: int) -> None:
+        """Output frames [start, end) as the take to resample has them (outside the part
+        that is run again), in blocks (a point cache's frames stay on disk)."""
+        if self.previous is None:
+            return
+        for first in range(start, end, PREVIOUS_BLOCK):
+            kept = np.asarray(self.previous[first:min(end, first + PREVIOUS_BLOCK)], dtype=np.float32)
+            if self.plan.output == ARKIT:
+                self.weight_chunks.append(kept)
+            elif self.writer is not None:
+                self.writer.write(kept)
+            else:
+                self.frames[first:first + len(kept)] = kept
 
     def add(self, frames: np.ndarray, start: int) -> None:
         if not np.isfinite(frames).all():  # the pipeline checks its own output; this is the object's space

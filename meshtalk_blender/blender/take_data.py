@@ -42,6 +42,33 @@ def model_frame_range(first_scene_frame: float, last_scene_frame: float, take_st
     return start, end
 
 
+REDRAW_CONTEXT = 30  # model frames (1 s) run before and after a redrawn range
+
+
+def redraw_window(model_frames: tuple[int, int] | None, num_model_frames: int,
+                  fps: float) -> tuple[int, int, int] | None:
+    """The part of a take to run again when model frames [start, end) are redrawn:
+    (first, end) model frames and the output frame at ``first``; None: run it all.
+
+    REDRAW_CONTEXT frames on each side give the encoder its audio, the prior its
+    look-back and the decoder time to settle before the fades; ``first`` sits where the
+    model's 30 fps and the output clock meet on a whole frame, so the part's frames fall
+    on the take's own (every 5 model frames at 24 fps, 6 at 25, 1001 at 29.97). A part
+    of more than 70 % of the take is not worth it."""
+    from fractions import Fraction
+
+    from ..core.model.config import MODEL_FPS  # here: the model package loads torch
+
+    if model_frames is None:
+        return None
+    step = Fraction(fps / MODEL_FPS).limit_denominator(1001).denominator
+    first = max(0, model_frames[0] - REDRAW_CONTEXT) // step * step
+    end = min(num_model_frames, model_frames[1] + REDRAW_CONTEXT)
+    if end - first > 0.7 * num_model_frames:
+        return None
+    return first, end, int(round(first * fps / MODEL_FPS))
+
+
 def redraw_ramp(num_frames: int, first: int | None = None, last: int | None = None,
                 edge: int = EDGE_FRAMES) -> np.ndarray:
     """(T,) float32: 1 where output frames are redrawn (first..last inclusive; None: all),
@@ -65,4 +92,6 @@ def blend_with_previous(new: np.ndarray, previous: np.ndarray, redraw: np.ndarra
     keep_lips = np.asarray(keep_lips, dtype=np.float32)
     keep_lips = keep_lips.reshape(keep_lips.shape + (1,) * (new.ndim - 1 - keep_lips.ndim))
     keep = 1.0 - redraw * (1.0 - keep_lips[None])
-    return (new + keep * (previous - new)).astype(np.float32)
+    # Weighted this way, a frame or vertex kept whole (keep = 1) is the previous value to
+    # the bit (new + keep * (previous - new) is not, in floating point).
+    return (keep * previous + (1.0 - keep) * new).astype(np.float32)

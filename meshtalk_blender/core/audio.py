@@ -12,6 +12,7 @@ Time conventions (all exact, in 16 kHz samples of the clip):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -309,6 +310,19 @@ def _check_length(frames: int, file_rate: int) -> None:
         raise MeshTalkError(
             f"The audio is too short ({frames / file_rate * 1000:.0f} ms); give at least {MIN_DURATION:.1f} s."
         )
+
+
+def sub_clip(info: ClipInfo, start: float, seconds: float) -> ClipInfo:
+    """``seconds`` of an already probed clip from ``start`` (seconds into it), read with the
+    whole clip's loudness, so its samples are the whole clip's samples (a part probed on
+    its own would be normalised by its own level)."""
+    first = min(info.file_frames - 1, max(0, int(round(start * info.file_rate))))
+    frames = max(1, min(info.file_frames - first, int(math.ceil(seconds * info.file_rate)) + 1))
+    skipped = int(round(first * AUDIO_SAMPLE_RATE / info.file_rate))
+    samples = max(1, min(info.num_samples - skipped, int(round(seconds * AUDIO_SAMPLE_RATE)) + 1))
+    return dataclasses.replace(info, clip=AudioClip(info.clip.path, info.clip.start + start, seconds),
+                               first_file_frame=info.first_file_frame + first, file_frames=frames,
+                               num_samples=samples, warnings=())
 
 
 class NormalisedSamples:

@@ -95,9 +95,13 @@ class AnimationRun:
     """One animation of one clip. ``chunks()`` yields output frames as they are made."""
 
     def __init__(self, loaded: LoadedModel, clip: audio.AudioClip | audio.ClipInfo, options: AnimateOptions,
-                 template: np.ndarray | None = None):
+                 template: np.ndarray | None = None, statistics: audio.MelStatistics | None = None):
+        """``statistics``: the audio normalisation's, when ``clip`` is part of a longer
+        clip whose statistics the animation must share (a partial redraw); by default
+        the clip's own."""
         self.loaded = loaded
         self.options = options
+        self.statistics = statistics
         options.validate()  # before the audio is read: a bad fps would break the frame counts
         self.info = clip if isinstance(clip, audio.ClipInfo) else audio.probe(clip)
         self.num_model_frames = audio.frame_count(self.info.duration, MODEL_FPS)
@@ -205,8 +209,11 @@ class AnimationRun:
 
     def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
         try:
-            with torch.inference_mode():  # an extra pass over the audio, only if the model needs it
-                statistics = clip_mel_statistics(model, audio.NormalisedSamples(self.info).get, self.info.num_samples)
+            statistics = self.statistics
+            if statistics is None:
+                with torch.inference_mode():  # an extra pass over the audio, only if the model needs it
+                    statistics = clip_mel_statistics(model, audio.NormalisedSamples(self.info).get,
+                                                     self.info.num_samples)
             if self.rest_in_pauses:
                 self.rest_weights = clip_rest_weights(audio.NormalisedSamples(self.info).get, AUDIO_SAMPLE_RATE,
                                                       self.num_model_frames, MODEL_FPS)
