@@ -108,3 +108,15 @@ def test_keep_mask_for_upper_face_and_frame_ranges():
     assert frames[:3].all() and frames[6:].all() and not frames[3:6].any()
     both = keep_mask(10, 4, redraw_heads=[1], redraw_frames=(3, 6))
     assert (~both).sum() == 3 and not both[3:6, 1].any()
+
+
+def test_the_samplers_weights_are_laid_out_once_per_prior_and_again_after_training(tiny_model):
+    from meshtalk_blender.core.sampling import sampler_weights
+
+    first = PriorSampler(tiny_model.prior).weights
+    assert PriorSampler(tiny_model.prior).weights is first  # the add-on animates many takes with one model
+    bias = tiny_model.prior.logits.masked_linear.bias.detach().clone().numpy()
+    with torch.no_grad():
+        tiny_model.prior.logits.masked_linear.bias.add_(1.0)  # what an optimiser step does
+    again = sampler_weights(tiny_model.prior)
+    assert again is not first and np.allclose(again.logits_bias, bias + 1.0)

@@ -25,6 +25,7 @@ the GIL, so the decoder can run on another core while the sampler works.
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,11 +296,26 @@ def _sample_kernel(
             inputs[layer, slot] = x[layer]
 
 
+_laid_out: "weakref.WeakKeyDictionary[Prior, tuple[tuple, SamplerWeights]]" = weakref.WeakKeyDictionary()
+
+
+def sampler_weights(prior: Prior) -> SamplerWeights:
+    """The prior's weights laid out for the kernel, made once per prior (0.45 s for the
+    original size; the add-on animates many takes with one model) and made again if a
+    parameter changed since (training steps bump each tensor's version)."""
+    versions = tuple(parameter._version for parameter in prior.parameters())
+    cached = _laid_out.get(prior)
+    if cached is None or cached[0] != versions:
+        cached = (versions, SamplerWeights.from_prior(prior))
+        _laid_out[prior] = cached
+    return cached[1]
+
+
 class PriorSampler:
     """Samples labels from a prior, chunk by chunk, with exact continuity across chunks."""
 
     def __init__(self, prior: Prior):
-        self.weights = SamplerWeights.from_prior(prior)
+        self.weights = sampler_weights(prior)
         if int(self.weights.dilations.max()) + 1 >= RING:
             raise ValueError(f"prior dilations up to {RING - 2} are supported")
 
