@@ -24,7 +24,6 @@ the GIL, so the decoder can run on another core while the sampler works.
 
 from __future__ import annotations
 
-import os
 import weakref
 from dataclasses import dataclass, field
 
@@ -32,21 +31,12 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from .compiled import numba  # its kernel cache set up (~5 s of compiling only the first time)
 from .model.prior import Prior
 
 RING = 16  # frames of history kept per layer; must exceed the largest dilation + 1
 
 
-def _configure_numba_cache() -> None:
-    # Compiled kernels are cached so that only the first run pays ~5 s of compilation.
-    # Never inside the package folder (an installed extension must not write there).
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "meshtalk_blender", "numba")
-
-
-_configure_numba_cache()
-import numba  # noqa: E402  (after the cache directory is set)
 
 
 def draws(seed: int, num_frames: int, num_heads: int) -> np.ndarray:
