@@ -9,14 +9,14 @@ import struct
 
 import numpy as np
 import pytest
-import torch
+
+from conftest import head_sized_bundle
 
 from meshtalk_blender import cli
 from meshtalk_blender.core import arkit_export
-from meshtalk_blender.core.arkit_export import WeightsWriter, glb_bytes, live_link_face_header, timecode
+from meshtalk_blender.core.arkit_export import WeightsWriter, live_link_face_header, timecode
 from meshtalk_blender.core.checkpoints import save_bundle
 from meshtalk_blender.core.face import ARKIT_NAMES, arkit_deltas, load_bundled_head
-from meshtalk_blender.core.model import MeshTalk, MeshTalkConfig
 
 
 def weights(count: int, seed: int = 0) -> np.ndarray:
@@ -114,19 +114,7 @@ def test_a_failed_export_leaves_the_previous_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def head_model(tmp_path_factory):
-    """A small random model on the MeshTalk head's topology (ARKit weights need it)."""
-    head = load_bundled_head()
-    config = MeshTalkConfig(num_vertices=len(head.vertices), num_heads=4, num_classes=8, audio_channels=16,
-                            expression_widths=(16, 16), expression_code=16, fusion_width=16,
-                            decoder_widths=(32, 16, 16), prior_channels=8)
-    torch.manual_seed(0)
-    model = MeshTalk(config).eval()
-    with torch.no_grad():
-        model.decoder.mean.copy_(torch.from_numpy(head.vertices).view(1, 1, -1, 3))
-        model.decoder.stddev.fill_(0.01)
-    folder = tmp_path_factory.mktemp("head_model")
-    save_bundle(folder, model, head.vertices, description="head-sized test model", licence="MIT", inference_only=True)
-    return folder
+    return head_sized_bundle(tmp_path_factory.mktemp("head_model"), "head-sized test model")
 
 
 @pytest.mark.parametrize("extension", [".csv", ".json", ".glb"])

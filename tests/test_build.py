@@ -6,16 +6,12 @@ import sys
 import zipfile
 
 import pytest
-import torch
 from audio_fixtures import speech_like
-from conftest import ROOT
+from conftest import ROOT, head_sized_bundle
 
 sys.path.insert(0, str(ROOT))
 import build  # noqa: E402
 
-from meshtalk_blender.core.checkpoints import save_bundle  # noqa: E402
-from meshtalk_blender.core.face import load_bundled_head  # noqa: E402
-from meshtalk_blender.core.model import MeshTalk, MeshTalkConfig  # noqa: E402
 
 INSTALL_AND_ANIMATE = r"""
 import importlib, os, sys
@@ -40,20 +36,6 @@ finally:
 """
 
 
-def tiny_model(directory):
-    head = load_bundled_head()
-    config = MeshTalkConfig(num_vertices=len(head.vertices), num_heads=4, num_classes=16, audio_channels=32,
-                            expression_widths=(32, 16), expression_code=16, fusion_width=32,
-                            decoder_widths=(48, 32, 16), prior_channels=8)
-    torch.manual_seed(0)
-    model = MeshTalk(config).eval()
-    with torch.no_grad():
-        model.decoder.mean.copy_(torch.from_numpy(head.vertices).view(1, 1, -1, 3))
-        model.decoder.stddev.fill_(0.01)
-    save_bundle(directory, model, head.vertices, description="tiny test model", licence="MIT", inference_only=True)
-    return directory
-
-
 def test_no_wheel_zip_validates_installs_and_animates_the_bundled_head(tmp_path):
     import soundfile
 
@@ -67,7 +49,7 @@ def test_no_wheel_zip_validates_installs_and_animates_the_bundled_head(tmp_path)
     soundfile.write(wav, speech_like(2.0, seed=3), 16000)
     environment = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user")}
     result = subprocess.run(
-        [sys.executable, "-c", INSTALL_AND_ANIMATE, str(zip_path), str(wav), str(tiny_model(tmp_path / "model")),
+        [sys.executable, "-c", INSTALL_AND_ANIMATE, str(zip_path), str(wav), str(head_sized_bundle(tmp_path / "model")),
          str(tmp_path / "scene.blend")], env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (tmp_path / "scene.blend").is_file()

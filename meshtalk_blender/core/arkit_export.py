@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import remove_quietly, temporary_path, write_failed
+from .atomic_files import StagedFile
 from .face.arkit_names import ARKIT_INDEX, ARKIT_NAMES
 
 FORMATS = (".csv", ".json", ".glb")
@@ -77,74 +76,52 @@ class WeightsWriter:
             raise ValueError("a .glb needs the head's geometry")
         self.fps, self.head = fps, head
         self.written = 0
-        self._temporary = temporary_path(self.path)
-        self._handle = None
+        self._file = StagedFile(self.path, text=self.kind != ".glb")
         self._kept: list[np.ndarray] = []
 
     def __enter__(self) -> "WeightsWriter":
-        try:
-            self._handle = (open(self._temporary, "wb") if self.kind == ".glb" else
-                            open(self._temporary, "w", encoding="utf-8", newline=""))
+        handle = self._file.open()
+        with self._file.guard():
             if self.kind == ".csv":
-                self._handle.write(live_link_face_header() + "\n")
+                handle.write(live_link_face_header() + "\n")
             elif self.kind == ".json":
-                self._handle.write(f'{{"fps": {self.fps!r}, "names": {json.dumps(list(ARKIT_NAMES))}, "frames": [')
-        except OSError as error:
-            self._discard()
-            raise write_failed(self.path, error) from None
+                handle.write(f'{{"fps": {self.fps!r}, "names": {json.dumps(list(ARKIT_NAMES))}, "frames": [')
         return self
 
     def write(self, weights: np.ndarray) -> None:
         weights = np.asarray(weights, dtype=np.float32)
         if weights.ndim != 2 or weights.shape[1] != len(ARKIT_NAMES):
             raise ValueError(f"weights must be (n, {len(ARKIT_NAMES)}), got {weights.shape}")
-        try:
+        with self._file.guard():
             if self.kind == ".csv":
                 zeros = ",0" * len(ROTATION_COLUMNS)
                 lines = [f"{timecode(self.written + n, self.fps)},{len(LIVE_LINK_FACE_SHAPES) + len(ROTATION_COLUMNS)},"
                          + ",".join(f"{value:.6f}" for value in row[LIVE_LINK_FACE_ORDER]) + zeros
                          for n, row in enumerate(weights)]
-                self._handle.write("\n".join(lines) + ("\n" if lines else ""))
+                self._file.handle.write("\n".join(lines) + ("\n" if lines else ""))
             elif self.kind == ".json":
                 for n, row in enumerate(weights):
                     frame = self.written + n
                     entry = {"frame": frame, "time": round(frame / self.fps, 6),
                              "weights": {name: round(float(value), 6) for name, value in zip(ARKIT_NAMES, row)}}
-                    self._handle.write(("," if frame else "") + json.dumps(entry))
+                    self._file.handle.write(("," if frame else "") + json.dumps(entry))
             else:
                 self._kept.append(weights)
-        except OSError as error:
-            self._discard()
-            raise write_failed(self.path, error) from None
         self.written += len(weights)
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if self._handle is None:
+        if self._file.handle is None:
             return
         if error_type is not None:
-            self._discard()
+            self._file.discard()
             return
-        try:
+        with self._file.guard():
             if self.kind == ".json":
-                self._handle.write(f'], "frame_count": {self.written}}}\n')
+                self._file.handle.write(f'], "frame_count": {self.written}}}\n')
             elif self.kind == ".glb":
-                self._handle.write(glb_bytes(*self.head, np.concatenate(self._kept) if self._kept else
-                                             np.zeros((0, len(ARKIT_NAMES)), np.float32), self.fps))
-            self._handle.close()
-            os.replace(self._temporary, self.path)
-        except OSError as error:
-            self._discard()
-            raise write_failed(self.path, error) from None
-        self._handle = None
-
-    def _discard(self) -> None:
-        if self._handle is not None:
-            try:
-                self._handle.close()
-            except OSError:
-                pass  # closing flushes, which fails again on a full disk
-            self._handle = None
-        remove_quietly(self._temporary)
+                weights = np.concatenate(self._kept) if self._kept else np.zeros((0, len(ARKIT_NAMES)), np.float32)
+                self._file.handle.write(glb_bytes(*self.head, weights, self.fps))
+        self._file.commit()
 
 
 # ---------------------------------------------------------------- glTF 2.0 binary

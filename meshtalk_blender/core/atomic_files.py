@@ -49,6 +49,47 @@ def replacing(destination: str | Path) -> Iterator[Path]:
         raise
 
 
+class StagedFile:
+    """An output written through its own temporary file: ``open()`` it, write to the
+    handle, then ``commit()`` (the one rename: the output is complete) or ``discard()``
+    (the temporary file goes; the output stays as it was). OS errors (a full disk, a
+    folder made read-only meanwhile) discard and become the MeshTalkError of
+    ``write_failed``; ``guard()`` wraps writes the same way."""
+
+    def __init__(self, destination: str | Path, text: bool = False):
+        self.destination = Path(destination)
+        self.temporary = temporary_path(self.destination)
+        self.text = text
+        self.handle = None
+
+    def open(self):
+        with self.guard():
+            self.handle = (open(self.temporary, "w", encoding="utf-8", newline="") if self.text
+                           else open(self.temporary, "wb"))
+        return self.handle
+
+    @contextlib.contextmanager
+    def guard(self):
+        try:
+            yield
+        except OSError as error:
+            self.discard()
+            raise write_failed(self.destination, error) from None
+
+    def commit(self) -> None:
+        with self.guard():
+            self.handle.close()
+            os.replace(self.temporary, self.destination)
+        self.handle = None
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                self.handle.close()
+            self.handle = None
+        remove_quietly(self.temporary)
+
+
 def write_failed(destination: str | Path, error: OSError) -> MeshTalkError:
     """The user's message for a write to ``destination`` that failed with ``error``."""
     return MeshTalkError(f"Cannot write {destination} ({describe_os_error(error)}); nothing was written. "

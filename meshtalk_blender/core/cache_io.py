@@ -13,14 +13,12 @@ replaced only by a complete file.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import remove_quietly, temporary_path, write_failed
+from .atomic_files import StagedFile
 from .errors import MeshTalkError
 
 PC2_MAGIC = b"POINTCACHE2\0"
@@ -42,57 +40,34 @@ class CacheWriter:
             raise MeshTalkError(f"Unknown point-cache extension '{self.path.suffix}'; use .pc2 or .mdd.")
         self.num_frames, self.num_vertices, self.fps, self.start_frame = num_frames, num_vertices, fps, start_frame
         self.written = 0
-        self._temporary = temporary_path(self.path)
-        self._handle = None
+        self._file = StagedFile(self.path)
 
     def __enter__(self) -> "CacheWriter":
-        try:
-            self._handle = open(self._temporary, "wb")
+        handle = self._file.open()
+        with self._file.guard():
             if self.kind == ".pc2":
-                self._handle.write(PC2_HEADER.pack(PC2_MAGIC, 1, self.num_vertices, self.start_frame, 1.0,
-                                                   self.num_frames))
+                handle.write(PC2_HEADER.pack(PC2_MAGIC, 1, self.num_vertices, self.start_frame, 1.0, self.num_frames))
             else:
-                self._handle.write(struct.pack(">ii", self.num_frames, self.num_vertices))
-                times = (np.arange(self.num_frames) / self.fps).astype(">f4")
-                self._handle.write(times.tobytes())
-        except OSError as error:
-            self._discard()
-            raise write_failed(self.path, error) from None
+                handle.write(struct.pack(">ii", self.num_frames, self.num_vertices))
+                handle.write((np.arange(self.num_frames) / self.fps).astype(">f4").tobytes())
         return self
 
     def write(self, frames: np.ndarray) -> None:
         frames = checked_chunk(frames, self.num_vertices, self.written, self.num_frames)
-        dtype = "<f4" if self.kind == ".pc2" else ">f4"
-        try:
-            self._handle.write(frames.astype(dtype, copy=False).tobytes())
-        except OSError as error:  # a full disk shows here or at the close
-            self._discard()
-            raise write_failed(self.path, error) from None
+        with self._file.guard():  # a full disk shows here or at the close
+            self._file.handle.write(frames.astype("<f4" if self.kind == ".pc2" else ">f4", copy=False).tobytes())
         self.written += len(frames)
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if self._handle is None:  # already discarded (a failed write, or an abort called twice)
+        if self._file.handle is None:  # already discarded (a failed write, or an abort called twice)
             return
         if error_type is not None:
-            self._discard()
+            self._file.discard()
             return
         if self.written != self.num_frames:
-            self._discard()
+            self._file.discard()
             raise ValueError(f"wrote {self.written} frames, header says {self.num_frames}")
-        try:
-            self._handle.close()
-            os.replace(self._temporary, self.path)
-        except OSError as error:
-            self._discard()
-            raise write_failed(self.path, error) from None
-        self._handle = None
-
-    def _discard(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
-                self._handle.close()
-            self._handle = None
-        remove_quietly(self._temporary)
+        self._file.commit()
 
 
 def checked_chunk(frames: np.ndarray, num_vertices: int, written: int, num_frames: int) -> np.ndarray:

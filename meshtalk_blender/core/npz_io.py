@@ -13,13 +13,12 @@ this run, and replaces the output only when complete.
 from __future__ import annotations
 
 import contextlib
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import remove_quietly, temporary_path, write_failed
+from .atomic_files import StagedFile
 from .cache_io import checked_chunk
 
 
@@ -31,14 +30,15 @@ class NpzWriter:
         self.path = Path(path)
         self.num_frames, self.num_vertices = num_frames, num_vertices
         self.written = 0
-        self._temporary = temporary_path(self.path)
+        self._file = StagedFile(self.path)
         self._archive: zipfile.ZipFile | None = None
         self._entry = None
         self._finished = False
 
     def __enter__(self) -> "NpzWriter":
-        with self._os_errors():
-            self._archive = zipfile.ZipFile(self._temporary, "w", zipfile.ZIP_STORED)
+        handle = self._file.open()
+        with self._guard():
+            self._archive = zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED)
             self._entry = self._archive.open("vertices.npy", "w", force_zip64=True)
             header = {"descr": "<f4", "fortran_order": False, "shape": (self.num_frames, self.num_vertices, 3)}
             np.lib.format.write_array_header_1_0(self._entry, header)
@@ -46,7 +46,7 @@ class NpzWriter:
 
     def write(self, frames: np.ndarray) -> None:
         frames = checked_chunk(frames, self.num_vertices, self.written, self.num_frames)
-        with self._os_errors():
+        with self._guard():
             self._entry.write(frames.astype("<f4", copy=False).tobytes())
         self.written += len(frames)
 
@@ -54,7 +54,7 @@ class NpzWriter:
         """Ends ``vertices`` and adds each of ``arrays`` as an entry (as ``np.savez`` would)."""
         if self.written != self.num_frames:
             raise ValueError(f"wrote {self.written} frames, header says {self.num_frames}")
-        with self._os_errors():
+        with self._guard():
             self._entry.close()
             self._entry = None
             for name, value in arrays.items():
@@ -63,31 +63,33 @@ class NpzWriter:
         self._finished = True
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if self._archive is None:  # already discarded
+        if self._file.handle is None:  # already discarded
             return
-        if error_type is not None:
-            self._discard()
+        if error_type is not None or not self._finished:
+            self._close_archive()
+            self._file.discard()
+            if error_type is None:
+                raise ValueError("NpzWriter closed before finish()")
             return
-        if not self._finished:
-            self._discard()
-            raise ValueError("NpzWriter closed before finish()")
-        with self._os_errors():
-            self._archive.close()
-            self._archive = None
-            os.replace(self._temporary, self.path)
+        with self._guard():
+            self._archive.close()  # writes the zip's directory into the file
+        self._archive = None
+        self._file.commit()
 
     @contextlib.contextmanager
-    def _os_errors(self):
-        try:
-            yield
-        except OSError as error:  # a full disk, a folder made read-only meanwhile
-            self._discard()
-            raise write_failed(self.path, error) from None
+    def _guard(self):
+        """The staged file's guard, with the archive closed before the file it writes
+        into is discarded (else it tries to finish the file later, on its own)."""
+        with self._file.guard():
+            try:
+                yield
+            except OSError:
+                self._close_archive()
+                raise
 
-    def _discard(self) -> None:
+    def _close_archive(self) -> None:
         for part in (self._entry, self._archive):
             if part is not None:
                 with contextlib.suppress(Exception):  # closing writes what is buffered: it may fail again
                     part.close()
         self._entry = self._archive = None
-        remove_quietly(self._temporary)
