@@ -185,8 +185,8 @@ def test_shipped_files_match_the_code(head):
 
 def test_the_shipped_neutral_is_what_the_code_sculpts():
     """The neutral is read from assets/head/meshtalk_head_neutral.npz (the sculpting's
-    ray casts cost seconds, more while numba compiles): it must be exactly what the code
-    sculpts today, for this layout."""
+    ray casts cost seconds): it must be exactly what the code sculpts today, for this
+    layout."""
     from meshtalk_blender.core.face.head import NEUTRAL_FILE, layout_fingerprint, sculpted_neutral
     from meshtalk_blender.core.face.layout import build_layout
     from meshtalk_blender.core.face.placement import place_neutral

@@ -3,7 +3,7 @@
 `build_head(identity)` returns a `HeadModel`; `load_bundled_head()` is the neutral one
 (the topology every model of this project is trained on). Both are built from code and
 cached. The slow part, sculpting the neutral by casting rays at the head's surfaces
-(3 s warm, over 20 s in a freshly installed Blender while numba compiles), ships as
+(3 s here, 23 s measured in a freshly started Blender on a busy machine), ships as
 `assets/head/meshtalk_head_neutral.npz`, so "Add MeshTalk Head" does not wait for it;
 `export.py` writes that file with the OBJ and semantics files, and a test checks it
 still equals what the code sculpts.
