@@ -98,3 +98,33 @@ def test_basis_takes_share_their_shape_keys(saved_scene, tmp_path):
         face.meshtalk.active_take = len(face.meshtalk.takes) - 1
         assert run_operator("remove_take") == {"FINISHED"}
     assert [k.name for k in face.data.shape_keys.key_blocks if k.name.startswith("MeshTalk ")] == keys[:first]
+
+
+def test_strength_sliders_scale_their_groups_without_the_model(saved_scene, tmp_path):
+    """Mouth, blinks, brows and eyes, each 0..2: the takes' keys are scaled exactly, a
+    slider moved back restores them, a new take starts at the sliders, and resampling
+    keeps the lips as they play."""
+    add_strip(saved_scene, write_speech(tmp_path / "line.wav", seconds=2.0))
+    face = add_head()
+    settings, state = saved_scene.meshtalk, face.meshtalk
+    settings.output, settings.keys = "ARKIT", "EVERY_FRAME"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = state.takes[0]
+    names = ("jawOpen", "eyeBlinkLeft", "browInnerUp", "eyeLookInLeft")
+    raw = played(take, names)
+    state.strength_mouth = 0.5
+    np.testing.assert_allclose(played(take, names), raw * [0.5, 1, 1, 1], atol=1e-6)
+    state.strength_blinks = 0.0
+    assert np.abs(played(take, names)[:, 1]).max() <= 1e-4 * max(1e-9, np.abs(raw[:, 1]).max()) + 1e-7
+    state.strength_blinks, state.strength_mouth = 1.0, 1.0
+    np.testing.assert_allclose(played(take, names), raw, rtol=1e-4, atol=1e-6)
+    state.strength_brows = 1.5
+    np.testing.assert_allclose(played(take, names)[:, 2], np.minimum(raw[:, 2] * 1.5, 1.0), atol=1e-6)
+
+    state.strength_mouth = 0.5
+    assert run_operator("animate_from_audio") == {"FINISHED"}  # the same seed: the same raw weights
+    np.testing.assert_allclose(played(state.takes[1], names)[:, 0], raw[:, 0] * 0.5, atol=1e-6)
+    before = played(state.takes[1], ("jawOpen", "mouthClose"))
+    saved_scene.meshtalk.resample_start, saved_scene.meshtalk.resample_end = 10, 30
+    assert run_operator("resample_frames") == {"FINISHED"}
+    np.testing.assert_allclose(played(state.takes[1], ("jawOpen", "mouthClose")), before, atol=1e-6)

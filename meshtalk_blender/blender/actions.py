@@ -99,6 +99,11 @@ def sample_curve(action: bpy.types.Action, data_path: str, start_frame: int, cou
     return np.array([fcurve.evaluate(start_frame + n) for n in range(count)], dtype=np.float32)
 
 
+def find_curve(action: bpy.types.Action, data_path: str):
+    """The action's F-curve for ``data_path`` (None if it has none)."""
+    return _fcurves(action).find(data_path)
+
+
 def read_curve(action: bpy.types.Action, data_path: str) -> np.ndarray | None:
     """The keyed values of one F-curve, in key order (None if the action lacks it)."""
     curve = _fcurves(action).find(data_path)

@@ -110,6 +110,13 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         row.prop(settings, "variant_count")
         row.operator("meshtalk.make_variants", icon="DUPLICATE")
 
+        if has_take and any(take.output == "ARKIT" for take in obj.meshtalk.takes):
+            box = layout.box()
+            box.label(text="Strength (ARKit-weight takes)", icon="MODIFIER")
+            column = box.column(align=True)
+            for name in ("mouth", "blinks", "brows", "upper_face"):
+                column.prop(obj.meshtalk, f"strength_{name}", slider=True)
+
         if has_take:
             box = layout.box()
             box.label(text="Takes", icon="ACTION")

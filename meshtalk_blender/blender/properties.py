@@ -102,10 +102,27 @@ class MeshTalkTake(bpy.types.PropertyGroup):
     mode: StringProperty()
     playing: BoolProperty(description="The take that plays for its line (its sound strip)")
     key_tolerance: FloatProperty(description="Its keys' tolerance when reduced (0: a key at every frame)")
+    strengths: StringProperty(description="JSON: the strength factor its keys carry, per group")
+
+
+def _apply_strengths(state, context) -> None:
+    from . import strengths  # bpy-dependent and loaded after registration
+
+    strengths.apply_to_object(state.id_data)
+
+
+def _strength(label: str, what: str):
+    return FloatProperty(name=label, min=0.0, max=2.0, soft_max=1.5, default=1.0, update=_apply_strengths,
+                         description=f"How much of {what} the ARKit-weight takes play (1: as the model made it)")
 
 
 class MeshTalkObjectState(bpy.types.PropertyGroup):
     """What MeshTalk made on one object, so that it can replace exactly that."""
+
+    strength_mouth: _strength("Mouth", "the jaw, lips, cheeks and tongue")
+    strength_blinks: _strength("Blinks", "the blinks")
+    strength_brows: _strength("Brows", "the brows")
+    strength_upper_face: _strength("Eyes", "the gaze, squints and wide eyes")
 
     takes: CollectionProperty(type=MeshTalkTake)
     active_take: IntProperty(name="Take", update=_select_take)

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..core.defaults import MAX_SEED
 from ..core.errors import MeshTalkError
-from . import actions, addon, audio_source, cache_files, model_source, playback, properties, targets, writers
+from . import (actions, addon, audio_source, cache_files, model_source, playback, properties, strengths, targets,
+               writers)
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
 
@@ -201,7 +202,8 @@ def _played_weights(take, key_names: tuple[str, ...]) -> np.ndarray:
         if column is None and take.key_tolerance <= 0:
             raise MeshTalkError("The take's action was edited (keys missing); animate again before resampling.")
         columns.append(np.zeros(take.frames, np.float32) if column is None else column)
-    return np.stack(columns, axis=1) if columns else np.zeros((take.frames, 0), np.float32)
+    played = np.stack(columns, axis=1) if columns else np.zeros((take.frames, 0), np.float32)
+    return strengths.raw_weights(take, key_names, played) if take.output == ARKIT else played
 
 
 def _shared_basis(obj) -> np.ndarray | None:
@@ -298,6 +300,7 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
     if spec.output == ARKIT:
         take.action = writers.write_weight_action(obj, action_name, list(spec.key_names), result.weights,
                                                   spec.start_frame, result.curves)
+        strengths.apply_to_take(obj, take)  # the object's sliders, from the start
     elif spec.output == BASIS:
         shared = writers.shared_basis_keys(obj)
         reused = len(result.basis.components) - result.basis_new
