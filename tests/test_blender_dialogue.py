@@ -125,3 +125,22 @@ def test_removing_everything_restores_the_dialogue_scene(saved_scene, tmp_path):
     after["strips"], after["counts"]["sounds"] = before["strips"], before["counts"]["sounds"]  # the lines stay
     assert after == before
     assert not len(face.animation_data.drivers) and json.loads(face.meshtalk.line_modifiers or "{}") == {}
+
+
+def test_keys_an_animator_adds_outside_a_take_do_not_shift_it(saved_scene, tmp_path):
+    face, (first, second) = animate_lines(saved_scene, tmp_path, "ARKIT")
+    frames = [second.start_frame + n for n in (5, 15, 25, 35)]
+
+    def shown() -> np.ndarray:
+        values = []
+        for frame in frames:
+            saved_scene.frame_set(frame)
+            values.append([block.value for block in face.data.shape_keys.key_blocks])
+        return np.array(values)
+
+    expected = shown()
+    curve = addon_module("blender.actions")._fcurves(second.action)[0]
+    curve.keyframe_points.insert(second.start_frame - 20, 0.3)  # before the take: the strip's range must not move
+    face.meshtalk.active_take = 0  # anything that rebuilds the strips
+    face.meshtalk.active_take = 1
+    np.testing.assert_allclose(shown(), expected, atol=1e-6)

@@ -59,6 +59,10 @@ def write_weight_action(obj: bpy.types.Object, name: str, key_names: list[str], 
             actions.write_curve(action, key_value_path(key_name), frames, weights[:, column])
         elif curves[column] is not None:
             actions.write_reduced_curve(action, key_value_path(key_name), start_frame, curves[column])
+    # The take's own frame range, whatever keys an animator adds later: its NLA strip maps
+    # the action's range onto the line's frames (playback.py).
+    action.use_frame_range = True
+    action.frame_start, action.frame_end = start_frame, start_frame + max(1, len(weights) - 1)
     action.use_fake_user = True  # takes that are not playing must survive saving
     return action
 
