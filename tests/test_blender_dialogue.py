@@ -144,3 +144,12 @@ def test_keys_an_animator_adds_outside_a_take_do_not_shift_it(saved_scene, tmp_p
     face.meshtalk.active_take = 0  # anything that rebuilds the strips
     face.meshtalk.active_take = 1
     np.testing.assert_allclose(shown(), expected, atol=1e-6)
+
+
+def test_an_animators_strip_settings_survive_a_rebuild(saved_scene, tmp_path):
+    face, (first, second) = animate_lines(saved_scene, tmp_path, "ARKIT")
+    strips = face.data.shape_keys.animation_data.nla_tracks["MeshTalk"].strips
+    strips[1].mute, strips[0].influence = True, 0.5
+    face.meshtalk.active_take = 0  # rebuilds the strips
+    strips = face.data.shape_keys.animation_data.nla_tracks["MeshTalk"].strips
+    assert (strips[0].influence, strips[1].mute) == (pytest.approx(0.5), True)

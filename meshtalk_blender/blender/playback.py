@@ -109,6 +109,10 @@ def _refresh_track(obj: bpy.types.Object, takes: list) -> None:
     others hold forward, so every frame has a value). Strips of a track may not overlap:
     a line that overlaps another goes on a track above, which plays only on its frames."""
     key = obj.data.shape_keys
+    # What an animator set on a strip (muted, its influence, how it blends) stays with
+    # its take's action across rebuilds.
+    kept = {strip.action: (strip.mute, strip.influence, strip.blend_type)
+            for old in tracks(obj) for strip in old.strips if strip.action is not None}
     for old in tracks(obj):
         key.animation_data.nla_tracks.remove(old)
     placed: list[list] = []  # per track: its takes, in time order
@@ -126,7 +130,7 @@ def _refresh_track(obj: bpy.types.Object, takes: list) -> None:
         names.append(track.name)
         for index, take in enumerate(layer):
             strip = track.strips.new(line_of(take) or take.name, take.start_frame, take.action)
-            strip.blend_type = "REPLACE"
+            strip.mute, strip.influence, strip.blend_type = kept.get(take.action, (False, 1.0, "REPLACE"))
             strip.extrapolation = "NOTHING" if depth else ("HOLD" if index == 0 else "HOLD_FORWARD")
     obj.meshtalk.track_names = json.dumps(names)
 
