@@ -2,6 +2,7 @@
 
     blender -b scene.blend -c meshtalk animate --object Face --audio line1.wav --audio line2.wav
     blender -b scene.blend -c meshtalk animate --object Face --audio *.wav --out-dir shots/
+    blender -b character.blend -c meshtalk rig --object Body   (the 52 ARKit keys, any topology)
 
 Without --out-dir, every line becomes a take (its own action, or its own point cache)
 on the object, the lines' sound strips one after another on the timeline, all of them
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write each line's ARKit weights beside the saved .blend, as <line>.csv (Live Link "
                               "Face's layout), .json or .glb (the MeshTalk head with 52 morph targets); needs "
                               "--output arkit")
+    rig = verbs.add_parser("rig", help="give a mesh of any topology the 52 ARKit shape keys (Make ARKit Shape Keys)")
+    rig.add_argument("--object", required=True, help="the character's face or body mesh (object name)")
+    rig.add_argument("--save", type=Path, help="save the result here (default: over the open .blend)")
     where = animate.add_mutually_exclusive_group()
     where.add_argument("--save", type=Path, help="save the result here (default: over the open .blend)")
     where.add_argument("--out-dir", type=Path, help="one .blend per audio line in this folder")
@@ -95,7 +99,10 @@ def cli_command(argv: list[str]) -> int:
 def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
-        _animate(args)
+        if args.verb == "rig":
+            _rig(args)
+        else:
+            _animate(args)
     except MeshTalkError as error:
         _say(f"meshtalk: error: {error}", error=True)
         return EXIT_USER_ERROR
@@ -159,6 +166,25 @@ def _animate(args: argparse.Namespace) -> None:
         raise MeshTalkError("Nothing to save into: open a .blend (blender -b scene.blend ...) or pass --save PATH.")
     names = distinct_names(audio_files)
     _summarise([_write_output(save_to, audio_files, names, args, settings, choice, device)], 1)
+
+
+def _rig(args: argparse.Namespace) -> None:
+    """Make ARKit Shape Keys on --object and save the file (whole or not at all: a
+    failure leaves the .blend as it was)."""
+    from . import character_rig
+
+    source_blend = bpy.data.filepath
+    save_to = args.save.resolve() if args.save else (Path(source_blend) if source_blend else None)
+    if save_to is None:
+        raise MeshTalkError("Nothing to save into: open a .blend (blender -b character.blend ...) or pass --save PATH.")
+    check_writable_output(save_to, inputs=())
+    obj = _target_object(args.object)
+    started = time.perf_counter()
+    rig_plan = character_rig.plan(bpy.context, obj)
+    rig = character_rig.run(rig_plan)
+    _say(character_rig.apply(rig_plan, rig) + f" ({time.perf_counter() - started:.1f} s)")
+    _save_as(save_to)
+    _say(f"meshtalk: saved {save_to}")
 
 
 def _checked_arguments(args: argparse.Namespace) -> list[Path]:

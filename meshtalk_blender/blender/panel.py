@@ -76,6 +76,8 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             row.prop(settings, "keys", text="")
             if settings.keys == "REDUCED":
                 row.prop(settings, "key_tolerance")
+        if obj is not None and obj.type == "MESH" and info is not None and info.mode != targets.SAME_TOPOLOGY:
+            _draw_character(box, obj, info)
         box.operator("meshtalk.add_head", icon="USER")
         layout.prop(settings, "rest_in_pauses")
         layout.prop(settings, "seal_lips")
@@ -133,6 +135,24 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             row.operator("meshtalk.remove_take", icon="REMOVE")
             row.operator("meshtalk.keep_playing_takes", text="Keep Playing Only", icon="PLAY")
             box.operator("meshtalk.remove_animation", icon="TRASH")
+
+
+def _draw_character(layout, obj, info) -> None:
+    """Make ARKit Shape Keys for a mesh with none or only some of the 52, and what the
+    last run found on it."""
+    from . import character_rig
+
+    if len(info.arkit_keys) < 52:
+        text = "Make ARKit Shape Keys" if not info.arkit_keys else f"Add the {52 - len(info.arkit_keys)} Missing ARKit Keys"
+        layout.operator("meshtalk.make_arkit_keys", text=text, icon="SHAPEKEY_DATA")
+    found = obj.get(character_rig.FOUND_PROPERTY)
+    if isinstance(found, str):
+        try:
+            import json
+
+            _wrapped(layout, "Found: " + character_rig.describe(json.loads(found)), "INFO")
+        except ValueError:
+            pass
 
 
 def _draw_cache_folder(layout, folder: str) -> None:

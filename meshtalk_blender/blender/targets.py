@@ -78,8 +78,8 @@ def inspect(obj: bpy.types.Object | None, summary: ModelSummary) -> TargetInfo:
         return TargetInfo(ARKIT_KEYS, f"{len(matched)} ARKit shape keys: the animation is solved into their "
                                       f"weights{extra}", matched, left_alone)
     return TargetInfo(UNSUPPORTED, f"'{obj.name}' ({count} vertices) has neither the model's topology "
-                                   f"({summary.num_vertices} vertices) nor ARKit-named shape keys: add the MeshTalk "
-                                   "head, or select a mesh that has one of them.")
+                                   f"({summary.num_vertices} vertices) nor ARKit-named shape keys: Make ARKit Shape "
+                                   "Keys gives its face the 52 (any topology), or add the MeshTalk head.")
 
 
 def require_object_mode(obj: bpy.types.Object) -> None:

@@ -4,6 +4,7 @@ from .add_head import MESHTALK_OT_add_head
 from .animate_from_audio import MESHTALK_OT_animate_from_audio
 from .clean_caches import MESHTALK_OT_clean_caches
 from .load_audio import MESHTALK_OT_load_audio
+from .make_arkit_keys import MESHTALK_OT_make_arkit_keys
 from .make_variants import MESHTALK_OT_make_variants
 from .remove_animation import MESHTALK_OT_remove_animation
 from .remove_take import MESHTALK_OT_keep_playing_takes, MESHTALK_OT_remove_take
@@ -15,6 +16,7 @@ CLASSES = (
     MESHTALK_OT_animate_from_audio,
     MESHTALK_OT_clean_caches,
     MESHTALK_OT_load_audio,
+    MESHTALK_OT_make_arkit_keys,
     MESHTALK_OT_make_variants,
     MESHTALK_OT_remove_animation,
     MESHTALK_OT_remove_take,

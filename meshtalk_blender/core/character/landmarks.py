@@ -149,19 +149,27 @@ def _sideways_symmetry(points: np.ndarray, width: float) -> tuple[float, float]:
     return across_x, across_y
 
 
-def _protrusion(points: np.ndarray, midline_x: float, width: float, toward: float) -> float:
-    """How sharply the most forward point near the midline stands out (a nose: a lot;
-    the back of a skull: little). ``toward`` -1 looks at -Y, +1 at +Y."""
-    forward = -toward * points[:, 1]
-    near = np.abs(points[:, 0] - midline_x) < 0.08 * width
-    if not near.any():
-        return 0.0
-    tip = points[near][np.argmax(forward[near])]
-    level = np.abs(points[:, 2] - tip[2]) < 0.06 * width
-    side = level & (np.abs(np.abs(points[:, 0] - tip[0]) - 0.22 * width) < 0.04 * width)
-    if side.sum() < 2:
-        return 0.0
-    return float((forward[near].max() - np.median(forward[side])) / width)
+def _nose_score(vertices: np.ndarray, triangles: np.ndarray, bounds, midline_x: float, width: float,
+                toward: float) -> float:
+    """How sharply something stands out near the midline of the head seen from -Y
+    (``toward`` -1) or +Y (+1), against the head's broad shape, relative to its width: a
+    nose scores about 0.1, the back of a skull or a sphere nearly 0."""
+    if toward > 0:  # seen from behind: turn the head 180 degrees about Z
+        vertices = vertices * np.array([-1.0, -1.0, 1.0])
+        midline_x = -midline_x
+        bounds = (-bounds[1], -bounds[0], bounds[2], bounds[3])
+    pixel = width / 100.0
+    depth = front_depth(vertices, triangles, bounds, pixel)
+    fine = depth.smooth(1.0)
+    broad = depth.smooth(0.12 * width / pixel)
+    lift = fine - broad
+    x = depth.x_of(np.arange(lift.shape[1]))
+    z = depth.z_of(np.arange(lift.shape[0]))
+    height = bounds[3] - bounds[2]
+    rows = (z > bounds[2] + 0.2 * height) & (z < bounds[3] - 0.15 * height)  # not the neck's cut, not the crown
+    band = (np.abs(x - midline_x) < 0.06 * width)[None, :] & rows[:, None]
+    values = np.where(band, lift, np.nan)
+    return float(np.nanmax(values) / width) if np.isfinite(values).any() else 0.0
 
 
 def _islands(vertices, triangles):
@@ -255,15 +263,17 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
     # Facing: the head must be mirror-symmetric across X with its nose toward -Y.
     across_x, across_y = _sideways_symmetry(head_points, head_width)
     midline_x, symmetry_error = _symmetry_x(head_points, head_centre, head_width)
-    front = _protrusion(head_points, midline_x, head_width, -1.0)
-    back = _protrusion(head_points, midline_x, head_width, 1.0)
     if across_y < 0.6 * across_x:
         raise MeshTalkError(f"{name} seems to face sideways (+X or -X): rotate it about Z so that its face looks "
                             "toward -Y (Blender's Front view, Numpad 1), then make the keys again.")
-    if back > 1.4 * front and back > 0.05:
+    head_triangles = triangles[head[triangles].all(axis=1)]
+    bounds = (midline_x - 0.75 * head_width, midline_x + 0.75 * head_width, neck_z, top)
+    front = _nose_score(vertices, head_triangles, bounds, midline_x, head_width, -1.0)
+    back = _nose_score(vertices, head_triangles, bounds, midline_x, head_width, 1.0)
+    if back > 1.5 * front and back > 0.06:
         raise MeshTalkError(f"{name} seems to face away from the front view (+Y): rotate it 180 degrees about Z so "
                             "that its face looks toward -Y (Blender's Front view, Numpad 1), then make the keys again.")
-    if front < 0.045:
+    if front < 0.06:
         raise MeshTalkError(f"No face found on {name}: nothing stands out like a nose on the front (-Y) of its "
                             "head. Select a character whose face looks toward -Y (Front view, Numpad 1).")
 
@@ -408,7 +418,7 @@ def _lip_line(depth: DepthImage, forward: np.ndarray, nose: np.ndarray, eye_leve
     prior = np.exp(-0.5 * ((z - expected) / (0.6 * unit)) ** 2)
     score = profile * prior
     if not np.isfinite(score).any() or score.max() <= 0:
-        raise MeshTalkError("No mouth found: there is no lip line between the nose and the chin. Make sure the "
+        raise MeshTalkError("No face found: there is no lip line between the nose and the chin. Make sure the "
                             "character looks toward -Y (Front view, Numpad 1) and is upright (Z up).")
     centre_row = int(np.argmax(score))
     centre_col = int(np.argmin(np.abs(x - midline_x)))

@@ -1,0 +1,175 @@
+"""Make ARKit Shape Keys in real Blender: a mesh of another topology (the bundled head
+subdivided, with eyeball islands, stored rotated and scaled under an object transform)
+gets the 52 keys, measured against the bundled rig resampled to it; the user's own keys
+are kept; undo, bad input and cancel leave the file as it was; Animate from Audio then
+works on it (ARKit keys mode); and the `rig` batch verb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_support import (add_strip, addon, addon_module, empty_scene, fingerprint,  # noqa: E402,F401
+                             run_operator, write_speech)
+from test_character_meshes import functional, head_mesh, subdivided  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+# The mesh is stored in another frame (Y up, centimetres) and the object's transform
+# brings it back to Blender's front view: the keys must come out right either way.
+DATA_SCALE = 100.0
+
+
+def _known():
+    return subdivided(head_mesh(), jitter=0.15)
+
+
+@pytest.fixture(scope="module")
+def known():
+    return _known()
+
+
+def make_object(known, name="Character", data_transform=True):
+    vertices = known.vertices
+    if data_transform:  # data: x, z, -y in centimetres; object: rotate 90 about X, scale 0.01
+        vertices = np.stack([vertices[:, 0], vertices[:, 2], -vertices[:, 1]], axis=1) * DATA_SCALE
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices.tolist(), [], [list(map(int, f)) for f in known.faces])
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    if data_transform:
+        obj.rotation_euler = (np.pi / 2, 0.0, 0.0)
+        obj.scale = (1.0 / DATA_SCALE,) * 3
+        obj.location = (0.5, -0.2, 1.6)
+    bpy.context.view_layer.update()
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    return obj
+
+
+def world_offsets(obj) -> np.ndarray:
+    """(52, V, 3) world-space offset of each ARKit key from the reference key."""
+    from meshtalk_blender.core.face import ARKIT_NAMES
+
+    matrix = np.array(obj.matrix_world)[:3, :3]
+    blocks = obj.data.shape_keys.key_blocks
+    count = len(obj.data.vertices)
+    rest = np.zeros(count * 3, np.float32)
+    blocks[0].data.foreach_get("co", rest)
+    out = np.zeros((52, count, 3))
+    flat = np.zeros(count * 3, np.float32)
+    for index, name in enumerate(ARKIT_NAMES):
+        blocks[name].data.foreach_get("co", flat)
+        out[index] = (flat - rest).reshape(-1, 3) @ matrix.T
+    return out
+
+
+@pytest.fixture
+def scene(addon, tmp_path):
+    empty_scene()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    return bpy.context.scene
+
+
+def test_keys_on_another_topology_match_the_rig_and_work(scene, known):
+    obj = make_object(known)
+    bpy.ops.ed.undo_push(message="before")
+    before = fingerprint()
+    assert "UNDO" in bpy.ops.meshtalk.make_arkit_keys.bl_options
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    offsets = world_offsets(obj)
+    error_mm = np.linalg.norm(offsets - known.truth, axis=2) * 1000.0
+    assert error_mm.mean() < 0.1
+    assert np.percentile(error_mm, 99, axis=1).max() < 4.0  # the worst key (jawOpen) at the lips' corners
+    checks = functional(known, offsets)
+    assert checks["lips_open_mm"] > 20.0  # the bundled rig: 26 mm
+    assert checks["lips_sealed_mm"] < 1.0
+    assert checks["blink_gap_mm"] < 2.5
+    assert checks["other_side_mm"] < 0.5
+    assert "eyeball islands" in obj["meshtalk_character"] or "eye_islands" in obj["meshtalk_character"]
+    # One undo step takes it all away.
+    bpy.ops.ed.undo_push(message="Make ARKit Shape Keys")
+    bpy.ops.ed.undo()
+    assert fingerprint() == before
+
+
+def test_existing_keys_are_kept_and_only_missing_ones_added(scene, known):
+    obj = make_object(known, data_transform=False)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    mine = obj.shape_key_add(name="A25_Jaw_Open", from_mix=False)
+    moved = np.array([v.co[:] for v in obj.data.vertices]) + np.array([0.0, 0.0, 0.01])
+    mine.data.foreach_set("co", moved.astype(np.float32).ravel())
+    mine.value = 0.3
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    names = [block.name for block in obj.data.shape_keys.key_blocks]
+    assert len(names) == 1 + 52 and "jawOpen" not in names and "A25_Jaw_Open" in names
+    after = np.zeros(len(moved) * 3, np.float32)
+    obj.data.shape_keys.key_blocks["A25_Jaw_Open"].data.foreach_get("co", after)
+    assert np.allclose(after.reshape(-1, 3), moved, atol=1e-6) and mine.value == pytest.approx(0.3)
+    with pytest.raises(RuntimeError, match="already has all 52 ARKit shape keys"):
+        run_operator("make_arkit_keys")
+
+
+def refuses(message: str) -> None:
+    before = fingerprint()
+    with pytest.raises(RuntimeError, match=message):
+        run_operator("make_arkit_keys")
+    assert fingerprint() == before
+
+
+def test_bad_input_gets_one_message_and_changes_nothing(scene, known):
+    bpy.ops.mesh.primitive_cube_add()
+    refuses("only 8 vertices")
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=64, ring_count=32)
+    refuses("No face found")
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    bpy.context.view_layer.objects.active = camera
+    refuses("is a camera, not a mesh")
+    huge = bpy.data.meshes.new("Huge")
+    huge.vertices.add(2_000_000)
+    huge_object = bpy.data.objects.new("Huge", huge)
+    scene.collection.objects.link(huge_object)
+    bpy.context.view_layer.objects.active = huge_object
+    refuses("2,000,000 vertices, more than")
+    behind = make_object(known, "Behind", data_transform=False)
+    behind.rotation_euler = (0.0, 0.0, np.pi)  # looks toward +Y
+    bpy.context.view_layer.update()
+    refuses("face away from the front view")
+
+
+def test_cancel_leaves_the_file_as_it_was(scene, known):
+    operators = addon_module("blender.operators.make_arkit_keys")
+    character_rig = addon_module("blender.character_rig")
+    obj = make_object(known, data_transform=False)
+    before = fingerprint()
+    worker = operators._Worker(character_rig.plan(bpy.context, obj))
+    worker.cancelled = True  # Esc before the fit's first check
+    worker.run()
+    assert worker.result is None and worker.error is None and worker.finished
+    assert fingerprint() == before
+
+
+def test_animate_from_audio_drives_the_new_keys(scene, known, tmp_path):
+    obj = make_object(known, data_transform=False)
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    info = addon_module("blender.targets").inspect(obj, addon_module("blender.model_source").summarise(
+        addon_module("blender.addon").model_choice()))
+    assert info.mode == "ARKIT_KEYS" and len(info.arkit_keys) == 52
+    add_strip(scene, write_speech(tmp_path / "line.wav", seconds=1.5), frame=1)
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    assert obj.meshtalk.takes[0].output == "ARKIT"
+
+
+def test_rig_batch_verb(scene, known, tmp_path, capsys):
+    make_object(known, "Body")
+    path = tmp_path / "character.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    batch = addon_module("blender.batch")
+    assert batch.main(["rig", "--object", "Body", "--save", str(tmp_path / "rigged.blend")]) == 0
+    assert "52 ARKit keys added" in capsys.readouterr().out
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "rigged.blend"))
+    assert len(bpy.data.objects["Body"].data.shape_keys.key_blocks) == 53
+    assert batch.main(["rig", "--object", "Nobody"]) == 2
