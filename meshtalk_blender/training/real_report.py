@@ -59,6 +59,7 @@ from .speech.utterance import SAMPLE_RATE, Phoneme, Utterance
 from .teacher import animate
 
 SEED_CONDITIONS = ("clean", "fast")
+SAVE_EVERY = 200  # clips aligned between writes of the alignment cache
 LOUDNESS = "loudness jaw"
 
 
@@ -81,10 +82,15 @@ def aligned_clips(clips: list[Clip], cache: Path, log=print) -> tuple[list[tuple
     stored = json.loads(path.read_text()) if path.is_file() else {}
     decoder = None
     aligned, failures = [], {}
+    new_entries = 0
     for clip in clips:
         audio = read_clip_audio(clip.path)
         entry = stored.get(clip.name)
         if entry is None:
+            new_entries += 1
+            if new_entries % SAVE_EVERY == 0:  # thousands of clips: an interrupted run keeps its work
+                path.write_text(json.dumps(stored))
+                log(f"aligned {new_entries} new clips")
             try:
                 if clip.language == "en":
                     decoder = decoder or make_decoder()

@@ -19,6 +19,12 @@ and licence. Sources:
   many languages (``*_desc_fr.ogg``), the text in the stamp's ``.txt`` (``fr.utf8=``).
   One voice per language (contributed recordings; speakers are not named, so a language
   is treated as one speaker).
+- ``flight-of-the-amazon-queen`` (Flight of the Amazon Queen licence: freely
+  distributable and modifiable, John Passfield and Steven Stamatiadis): the CD version's
+  English voice acting, 6,745 MP3 clips at 11,025 Hz inside ``queen.1c``
+  (``fotaq_resource``), transcribed by Whisper and snapped to the game's text like
+  Drascula's characters. Speakers by clip name (Joe, the person of each dialogue, each
+  cutaway scene). Training only.
 
 Speakers are named ``source-language-character``; ``EVALUATION_SPEAKERS`` are never
 trained on.
@@ -37,14 +43,18 @@ import numpy as np
 import soundfile
 import soxr
 
+from . import fotaq_resource
 from .speech.utterance import SAMPLE_RATE
 
-PACKAGES = ("pocketsphinx-testdata", "drascula", "drascula-spanish", "tuxpaint-stamps-default")
+PACKAGES = ("pocketsphinx-testdata", "drascula", "drascula-spanish", "tuxpaint-stamps-default",
+            "flight-of-the-amazon-queen")
 DRASCULA_RATE = 11025
 LICENCES = {
     "pocketsphinx-testdata": "BSD-2 (CMU Sphinx test data; the LibriVox excerpts are public domain)",
     "drascula": "Drascula licence (freely redistributable, BSD-like; Alcachofa Soft 1996-2008)",
     "tuxpaint-stamps-default": "GPL-2 (Tux Paint stamps and their spoken descriptions)",
+    "flight-of-the-amazon-queen": "Flight of the Amazon Queen licence (free to distribute and modify, no fee for the "
+                                  "game itself; John Passfield and Steven Stamatiadis 1995)",
 }
 # Drascula's characters by clip prefix (the engine's talk_* functions).
 DRASCULA_CHARACTERS = {"": "hero", "B": "drunk", "BJ": "bj", "D": "drascula", "E": "e", "F": "f", "I": "igor",
@@ -150,16 +160,32 @@ def all_drascula_strings(dat: Path) -> list[str]:
 
 
 def snap_transcripts(transcribed: dict[str, str], lines: list[str],
-                     minimum: float = MIN_SNAP_RATIO) -> dict[str, str]:
+                     minimum: float = MIN_SNAP_RATIO, shortlist: int | None = None) -> dict[str, str]:
     """{clip: transcription} -> {clip: the game's line closest to it}, for the clips whose
-    transcription is that close to one (difflib ratio of normalised words >= ``minimum``)."""
+    transcription is that close to one (difflib ratio of normalised words >= ``minimum``).
+    ``shortlist``: compare only with the lines sharing the most words with it (thousands of
+    clips against thousands of lines; None: every line)."""
     candidates = {normalise_words(line): line for line in lines if len(normalise_words(line).split()) >= 1}
+    index: dict[str, set[str]] = {}
+    if shortlist is not None:
+        for candidate in candidates:
+            for word in set(candidate.split()):
+                index.setdefault(word, set()).add(candidate)
     snapped = {}
     for clip, text in transcribed.items():
         heard = normalise_words(text)
         if not heard:
             continue
-        best = max(candidates, key=lambda c: difflib.SequenceMatcher(None, heard, c).ratio())
+        pool = candidates
+        if shortlist is not None:
+            shared: dict[str, int] = {}
+            for word in set(heard.split()):
+                for candidate in index.get(word, ()):
+                    shared[candidate] = shared.get(candidate, 0) + 1
+            pool = sorted(shared, key=lambda c: -shared[c])[:shortlist]
+            if not pool:
+                continue
+        best = max(pool, key=lambda c: difflib.SequenceMatcher(None, heard, c).ratio())
         if difflib.SequenceMatcher(None, heard, best).ratio() >= minimum:
             snapped[clip] = candidates[best]
     return snapped
@@ -217,6 +243,60 @@ def tuxpaint_clips(root: Path, languages: tuple[str, ...] = TUXPAINT_LANGUAGES) 
     return clips
 
 
+# --- Flight of the Amazon Queen ----------------------------------------------------
+
+FOTAQ_FOLDER = "fotaq-speech"  # where extract_fotaq_speech puts the clips, under the data root
+
+
+def extract_fotaq_speech(root: Path) -> Path:
+    """Write every speech clip of the game's ``queen.1c`` (unpacked under ``root``) as an
+    MP3 file in ``root``/FOTAQ_FOLDER (once); returns that folder."""
+    resource = root / fotaq_resource.RESOURCE
+    folder = root / FOTAQ_FOLDER
+    marker = folder / ".complete"
+    if marker.exists() or not resource.is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    _, compression, entries = fotaq_resource.read_table(resource)
+    if compression != fotaq_resource.MP3:
+        raise ValueError(f"{resource}: speech compression {compression}, expected MP3 (1)")
+    for entry in fotaq_resource.speech_entries(entries):
+        (folder / (entry.name.rsplit(".", 1)[0] + ".mp3")).write_bytes(fotaq_resource.entry_bytes(resource, entry))
+    marker.touch()
+    return folder
+
+
+def fotaq_snap_lines(root: Path) -> list[str]:
+    """The game's text as snapping candidates: each line, and each of its sentences and
+    pairs of sentences (a cutaway's entry runs several lines of several speakers together)."""
+    lines = []
+    for text in fotaq_resource.game_lines(root / fotaq_resource.RESOURCE):
+        sentences = [fotaq_resource.clean_line(s) for s in re.split(r"(?<=[.!?])\s+|(?<=[.!?])(?=[A-Z])", text)]
+        sentences = [s for s in sentences if s]
+        lines.append(text)
+        lines += sentences
+        lines += [" ".join(pair) for pair in zip(sentences, sentences[1:])]
+    return lines
+
+
+def fotaq_clips(root: Path, transcriptions: dict[str, str] | None) -> list[Clip]:
+    """Speech clips of Flight of the Amazon Queen whose transcription ({"020006J1.SB": text
+    heard}, ``scripts/train_transcribe_fotaq.py``) snaps to a line of the game's text."""
+    if not transcriptions or not (root / fotaq_resource.RESOURCE).is_file():
+        return []
+    folder = extract_fotaq_speech(root)
+    snapped = snap_transcripts(transcriptions, fotaq_snap_lines(root), shortlist=20)
+    clips = []
+    for name in sorted(snapped):
+        words = normalise_words(snapped[name])
+        path = folder / (name.rsplit(".", 1)[0] + ".mp3")
+        if len(words.split()) < 2 or not path.is_file():
+            continue
+        clips.append(Clip(f"fotaq-en-{path.stem}", f"fotaq-en-{fotaq_resource.speaker(name)}", "en",
+                          "flight-of-the-amazon-queen", path, words))
+    return clips
+
+
 # --- pocketsphinx-testdata ----------------------------------------------------------
 
 def pocketsphinx_clips() -> list[Clip]:
@@ -232,10 +312,12 @@ def pocketsphinx_clips() -> list[Clip]:
     return clips
 
 
-def find_clips(root: Path, transcriptions: Path | None = None) -> list[Clip]:
+def find_clips(root: Path, transcriptions: Path | None = None, fotaq_transcriptions: Path | None = None) -> list[Clip]:
     """Every clip with a transcript, from the packages unpacked in ``root`` (missing ones
     are skipped) and the system's pocketsphinx-testdata. ``transcriptions``: a JSON file
-    {"D12.ALS": "text heard", ...} for Drascula's English characters other than the hero."""
-    heard = json.loads(transcriptions.read_text()) if transcriptions and transcriptions.is_file() else {}
-    return (pocketsphinx_clips() + drascula_clips(root, "en", heard) + drascula_clips(root, "es")
-            + tuxpaint_clips(root))
+    {"D12.ALS": "text heard", ...} for Drascula's English characters other than the hero;
+    ``fotaq_transcriptions``: the same for Flight of the Amazon Queen (no clip of it is
+    held out: it only trains)."""
+    read = lambda path: json.loads(path.read_text()) if path and path.is_file() else {}  # noqa: E731
+    return (pocketsphinx_clips() + drascula_clips(root, "en", read(transcriptions)) + drascula_clips(root, "es")
+            + tuxpaint_clips(root) + fotaq_clips(root, read(fotaq_transcriptions)))
