@@ -220,6 +220,8 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert len(heads["mouth_share"]) == 16 and heads["region_motion_mm"]["mouth"] > 0
     loaded = load_model(tmp_path / "model")
     assert loaded.config.vertex_space == "offsets" and loaded.config.audio_normalisation == "utterance"
+    assert loaded.mouth_heads == tuple(range(9)), "head 0 held and heads 1-8 the mouth's (training.mouth_heads)"
+    assert any("mouth_invariance" in entry and "audio_lip_shape" in entry for entry in log)
     assert loaded.lip_closure is not None, "the recipe's last step trains the p/b/m detector into the bundle"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
@@ -238,3 +240,14 @@ def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     assert files["a"].read_bytes() != files["other"].read_bytes()
     for file in files.values():  # each is a detector the pipeline accepts
         load_detector(file)
+
+
+def test_lazy_offsets_are_the_rigs_offsets_made_when_read(small_corpus):
+    exact = load_corpus(small_corpus, "train")
+    lazy = load_corpus(small_corpus, "train", lazy=True)
+    for a, b in zip(exact, lazy):
+        assert len(b.offsets) == a.num_frames and b.offsets.shape == a.offsets.shape
+        # float16 deltas: within 20 um of the float32 rig (float16 offsets: within 10 um)
+        assert np.abs(b.vertices - a.vertices).max() < 2e-5
+        picks = np.array([0, 3, 7])
+        np.testing.assert_allclose(b.offsets[picks], b.offsets.astype(np.float32)[picks])

@@ -1,7 +1,8 @@
 """Training the bundled model: the exact settings and the command that reproduces it.
 
-    .venv/bin/python -m meshtalk_blender.training.corpus --out /work/corpus --hours 2 --seed 0
-    .venv/bin/python -m meshtalk_blender.training.bundled --corpus /work/corpus --out runs/bundled
+    bash scripts/train_bundled.sh          # everything, from the corpora to the detector
+    .venv/bin/python -m meshtalk_blender.training.bundled --corpus /work/corpus \
+        --real-corpus /work/corpus_real --out runs/bundled      # the training step alone
 
 The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run the same
 command again to continue), log.jsonl (one line per logged step, both stages, with
@@ -11,7 +12,7 @@ detector of p/b/m that training.lip_closure trains last; a run stopped during it
 it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
 and the command line find it.
 
-Sizes are chosen so that the whole run takes about 90 minutes on a 2-core CPU; it runs
+Sizes are chosen so that the training takes about two hours on one CPU core; it runs
 unchanged on CUDA or MPS (--device).
 """
 
@@ -38,11 +39,16 @@ from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
 from .loops import TrainSettings, stage1_forward, stage2_forward, train_stage1, train_stage2
 from .losses import RegionMasks, Stage1Weights
+from .mouth_heads import HeadRoles, sharpen_mouth_heads
 
 INSTALL_DIR = Path(__file__).resolve().parents[1] / "assets" / "model"
 LICENCE = ("MIT (code and weights of this project). Trained only on speech synthesised by this project "
            "(espeak-ng, festival voices, Piper joe, Kokoro) with faces animated by its own teacher; "
            "see MODEL_CARD.md.")
+LICENCE_WITH_REAL_SPEECH = (
+    "MIT (code and weights of this project). Trained on speech synthesised by this project (espeak-ng, festival "
+    "voices, Piper joe, Kokoro) and on real recordings from Debian packages (Drascula, Tux Paint stamps, Flight of "
+    "the Amazon Queen; none of them is in the weights), with faces animated by its own teacher; see MODEL_CARD.md.")
 
 
 def bundled_config(num_vertices: int) -> MeshTalkConfig:
@@ -70,10 +76,17 @@ def bundled_config(num_vertices: int) -> MeshTalkConfig:
 # mouth part comes from audio and is easier to predict (held-out prior NLL 0.35 instead
 # of 0.50): (0.5, audio 2) follows real speech at r 0.83 and seals 83 % of real p/b/m,
 # 56-57 % of held-out synthetic ones; (0, audio 2) sealed 49 % / 66 %.
+# Head 0 is held constant (the prior cannot condition it on anything) and heads 1-8 are
+# the mouth's, decided by the audio alone; 9-15 carry the upper face (training.mouth_heads).
+ROLES = HeadRoles(fixed=(0,), mouth=tuple(range(1, 9)))
+MOUTH_INVARIANCE = 10.0
+SYNTHETIC_REPEATS = 2  # with real speech: the synthetic corpus's share of the segments, see train_bundled
 STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_rate=3e-4, decay_at=0.9,
                        log_every=50, checkpoint_every=250,
-                       weights=Stage1Weights(1.0, 5.0, 1.0, lip_contact=0.5, audio_lip_contact=2.0),
-                       warmup_weights=Stage1Weights(1.0, 5.0, 1.0), warmup_steps=1000)
+                       weights=Stage1Weights(1.0, 5.0, 1.0, lip_contact=0.5, audio_lip_contact=2.0,
+                                             mouth_invariance=MOUTH_INVARIANCE, lip_shape=1.0, audio_lip_shape=2.0),
+                       warmup_weights=Stage1Weights(1.0, 5.0, 1.0, mouth_invariance=MOUTH_INVARIANCE),
+                       warmup_steps=1000, roles=ROLES)
 # The eyelid term weighs 5, so that blinks form in the warm-up and survive the jolt when
 # the lip terms start (lip contact ~4 -> ~65 mm^2 for a few steps). At weight 1, whether
 # they formed hung on the exact numerics (one thread instead of two: still the no-blink
@@ -84,7 +97,7 @@ STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_ra
 # The run still warns when the warm-up ends without blinks.
 BLINKS_FORMED_EYELID = 0.15  # mm^2: held-out no-blink level ~0.28, with blinks ~0.08 at 1,000 steps
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
-                       log_every=50, checkpoint_every=250)
+                       log_every=50, checkpoint_every=250, roles=ROLES)
 CLOSURE = lip_closure.SETTINGS
 QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
 
@@ -99,7 +112,8 @@ def region_masks(head) -> RegionMasks:
     )
 
 
-def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: int, batches: int = 4):
+def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: int, batches: int = 4,
+                        roles: HeadRoles = HeadRoles()):
     """Fixed held-out-voice segments; returns the stage's losses on them."""
     def validate(model: MeshTalk) -> dict:
         device = next(model.parameters()).device
@@ -108,7 +122,8 @@ def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: in
         totals: dict[str, float] = {}
         for _ in range(batches):
             batch = batcher.next_batch().to(device)
-            terms = stage1_forward(model, batch, masks.to(device), 1.0) if stage == 1 else stage2_forward(model, batch)
+            terms = (stage1_forward(model, batch, masks.to(device), 1.0, roles) if stage == 1
+                     else stage2_forward(model, batch, roles))
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + float(value) / batches
         return totals
@@ -116,20 +131,40 @@ def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: in
 
 
 def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
-                  limit: int | None = None, steps: tuple[int, int] | None = None) -> Path:
+                  limit: int | None = None, steps: tuple[int, int] | None = None,
+                  real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True) -> Path:
+    """``real_corpora``: ``training.real_corpus`` folders whose "train" split joins the
+    synthetic one (their "validation" split is left for tuning). For comparisons with the
+    recipe before: ``mouth_heads`` False, the latent without heads held or decided by the
+    audio alone; ``lip_shape`` False, no inner-lip position terms."""
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
     masks = region_masks(head)
     started = time.perf_counter()
-    train = load_corpus(corpus, "train", limit=limit)
-    validation = load_corpus(corpus, "validation", limit=limit)
-    print(f"corpus: {len(train)} training and {len(validation)} validation sequences "
-          f"({sum(s.num_frames for s in train) / 30 / 60:.1f} + {sum(s.num_frames for s in validation) / 30 / 60:.1f} min),"
-          f" loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    train = load_corpus(corpus, "train", limit=limit, lazy=True)
+    synthetic = len(train)
+    if real_corpora:
+        # Listed twice: its exact timings keep a third of the segments against ~3x as much
+        # real speech, whose alignments are off by 10-40 ms (same objects: no memory).
+        train = train * SYNTHETIC_REPEATS
+        synthetic = len(train)
+    for real in real_corpora:
+        train += load_corpus(real, "train", limit=limit, lazy=True)
+    validation = load_corpus(corpus, "validation", limit=limit, lazy=True)
+    print(f"corpus: {len(train)} training ({len(train) - synthetic} of real speech) and {len(validation)} validation "
+          f"sequences ({sum(s.num_frames for s in train) / 30 / 60:.1f} + "
+          f"{sum(s.num_frames for s in validation) / 30 / 60:.1f} min), loaded in {time.perf_counter() - started:.0f} s",
+          flush=True)
     config = bundled_config(len(head.vertices))
     torch.manual_seed(0)
     model = MeshTalk(config)
-    settings = [replace(s, device=device) for s in (STAGE1, STAGE2)]
+    roles = ROLES if mouth_heads else HeadRoles()
+    settings = [replace(s, device=device, roles=roles) for s in (STAGE1, STAGE2)]
+    if not mouth_heads:
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, mouth_invariance=0.0),
+                              warmup_weights=replace(settings[0].warmup_weights, mouth_invariance=0.0))
+    if not lip_shape:
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, lip_shape=0.0, audio_lip_shape=0.0))
     if quick:
         settings = [replace(s, steps=QUICK_STEPS, warmup_steps=min(s.warmup_steps, QUICK_STEPS // 2), log_every=5,
                             checkpoint_every=10) for s in settings]
@@ -149,11 +184,14 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
 
     every = settings[0].log_every * 5
     train_stage1(model, train, masks, settings[0], out / "stage1.pt", log,
-                 validation_callback(validation, masks, 1), every)
+                 validation_callback(validation, masks, 1, roles=roles), every)
     train_stage2(model, train, settings[1], out / "stage2.pt", log,
-                 validation_callback(validation, masks, 2), every)
-    influence = measure_head_influence(model, validation or train, head.masks["mouth"], head.masks["upper_face"])
-    mouth_heads = influence.mouth_heads()
+                 validation_callback(validation, masks, 2, roles=roles), every)
+    influence = measure_head_influence(model, validation or train, head.masks["mouth"], head.masks["upper_face"],
+                                       roles=roles)
+    # With roles the mouth's heads are made so (and the fixed head too is the same for
+    # every seed); without, the measured ones (none, for the models trained before).
+    mouth_heads = roles.audio_driven if roles else influence.mouth_heads()
     (out / "heads.json").write_text(json.dumps({
         "mouth_heads": list(mouth_heads),
         "mouth_share": [round(float(v), 4) for v in influence.mouth_share],
@@ -162,14 +200,17 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         "region_motion_mm": {"mouth": round(influence.mouth_motion * 1000, 4),
                              "upper_face": round(influence.upper_face_motion * 1000, 4)},
     }, indent=2) + "\n")
-    print(f"mouth heads: {mouth_heads}", flush=True)
+    print(f"mouth heads: {mouth_heads}; measured mouth share per head: "
+          f"{[round(float(v), 2) for v in influence.mouth_share]}", flush=True)
     model.cpu()
+    sharpen_mouth_heads(model.prior, roles)  # after every measurement: only the exported prior
     save_bundle(
         out / "model", model, head.vertices, description="MeshTalk for Blender, bundled model (bundled head)",
-        licence=LICENCE, inference_only=True, half_precision=True, mouth_heads=mouth_heads,
+        licence=LICENCE_WITH_REAL_SPEECH if real_corpora else LICENCE, inference_only=True, half_precision=True, mouth_heads=mouth_heads,
         vertex_masks={"smoothing": np.maximum(head.masks["forehead"], head.masks["neck"]),
                       "mouth": head.masks["mouth"]},
         metadata={"stage1": asdict(settings[0]), "stage2": asdict(settings[1]), "corpus": str(corpus),
+                  "real_corpora": [str(p) for p in real_corpora], "head_roles": asdict(roles),
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
@@ -190,10 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--steps", type=int, nargs=2, metavar=("STAGE1", "STAGE2"),
                         help="a shorter pilot run (default: the recipe's steps)")
+    parser.add_argument("--real-corpus", type=Path, action="append", default=[],
+                        help="a training.real_corpus folder to train on as well (repeatable)")
+    parser.add_argument("--no-mouth-heads", action="store_true",
+                        help="the latent without fixed or audio-driven heads (the recipe before; for comparison)")
+    parser.add_argument("--no-lip-shape", action="store_true",
+                        help="without the inner-lip position terms (the recipe before; for comparison)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
     args = parser.parse_args(argv)
     model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit,
-                              tuple(args.steps) if args.steps else None)
+                              tuple(args.steps) if args.steps else None, tuple(args.real_corpus),
+                              not args.no_mouth_heads, not args.no_lip_shape)
     if args.install:
         install(model_dir)
     return 0

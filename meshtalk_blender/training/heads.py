@@ -10,6 +10,9 @@ that the shares compare like with like. Heads whose effect lands mostly on the m
 others, and the mouth-mask blend keeps the lips exact in any case. A model whose heads
 all mix mouth and upper face (measured for the bundled model) gets no mouth heads: the
 upper face is then redrawn from all heads and the lips come from the blend alone.
+Since training.mouth_heads the recipe makes the roles by construction (head 0 held,
+heads 1-8 decided by the audio); this measurement then checks them (``roles`` gives the
+labels the way the recipe made them).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from ..core.model import MeshTalk
 from .dataset import SegmentBatcher, Sequence
 from .loops import audio_codes
+from .mouth_heads import HeadRoles, fusion_log_probs
 
 
 @dataclass
@@ -46,7 +50,7 @@ class HeadInfluence:
 @torch.no_grad()
 def measure_head_influence(model: MeshTalk, sequences: list[Sequence], mouth_mask: np.ndarray,
                            upper_mask: np.ndarray, batches: int = 4, batch_size: int = 8,
-                           segment_frames: int = 64, seed: int = 0) -> HeadInfluence:
+                           segment_frames: int = 64, seed: int = 0, roles: HeadRoles = HeadRoles()) -> HeadInfluence:
     model.eval()
     device = next(model.parameters()).device
     batcher = SegmentBatcher(sequences, segment_frames, batch_size, seed, model.config.audio_normalisation)
@@ -59,7 +63,8 @@ def measure_head_influence(model: MeshTalk, sequences: list[Sequence], mouth_mas
     for _ in range(batches):
         batch = batcher.next_batch().to(device)
         templates = batch.templates[:, None]
-        labels = model.fusion(model.expression_encoder(batch.vertices, templates), audio_codes(model, batch)).argmax(-1)
+        expression = model.expression_encoder(batch.vertices, templates)
+        labels = fusion_log_probs(model, expression, audio_codes(model, batch), roles).argmax(-1)
 
         def decode(latent):
             return model.decoder(templates, torch.nn.functional.one_hot(latent, classes).float())

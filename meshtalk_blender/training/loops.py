@@ -26,7 +26,8 @@ from ..core.model.fusion import quantize
 from ..core.model.meshtalk import codes_at_positions
 from .dataset import Batch, SegmentBatcher, Sequence, template_statistics, vertex_statistics
 from .initialisation import initialise_from_data
-from .losses import RegionMasks, Stage1Weights, prior_nll, stage1_losses
+from .losses import RegionMasks, Stage1Weights, masked_mse, prior_nll, stage1_losses
+from .mouth_heads import HeadRoles, fusion_log_probs, isolate_mouth_context, mix_heads
 
 
 @dataclass
@@ -45,6 +46,8 @@ class TrainSettings:
     # Stage 1 only: weights for the first ``warmup_steps`` steps instead of ``weights``.
     warmup_weights: Stage1Weights | None = None
     warmup_steps: int = 0
+    # Heads held constant or driven by the audio alone (training.mouth_heads); both stages.
+    roles: HeadRoles = field(default_factory=HeadRoles)
 
 
 def stage1_weights_at(settings: TrainSettings, step_index: int) -> dict[str, float]:
@@ -90,31 +93,44 @@ def audio_codes(model: MeshTalk, batch: Batch) -> torch.Tensor:
     return codes_at_positions(model.audio_encoder(batch.log_mel), batch.code_positions)
 
 
-def stage1_forward(model: MeshTalk, batch: Batch, masks: RegionMasks, tau: float) -> dict[str, torch.Tensor]:
+def stage1_forward(model: MeshTalk, batch: Batch, masks: RegionMasks, tau: float,
+                   roles: HeadRoles = HeadRoles()) -> dict[str, torch.Tensor]:
     audio_code = audio_codes(model, batch)
     templates = batch.templates[:, None]  # (B, 1, V, 3): one identity per sequence
     expression = model.expression_encoder(batch.vertices, templates)
 
-    def decode(expression_code, audio_code_):
-        log_probs = model.fusion(expression_code, audio_code_)
-        return model.decoder(templates, quantize(log_probs, tau)), log_probs
+    def one_hot(expression_code, audio_code_):
+        log_probs = fusion_log_probs(model, expression_code, audio_code_, roles)
+        return quantize(log_probs, tau), log_probs
 
-    predicted, log_probs = decode(expression, audio_code)
+    own, log_probs = one_hot(expression, audio_code)
+    predicted = model.decoder(templates, own)
     # Another sequence of the batch supplies the swapped modality (needs B >= 2).
-    return stage1_losses(
+    other_expression = one_hot(expression.roll(1, dims=0), audio_code)[0]
+    if roles:
+        # The audio-driven heads are this audio's in both decodes: keep the same draw.
+        other_expression = mix_heads(own, other_expression, roles)
+    audio_swapped = model.decoder(templates, other_expression)
+    terms = stage1_losses(
         predicted,
         batch.vertices,
-        decode(expression.roll(1, dims=0), audio_code)[0],
-        decode(expression, audio_code.roll(1, dims=0))[0],
+        audio_swapped,
+        model.decoder(templates, one_hot(expression, audio_code.roll(1, dims=0))[0]),
         masks,
         log_probs,
     )
+    if roles.mouth:
+        # The upper face's heads must not move the mouth: the same mouth heads with
+        # another sequence's upper heads decode the same mouth.
+        terms["mouth_invariance"] = masked_mse(audio_swapped, predicted, masks.mouth)
+    return terms
 
 
-def stage2_forward(model: MeshTalk, batch: Batch) -> dict[str, torch.Tensor]:
+def stage2_forward(model: MeshTalk, batch: Batch, roles: HeadRoles = HeadRoles()) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         audio_code = audio_codes(model, batch)
-        labels = model.fusion(model.expression_encoder(batch.vertices, batch.templates[:, None]), audio_code).argmax(dim=-1)
+        expression = model.expression_encoder(batch.vertices, batch.templates[:, None])
+        labels = fusion_log_probs(model, expression, audio_code, roles).argmax(dim=-1)
     one_hot = torch.nn.functional.one_hot(labels, model.config.num_classes).float()
     log_probs = model.prior(one_hot, audio_code)
     return {"nll": prior_nll(log_probs, labels)}
@@ -129,7 +145,7 @@ def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks,
     masks = masks.to(device)
 
     def step(batch: Batch, step_index: int) -> tuple[torch.Tensor, dict]:
-        terms = stage1_forward(model, batch, masks, settings.gumbel_tau)
+        terms = stage1_forward(model, batch, masks, settings.gumbel_tau, settings.roles)
         weights = stage1_weights_at(settings, step_index)
         total = sum(weights[name] * value for name, value in terms.items())
         return total, {name: float(value.detach()) for name, value in terms.items()}
@@ -145,15 +161,19 @@ def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSett
     device = choose_device(settings.device)
 
     def step(batch: Batch, step_index: int) -> tuple[torch.Tensor, dict]:
-        terms = stage2_forward(model, batch)
+        terms = stage2_forward(model, batch, settings.roles)
         return terms["nll"], {"nll": float(terms["nll"].detach())}
 
+    def isolate() -> None:
+        isolate_mouth_context(model.prior, settings.roles)
+
+    isolate()
     return _train("stage2", model, sequences, [model.prior], step, settings, device,
-                  checkpoint, log, validate, validate_every)
+                  checkpoint, log, validate, validate_every, after_step=isolate)
 
 
 def _train(stage, model, sequences, trained_modules, step, settings: TrainSettings, device, checkpoint, log,
-           validate, validate_every, before_start=None) -> list[dict]:
+           validate, validate_every, before_start=None, after_step=None) -> list[dict]:
     """Runs the optimisation; only ``trained_modules`` learn (and use dropout); the rest
     of the model stays frozen in eval mode."""
     model.to(device)
@@ -192,6 +212,8 @@ def _train(stage, model, sequences, trained_modules, step, settings: TrainSettin
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if after_step is not None:
+            after_step()
         scheduler.step()
         for name, value in terms.items():
             running.setdefault(name, []).append(value)
