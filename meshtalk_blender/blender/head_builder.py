@@ -1,5 +1,8 @@
 """Builds the MeshTalk head as Blender objects: the face mesh with its 52 ARKit shape
-keys, and two eyeballs parented to it that turn with the eyeLook keys (drivers).
+keys; two eyeballs parented to it that turn with the eyeLook keys; and the mouth's
+upper teeth, lower teeth and tongue, parented to it too, whose shape keys (jawOpen,
+jawForward, jawLeft, jawRight, tongueOut) follow the face's keys of the same names.
+All of that motion is drivers, so it plays whatever sets the face's keys.
 
 Used by the "Add MeshTalk Head" button and by scripts/render_head.py. The face mesh's
 vertex order is the model's topology, so animation written to it lines up.
@@ -13,9 +16,12 @@ import numpy as np
 from ..core.face.arkit_names import ARKIT_NAMES
 from ..core.face.eyes import IRIS, PUPIL, SCLERA
 from ..core.face.head import MOUTH_MATERIAL, SKIN_MATERIAL, HeadModel, load_bundled_head
+from ..core.face.mouth_parts import GUM, TONGUE, TOOTH, PartMesh, build_mouth_parts
 from ..core.face.rig import EYE_PITCH_DOWN, EYE_PITCH_UP, EYE_YAW, arkit_deltas
 
 FACE_COLOURS = {SKIN_MATERIAL: ("MeshTalk Skin", (0.80, 0.60, 0.50, 1.0)), MOUTH_MATERIAL: ("MeshTalk Mouth", (0.25, 0.06, 0.07, 1.0))}
+PART_COLOURS = {TOOTH: ("MeshTalk Teeth", (0.90, 0.87, 0.78, 1.0)), GUM: ("MeshTalk Gums", (0.72, 0.33, 0.35, 1.0)),
+                TONGUE: ("MeshTalk Tongue", (0.70, 0.30, 0.32, 1.0))}
 EYE_COLOURS = {SCLERA: ("MeshTalk Sclera", (0.92, 0.92, 0.90, 1.0)), IRIS: ("MeshTalk Iris", (0.20, 0.33, 0.45, 1.0)), PUPIL: ("MeshTalk Pupil", (0.02, 0.02, 0.02, 1.0))}
 
 
@@ -26,7 +32,8 @@ def build_head_objects(
     shape_keys: bool = True,
 ) -> tuple[bpy.types.Object, list[bpy.types.Object]]:
     """Creates (face object, [left eye, right eye]) in `collection` (default: the
-    scene's). The face has a Basis key and one key per ARKit name, in ARKIT_NAMES order."""
+    scene's), and the mouth's parts (the face's other children, see `mouth_parts`).
+    The face has a Basis key and one key per ARKIT name, in ARKIT_NAMES order."""
     head = load_bundled_head() if head is None else head
     collection = bpy.context.scene.collection if collection is None else collection
 
@@ -62,7 +69,48 @@ def build_head_objects(
         if shape_keys:
             _drive_eye(eye_object, face, label)
         eyes.append(eye_object)
+    for part in build_mouth_parts(head):
+        _add_part(part, face, f"{name} {part.name}", collection, shape_keys)
     return face, eyes
+
+
+def mouth_parts(face: bpy.types.Object) -> list[bpy.types.Object]:
+    """The teeth and tongue objects built for `face` (by the name they were built with)."""
+    names = {f"{face.name} {part}" for part in ("Teeth Upper", "Teeth Lower", "Tongue")}
+    return [child for child in face.children if child.name in names]
+
+
+def _add_part(part: PartMesh, face: bpy.types.Object, name: str, collection: bpy.types.Collection,
+              shape_keys: bool) -> bpy.types.Object:
+    mesh = _mesh(name, part.vertices, part.faces)
+    used = sorted(set(part.face_materials.tolist()))
+    for index in used:
+        mesh.materials.append(_material(*PART_COLOURS[index]))
+    slots = np.searchsorted(used, part.face_materials)
+    mesh.polygons.foreach_set("material_index", slots.astype(np.int32))
+    obj = bpy.data.objects.new(name, mesh)
+    obj.parent = face
+    collection.objects.link(obj)
+    if shape_keys and part.key_deltas:
+        obj.shape_key_add(name="Basis", from_mix=False)
+        for key_name, delta in part.key_deltas.items():
+            key = obj.shape_key_add(name=key_name, from_mix=False)
+            key.data.foreach_set("co", (part.vertices + delta).astype(np.float32).ravel())
+            key.value = 0.0
+            _follow_key(key, face, key_name)
+    return obj
+
+
+def _follow_key(key: bpy.types.ShapeKey, face: bpy.types.Object, key_name: str) -> None:
+    """The part's key takes the value of the face's key of the same name."""
+    driver = key.driver_add("value").driver
+    driver.type = "AVERAGE"  # one variable: its value, no Python expression to evaluate
+    variable = driver.variables.new()
+    variable.name = "value"
+    variable.type = "SINGLE_PROP"
+    variable.targets[0].id_type = "KEY"
+    variable.targets[0].id = face.data.shape_keys
+    variable.targets[0].data_path = f'key_blocks["{key_name}"].value'
 
 
 def _mesh(name: str, vertices: np.ndarray, faces: list[list[int]]) -> bpy.types.Mesh:
@@ -81,7 +129,7 @@ def _material(name: str, colour) -> bpy.types.Material:
     principled = material.node_tree.nodes.get("Principled BSDF")
     if principled is not None:
         principled.inputs["Base Color"].default_value = colour
-        principled.inputs["Roughness"].default_value = 0.55 if "Skin" in name else 0.25
+        principled.inputs["Roughness"].default_value = 0.55 if "Skin" in name or "Gums" in name else 0.25
     return material
 
 

@@ -20,8 +20,9 @@ How the shapes are made:
 - The other shapes are smooth local displacement fields around the mouth corners,
   lips, cheeks, nose and brows. Left shapes use the face's own left (+x); each Right
   shape is made by the same code with the side flipped, so twins mirror each other.
-Known approximations: tongueOut has no tongue to move and pushes the floor of the
-mouth bag out between the parted lips; cheekPuff inflates the cheek skin along its
+- The teeth and tongue are separate meshes (mouth_parts.py): tongueOut only parts the
+  lips around the tongue here.
+Known approximations: cheekPuff inflates the cheek skin along its
 normal; the linear blend moves blinking lids along a chord, which dips up to about
 0.8 mm under the lid shell at half-closure (it stays clear of the eyeball and cornea).
 """
@@ -37,6 +38,8 @@ from .head import HeadModel
 
 JAW_OPEN_ANGLE = np.radians(16.0)
 JAW_GLIDE = 0.007  # forward slide of the jaw at jawOpen = 1
+# The jaw's slides at weight 1 (metres), for everything that follows the jaw.
+JAW_SLIDES = {"jawForward": (0.0, -0.007, 0.0), "jawLeft": (0.007, 0.0, 0.0), "jawRight": (-0.007, 0.0, 0.0)}
 EYE_YAW = np.radians(28.0)  # eyeLookIn / eyeLookOut at 1
 EYE_PITCH_UP = np.radians(22.0)
 EYE_PITCH_DOWN = np.radians(28.0)
@@ -143,16 +146,21 @@ def _jaw_weight(frame: _Frame) -> np.ndarray:
     return np.clip(weight, 0.0, 1.0)
 
 
-def _jaw_open(frame: _Frame, jaw: np.ndarray) -> np.ndarray:
-    """Turn about the hinge, plus the condyles' forward glide (which keeps the angle of
-    the jaw from swinging back into the neck)."""
-    relative = frame.points - frame.hinge
+def jaw_open_offsets(points: np.ndarray, hinge: np.ndarray) -> np.ndarray:
+    """(N, 3) -> (N, 3): where jawOpen at 1 takes points that follow the jaw fully (the
+    chin's skin, the lower teeth). A turn about the hinge, plus the condyles' forward
+    glide (which keeps the angle of the jaw from swinging back into the neck)."""
+    relative = np.asarray(points, dtype=np.float64) - hinge
     turned = _rotate_about_x(relative, JAW_OPEN_ANGLE)
-    return jaw[:, None] * (turned - relative + np.array([0.0, -JAW_GLIDE, -0.002]))
+    return turned - relative + np.array([0.0, -JAW_GLIDE, -0.002])
 
 
-def _jaw_slide(frame: _Frame, jaw: np.ndarray, offset) -> np.ndarray:
-    return jaw[:, None] * np.asarray(offset)[None, :]
+def _jaw_open(frame: _Frame, jaw: np.ndarray) -> np.ndarray:
+    return jaw[:, None] * jaw_open_offsets(frame.points, frame.hinge)
+
+
+def _jaw_slide(frame: _Frame, jaw: np.ndarray, name: str) -> np.ndarray:
+    return jaw[:, None] * np.asarray(JAW_SLIDES[name])[None, :]
 
 
 # ---------------------------------------------------------------- lips
@@ -320,22 +328,14 @@ def _mouth_sideways(frame: _Frame, side: float) -> np.ndarray:
 
 
 def _tongue_out(frame: _Frame) -> np.ndarray:
-    """No tongue exists: the floor of the mouth bag is pushed out between the lips and
-    the lower lip is pressed down and forward by it."""
-    mouth = frame.patches["mouth"]
-    bag = mouth.ring - mouth.contour_ring
-    floor = (~mouth.upper) & (bag >= 1)
-    out = frame.zero()
-    lift = frame.mouth_front[2] - frame.points[:, 2]
-    roundness = np.sqrt(np.clip(1.0 - mouth.along**2, 0.0, None))
-    for k, forward in ((1, 0.012), (2, 0.024), (3, 0.03), (4, 0.018)):
-        ids = floor & (bag == k)
-        out[ids, 1] = -forward * roundness[ids]
-        out[ids, 2] = (lift[ids] - 0.003) * roundness[ids]
-        out[ids, 0] = -0.3 * frame.points[ids, 0] * (frame.points[ids, 0] != 0)
+    """The tongue is its own mesh (mouth_parts.py), which comes out between the lips;
+    on the face, the lips part around it: the lower lip, pressed down and forward, takes
+    the front of the mouth's floor with it, and the upper lip lifts a little."""
     lower = _lip_half(frame, None, upper=False)
-    out[:, 2] -= 0.004 * lower * (bag < 1)
-    out[:, 1] -= 0.002 * lower * (bag < 1)
+    upper = _lip_half(frame, None, upper=True)
+    out = frame.zero()
+    out[:, 2] = -0.0045 * lower + 0.001 * upper
+    out[:, 1] = -0.002 * lower
     return out
 
 
@@ -545,7 +545,7 @@ def arkit_deltas(head: HeadModel) -> np.ndarray:
     normals = vertex_normals(frame.points, head.faces)
     shapes: dict[str, np.ndarray] = {
         "jawOpen": jaw_open,
-        "jawForward": _jaw_slide(frame, jaw, (0.0, -0.007, 0.0)),
+        "jawForward": _jaw_slide(frame, jaw, "jawForward"),
         "mouthClose": _mouth_close(frame, jaw_open),
         "mouthFunnel": _round_mouth(frame, width_scale=0.42, open_height=0.0055, protrusion=0.009),
         "mouthPucker": _round_mouth(frame, width_scale=0.5, open_height=0.0, protrusion=0.011),
@@ -565,7 +565,7 @@ def arkit_deltas(head: HeadModel) -> np.ndarray:
         shapes["eyeLookDown" + suffix] = _look_vertical(frame, side, up=False)
         shapes["eyeLookIn" + suffix] = _look_sideways(frame, side, inward=True)
         shapes["eyeLookOut" + suffix] = _look_sideways(frame, side, inward=False)
-        shapes["jaw" + suffix] = _jaw_slide(frame, jaw, (side * 0.007, 0.0, 0.0))
+        shapes["jaw" + suffix] = _jaw_slide(frame, jaw, "jaw" + suffix)
         shapes["mouth" + suffix] = _mouth_sideways(frame, side)
         shapes["mouthSmile" + suffix] = _corner_shape(frame, side, (0.006, 0.0045, 0.008)) + _corner_shape(
             frame, side, (0.0, -0.0015, 0.0025), radius=0.03
