@@ -75,13 +75,15 @@ class Landmarks:
 def fit_sphere(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Least-squares sphere: (centre, radius, rms residual)."""
     points = np.asarray(points, dtype=np.float64)
+    mean = points.mean(axis=0)
+    points = points - mean  # far from the origin the algebraic fit loses its digits
     a = np.concatenate([2.0 * points, np.ones((len(points), 1))], axis=1)
     b = (points**2).sum(axis=1)
     solution, *_ = np.linalg.lstsq(a, b, rcond=None)
     centre = solution[:3]
     radius = float(np.sqrt(max(solution[3] + centre @ centre, 1e-18)))
     residual = float(np.sqrt(np.mean((np.linalg.norm(points - centre, axis=1) - radius) ** 2)))
-    return centre, radius, residual
+    return centre + mean, radius, residual
 
 
 def _head_span(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -212,10 +214,12 @@ def classify_parts(vertices: np.ndarray, triangles: np.ndarray, labels: np.ndarr
             a, b = eyes[i], eyes[j]
             if a[1][0] - midline_x <= 0 or b[1][0] - midline_x >= 0:
                 continue
-            # Mirrored across the midline at the same height (depth may differ when the
-            # head is turned a little).
-            mismatch = np.hypot(a[1][0] + b[1][0] - 2 * midline_x, a[1][2] - b[1][2]) / max(a[2], 1e-9)
-            if mismatch < 0.6 and abs(a[2] - b[2]) < 0.25 * a[2]:
+            # At one height, about an eye apart, either side of the midline (their own
+            # midpoint may be off the estimated one when the head is turned a little).
+            apart = a[1][0] - b[1][0]
+            centred = abs(0.5 * (a[1][0] + b[1][0]) - midline_x) < 0.08 * head_width
+            level = abs(a[1][2] - b[1][2]) < 0.6 * a[2]
+            if centred and level and 0.25 * head_width < apart < 0.9 * head_width and abs(a[2] - b[2]) < 0.25 * a[2]:
                 # Several shells per eye (cornea, sclera): keep the largest pair.
                 if pair is None or a[2] + b[2] > pair[0][2] + pair[1][2]:
                     pair = (a, b)
@@ -260,9 +264,11 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
     if len(head_points) < 40:
         raise MeshTalkError(f"{name} has too few vertices in its head ({len(head_points)}) to find a face; "
                             "a head needs a few hundred at least.")
-    # Facing: the head must be mirror-symmetric across X with its nose toward -Y.
-    across_x, across_y = _sideways_symmetry(head_points, head_width)
-    midline_x, symmetry_error = _symmetry_x(head_points, head_centre, head_width)
+    # Facing: the head must be mirror-symmetric across X with its nose toward -Y. A few
+    # thousand points measure symmetry as well as all of them.
+    sample = head_points[np.random.default_rng(0).permutation(len(head_points))[:4000]]
+    across_x, across_y = _sideways_symmetry(sample, head_width)
+    midline_x, symmetry_error = _symmetry_x(sample, head_centre, head_width)
     if across_y < 0.6 * across_x:
         raise MeshTalkError(f"{name} seems to face sideways (+X or -X): rotate it about Z so that its face looks "
                             "toward -Y (Blender's Front view, Numpad 1), then make the keys again.")

@@ -192,8 +192,8 @@ def transfer(fit: FitResult, user_vertices: np.ndarray, user_triangles: np.ndarr
             turn = rotation @ turn_model @ rotation.T
             relative = user_vertices[part.vertices] - part.centre
             deltas[ARKIT_INDEX[look + suffix], part.vertices] = relative @ turn.T - relative
-    jaw_parts = [part for part in landmarks.parts if part.kind == "mouth" and not part.source
-                 and part.centre[2] < landmarks.lip_centre[2]]
+    jaw_parts = lower_mouth_parts([part for part in landmarks.parts if part.kind == "mouth" and not part.source],
+                                  landmarks.lip_centre[2])
     if jaw_parts:
         ids = np.concatenate([part.vertices for part in jaw_parts])
         relative = user_model[ids] - head.jaw_hinge
@@ -207,6 +207,15 @@ def transfer(fit: FitResult, user_vertices: np.ndarray, user_triangles: np.ndarr
         for name, move in moves.items():
             deltas[ARKIT_INDEX[name], ids] = scale * move @ rotation.T
     return CharacterRig(deltas.astype(np.float32), binding, fit, head_deltas.astype(np.float32), eye_parts, jaw_parts)
+
+
+def lower_mouth_parts(parts: list, lip_z: float) -> list:
+    """The mouth parts that follow the jaw: with two or more (upper teeth, lower teeth,
+    tongue) all but the highest; a single one when it sits below the lip line."""
+    if len(parts) >= 2:
+        highest = max(parts, key=lambda part: part.centre[2])
+        return [part for part in parts if part is not highest]
+    return [part for part in parts if part.centre[2] < lip_z]
 
 
 def _keep_lids_off_eyes(deltas: np.ndarray, user_model: np.ndarray, fit: FitResult, head) -> None:
