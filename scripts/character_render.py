@@ -157,6 +157,19 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _grid(images, 9, args.out.with_name(args.out.name + "_keys.png"))
     print("order: neutral, then", ", ".join(ARKIT_NAMES))
+    # Close-ups of what must work: lips parted, sealed again, lids closed.
+    distance_far = distance
+    distance = 0.45 * distance_far
+    centre_far = centre
+    for label_text, weights, focus in (
+            ("neutral", {}, "mouth"), ("jawOpen", {"jawOpen": 1.0}, "mouth"),
+            ("jawOpen + mouthClose", {"jawOpen": 1.0, "mouthClose": 1.0}, "mouth"),
+            ("neutral", {}, "eyes"), ("eyeBlink L + R", {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}, "eyes"),
+            ("eyeBlink 0.5", {"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}, "eyes")):
+        centre = landmarks.lip_centre if focus == "mouth" else landmarks.eye_centres.mean(axis=0)
+        images.append(shot(tmp / f"close_{focus}_{len(images)}.png", weights, text=label_text))
+    _grid(images[-6:], 6, args.out.with_name(args.out.name + "_closeup.png"))
+    distance, centre = distance_far, centre_far
     if args.weights is not None:
         data = json.loads(args.weights.read_text())
         frames = data["frames"]
