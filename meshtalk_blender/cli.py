@@ -105,6 +105,7 @@ def run_animate(args: argparse.Namespace) -> None:
     if kind in WEIGHT_KINDS:  # imported only here: the head's rig costs 0.3 s of imports
         from .core import arkit_export
         from .core.face.arkit_names import ARKIT_NAMES
+        from .core.blinks import complete_blinks
         from .core.retarget import BlendshapeSolver
 
         rig = arkit_export.bundled_head_rig(run.template)
@@ -114,9 +115,12 @@ def run_animate(args: argparse.Namespace) -> None:
         if rig is not None:
             neutral, triangles, deltas = rig
             solver = BlendshapeSolver(deltas, ARKIT_NAMES)  # fresh per attempt: it carries the last frame's weights
+            # The whole take's weights (52 floats a frame) before writing: each blink is
+            # taken to a full closure (core.blinks), which needs its frames on both sides.
+            weights = np.concatenate([solver.solve(frames - neutral)
+                                      for frames in run.chunks(report, device=device_now)])
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
-                for frames in run.chunks(report, device=device_now):
-                    writer.write(solver.solve(frames - neutral))
+                writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return
         if kind == ".npz":
             with NpzWriter(args.out, run.num_output_frames, vertices) as writer:

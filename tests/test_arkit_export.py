@@ -140,3 +140,19 @@ def test_arkit_weights_need_the_heads_topology(speech_wav, tmp_path, template_ve
                      "--out", str(tmp_path / "a.csv")]) == 2
     assert "need a model of the MeshTalk head's topology" in capsys.readouterr().err
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_the_command_lines_weights_have_blinks_that_close(tmp_path):
+    """The bundled model on the sample line: its blinks, completed (core.blinks), reach
+    eyeBlink >= 0.95 in the written file, as in the add-on's takes."""
+    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
+    from meshtalk_blender.core.blinks import blink_peaks
+
+    out = tmp_path / "line.csv"
+    assert cli.main(["animate", str(BUNDLED_MODEL_DIR.parent / "sample_speech.flac"), "--out", str(out), "--quiet",
+                     "--seed", "1"]) == 0
+    rows = list(csv.reader(out.open()))
+    columns = [rows[0].index(name[0].upper() + name[1:]) for name in ARKIT_NAMES]
+    weights = np.array([[float(row[c]) for c in columns] for row in rows[1:]])
+    peaks = blink_peaks(weights, ARKIT_NAMES, 30.0)
+    assert len(peaks) >= 1 and np.mean(peaks >= 0.95) >= 0.8

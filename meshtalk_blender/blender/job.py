@@ -367,7 +367,9 @@ class _Sink:
             self.writer.__exit__(None, None, None)
             return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
         if plan.output == ARKIT:
-            weights = np.concatenate(self.weight_chunks)
+            from ..core.blinks import complete_blinks
+
+            weights = complete_blinks(np.concatenate(self.weight_chunks), plan.solve_names, plan.fps)
             return JobResult(np.zeros((0, 0)), self.total, "", weights=weights,
                              curves=_reduced(weights, plan.key_tolerance, should_cancel))
         def fitting(fraction: float) -> None:
