@@ -179,7 +179,13 @@ def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):
     deltas = targets.key_offsets(face, names)
     animation, _ = core_animation(speech, 0.0, None, 30.0)
     solved = retarget.BlendshapeSolver(deltas, names).solve(animation.vertices - rest)
-    weights = addon_module("core.blinks").complete_blinks(solved, names, 30.0)  # every blink closes
+    # The gaze is drawn for the seed (the vertices have no eyeballs), then every blink closes.
+    gaze = addon_module("core.gaze")
+    info = addon_module("core.audio").probe(addon_module("core.audio").AudioClip(speech))
+    solved = gaze.draw_into(solved.copy(), names, lambda look: gaze.take_gaze(info, len(solved), 30.0, 0, look))
+    weights = addon_module("core.blinks").complete_blinks(solved, names, 30.0)
+    looks = [names.index(name) for name in gaze.LOOK_NAMES]
+    assert weights[:, looks].std(axis=0).max() > 0.02  # the eyes move
     keyed = face.meshtalk.takes[0].action.fcurves.find('key_blocks["eyeBlinkLeft"].value')
     column = weights[:, names.index("eyeBlinkLeft")]
     assert np.abs([keyed.evaluate(1 + n) for n in range(len(weights))] - column).max() < 1e-5

@@ -267,6 +267,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
                 sink.add(frames, done)
                 done += len(frames)
             sink.add_previous(done, total)  # and after it
+            sink.audio_info = info  # the gaze follows the whole take's phrases
             return sink.finish(report, should_cancel)
         except BaseException:
             sink.abort()  # no partial point cache stays behind
@@ -307,6 +308,7 @@ class _Sink:
             self.redraw = redraw_ramp(total, *(first_last if first_last else (None, None)))
         self.writer = None
         self.weight_chunks: list[np.ndarray] = []
+        self.audio_info = None  # the take's whole clip (core.audio.ClipInfo), for the gaze
         self.frames: np.ndarray | None = None
         if plan.output == MESH_CACHE:
             self.writer = cache_io.CacheWriter(plan.cache_path, total, loaded.config.num_vertices, plan.fps)
@@ -369,7 +371,7 @@ class _Sink:
         if plan.output == ARKIT:
             from ..core.blinks import complete_blinks
 
-            weights = complete_blinks(np.concatenate(self.weight_chunks), plan.solve_names, plan.fps)
+            weights = complete_blinks(self._with_gaze(np.concatenate(self.weight_chunks)), plan.solve_names, plan.fps)
             return JobResult(np.zeros((0, 0)), self.total, "", weights=weights,
                              curves=_reduced(weights, plan.key_tolerance, should_cancel))
         def fitting(fraction: float) -> None:
@@ -382,6 +384,23 @@ class _Sink:
                                   on_step=fitting)
         return JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
                          curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
+
+    def _with_gaze(self, weights: np.ndarray) -> np.ndarray:
+        """(T, K) solved weights with the eyeLook columns drawn by core.gaze for the
+        plan's seed (the model's vertices have no eyeballs to solve them from); in a
+        resampled take, only where it is redrawn."""
+        from ..core import gaze
+
+        plan = self.plan
+
+        def drawn(names: list[str]) -> np.ndarray:
+            new = gaze.take_gaze(self.audio_info, len(weights), plan.fps, plan.seed, names)
+            if self.previous is None:
+                return new
+            columns = [plan.solve_names.index(name) for name in names]
+            return blend_with_previous(new, np.asarray(self.previous)[:, columns], self.redraw, np.zeros(len(names)))
+
+        return gaze.draw_into(weights, plan.solve_names, drawn)
 
     def abort(self) -> None:
         if self.writer is not None:

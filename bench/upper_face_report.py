@@ -1,0 +1,76 @@
+"""The upper face the add-on's ARKit output gets from the bundled model: blinks, gaze, brows.
+
+    .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3]
+
+For each file and seed: animate with the bundled model, solve the 52 ARKit weights as
+the add-on does, then print
+- blinks (the eyes' mean eyeBlink peaks): their rate and how many peak at >= 0.95, from
+  the solve alone and after core/blinks.py completes them;
+- gaze (core/gaze.py, drawn for the seed from the clip's phrases): saccades a minute
+  (jumps of more than 2 degrees between frames), the share of time looking more than
+  3 degrees away, the largest eyeLook weight;
+- brows (the model's own): standard deviation and largest value of browInnerUp and
+  browOuterUpLeft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR  # noqa: E402
+from meshtalk_blender.core import audio, pipeline  # noqa: E402
+from meshtalk_blender.core import gaze  # noqa: E402
+from meshtalk_blender.core.blinks import blink_peaks, complete_blinks  # noqa: E402
+from meshtalk_blender.core.checkpoints import load_model  # noqa: E402
+from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, load_bundled_head  # noqa: E402
+from meshtalk_blender.core.retarget import BlendshapeSolver  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("audio", nargs="+", type=Path)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    head = load_bundled_head()
+    deltas = arkit_deltas(head)
+    loaded = load_model(BUNDLED_MODEL_DIR)
+    before, after, seconds = [], [], 0.0
+    saccades, away, look_max, brows = 0, [], 0.0, []
+    for path in args.audio:
+        for seed in range(args.seeds):
+            clip = audio.AudioClip(path)
+            animation = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=seed, device="cpu"))
+            weights = BlendshapeSolver(deltas, ARKIT_NAMES).solve(animation.vertices - head.vertices)
+            before += blink_peaks(weights, ARKIT_NAMES, animation.fps).tolist()
+            after += blink_peaks(complete_blinks(weights, ARKIT_NAMES, animation.fps), ARKIT_NAMES, animation.fps).tolist()
+            seconds += len(weights) / animation.fps
+            looks = gaze.take_gaze(audio.probe(clip), len(weights), animation.fps, seed, ARKIT_NAMES)
+            turn = looks[:, ARKIT_INDEX["eyeLookOutLeft"]] - looks[:, ARKIT_INDEX["eyeLookInLeft"]]
+            lift = (looks[:, ARKIT_INDEX["eyeLookUpLeft"]] * gaze.EYE_PITCH_UP
+                    - looks[:, ARKIT_INDEX["eyeLookDownLeft"]] * gaze.EYE_PITCH_DOWN)
+            degrees = np.degrees(np.stack([turn * gaze.EYE_YAW, lift], axis=1))
+            saccades += int((np.linalg.norm(np.diff(degrees, axis=0), axis=1) > 2.0).sum())
+            away += (np.linalg.norm(degrees, axis=1) > 3.0).tolist()
+            look_max = max(look_max, float(looks.max()))
+            brows.append(weights[:, [ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"]]])
+    before, after = np.array(before), np.array(after)
+    print(f"{len(args.audio)} files x {args.seeds} seeds, {seconds:.0f} s: {len(before)} blinks "
+          f"({len(before) / seconds * 60:.1f} a minute)")
+    for label, peaks in (("model's solve", before), ("completed", after)):
+        print(f"  {label:14s} peaks >= 0.95: {np.mean(peaks >= 0.95) * 100:5.1f} %   median peak {np.median(peaks):.2f}")
+    print(f"  half blinks kept: {np.round(np.sort(after[after < 0.95]), 2).tolist()}")
+    print(f"gaze: {saccades / seconds * 60:.0f} saccades a minute, looking away {np.mean(away) * 100:.0f} % of the "
+          f"time, largest eyeLook weight {look_max:.2f}")
+    brows = np.concatenate(brows)
+    print(f"brows (the model's): browInnerUp std {brows[:, 0].std():.3f} max {brows[:, 0].max():.2f}; "
+          f"browOuterUpLeft std {brows[:, 1].std():.3f} max {brows[:, 1].max():.2f}")
+
+
+if __name__ == "__main__":
+    main()
