@@ -167,7 +167,7 @@ def _drive_parts(obj, rig_plan: RigPlan, rig) -> list[tuple[str, str]]:
     jaw keys: shape keys on the part (its own geometry, any origin) driven by the face's
     keys. Returns [(object name, kind)]."""
     from ..core.face import ARKIT_INDEX, eye_rotations
-    from ..core.face.rig import JAW_GLIDE, JAW_OPEN_ANGLE
+    from ..core.face.rig import jaw_key_offsets
 
     keys = obj.data.shape_keys
     names = {**rig_plan.existing, **{name: name for name in rig_plan.missing}}
@@ -192,14 +192,7 @@ def _drive_parts(obj, rig_plan: RigPlan, rig) -> list[tuple[str, str]]:
         elif part.kind == "mouth" and part.world[:, 2].mean() < landmarks.lip_centre[2]:
             to_model = rig.fit.to_user.inverse()
             hinge = rig.fit.template.head.jaw_hinge
-            relative = to_model.apply(part.world).astype(np.float64) - hinge
-            cos, sin = np.cos(JAW_OPEN_ANGLE), np.sin(JAW_OPEN_ANGLE)
-            turned = np.stack([relative[:, 0], relative[:, 1] * cos - relative[:, 2] * sin,
-                               relative[:, 2] * cos + relative[:, 1] * sin], axis=1)
-            model_moves = {"jawOpen": turned - relative + np.array([0.0, -JAW_GLIDE, -0.002]),
-                           "jawForward": np.tile([0.0, -0.007, 0.0], (len(relative), 1)),
-                           "jawLeft": np.tile([0.007, 0.0, 0.0], (len(relative), 1)),
-                           "jawRight": np.tile([-0.007, 0.0, 0.0], (len(relative), 1))}
+            model_moves = jaw_key_offsets(to_model.apply(part.world), hinge)
             moves = {name: scale * move @ rotation.T for name, move in model_moves.items()}
         if not moves:
             continue

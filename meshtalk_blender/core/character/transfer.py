@@ -151,7 +151,7 @@ class CharacterRig:
 
 def transfer(fit: FitResult, user_vertices: np.ndarray, user_triangles: np.ndarray, check_cancel: Callable[[], None] | None = None) -> CharacterRig:
     from ..face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, eye_rotations
-    from ..face.rig import JAW_GLIDE, JAW_OPEN_ANGLE
+    from ..face.rig import jaw_key_offsets
 
     landmarks = fit.user_landmarks
     to_model = fit.to_user.inverse()
@@ -196,15 +196,7 @@ def transfer(fit: FitResult, user_vertices: np.ndarray, user_triangles: np.ndarr
                                   landmarks.lip_centre[2])
     if jaw_parts:
         ids = np.concatenate([part.vertices for part in jaw_parts])
-        relative = user_model[ids] - head.jaw_hinge
-        cos, sin = np.cos(JAW_OPEN_ANGLE), np.sin(JAW_OPEN_ANGLE)
-        turned = np.stack([relative[:, 0], relative[:, 1] * cos - relative[:, 2] * sin,
-                           relative[:, 2] * cos + relative[:, 1] * sin], axis=1)
-        moves = {"jawOpen": turned - relative + np.array([0.0, -JAW_GLIDE, -0.002]),
-                 "jawForward": np.tile([0.0, -0.007, 0.0], (len(ids), 1)),
-                 "jawLeft": np.tile([0.007, 0.0, 0.0], (len(ids), 1)),
-                 "jawRight": np.tile([-0.007, 0.0, 0.0], (len(ids), 1))}
-        for name, move in moves.items():
+        for name, move in jaw_key_offsets(user_model[ids], head.jaw_hinge).items():
             deltas[ARKIT_INDEX[name], ids] = scale * move @ rotation.T
     return CharacterRig(deltas.astype(np.float32), binding, fit, head_deltas.astype(np.float32), eye_parts, jaw_parts)
 

@@ -2,8 +2,8 @@
 
 They are not part of the face mesh (whose vertex order is the model's topology), but
 objects parented to it, like the eyes: the upper teeth stay with the skull, the lower
-teeth follow the jaw exactly as the chin's skin does (`rig.jaw_open_offsets` and
-`rig.JAW_SLIDES`, weight 1), and the tongue rests on the mouth's floor, follows the jaw
+teeth follow the jaw exactly as the chin's skin does (`rig.jaw_key_offsets`, weight
+1), and the tongue rests on the mouth's floor, follows the jaw
 and comes out between the lips with tongueOut. Each moving part carries one delta per
 ARKit key that moves it (`PartMesh.key_deltas`), which Blender plays as shape keys
 driven by the face's keys of the same names.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .head import HeadModel
-from .rig import JAW_SLIDES, jaw_open_offsets
+from .rig import jaw_key_offsets
 
 TOOTH, GUM, TONGUE = 0, 1, 2
 NEUTRAL_MOUTH_HALF_WIDTH = 0.0244  # the bundled head's, where the arch sizes below fit
@@ -38,7 +38,7 @@ OVERJET = 0.0028  # and sit this far behind the upper incisors' front
 ARCH_HALF_WIDTH = 0.029  # the arch's lateral reach at the molars, at the neutral mouth
 ARCH_DEPTH = 0.033  # how far behind the incisors the arch's last molar ends
 ARCH_POWER = 2.4  # the arch's shape: depth grows as (|x| / half width) ** power
-TONGUE_OUT_REACH = 0.026  # how far the tip comes forward at tongueOut = 1
+TONGUE_OUT_REACH = 0.034  # how far the tip comes forward at tongueOut = 1
 
 
 @dataclass
@@ -269,10 +269,7 @@ TONGUE_OUT_JAW_DROP = 0.3
 
 
 def _jaw_key_deltas(vertices: np.ndarray, hinge: np.ndarray) -> dict[str, np.ndarray]:
-    deltas = {"jawOpen": jaw_open_offsets(vertices, hinge).astype(np.float32)}
-    for name, slide in JAW_SLIDES.items():
-        deltas[name] = np.broadcast_to(np.asarray(slide, dtype=np.float32), vertices.shape).copy()
-    return deltas
+    return {name: offsets.astype(np.float32) for name, offsets in jaw_key_offsets(vertices, hinge).items()}
 
 
 def build_mouth_parts(head: HeadModel) -> tuple[PartMesh, PartMesh, PartMesh]:

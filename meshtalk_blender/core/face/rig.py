@@ -155,6 +155,16 @@ def jaw_open_offsets(points: np.ndarray, hinge: np.ndarray) -> np.ndarray:
     return turned - relative + np.array([0.0, -JAW_GLIDE, -0.002])
 
 
+def jaw_key_offsets(points: np.ndarray, hinge: np.ndarray) -> dict[str, np.ndarray]:
+    """{jawOpen, jawForward, jawLeft, jawRight: (N, 3)}: how each jaw key at 1 moves
+    points that follow the jaw fully (lower teeth, tongue, a character's jaw parts)."""
+    points = np.asarray(points, dtype=np.float64)
+    offsets = {"jawOpen": jaw_open_offsets(points, hinge)}
+    for name, slide in JAW_SLIDES.items():
+        offsets[name] = np.broadcast_to(np.asarray(slide, dtype=np.float64), points.shape).copy()
+    return offsets
+
+
 def _jaw_open(frame: _Frame, jaw: np.ndarray) -> np.ndarray:
     return jaw[:, None] * jaw_open_offsets(frame.points, frame.hinge)
 
