@@ -1,4 +1,5 @@
-"""The upper face the add-on's ARKit output gets from the bundled model: blinks, gaze, brows.
+"""The upper face the add-on's ARKit output gets from the bundled model: blinks, gaze,
+brows, and the head motion the add-on adds.
 
     .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3]
 
@@ -9,8 +10,12 @@ the add-on does, then print
 - gaze (core/gaze.py, drawn for the seed from the clip's phrases): saccades a minute
   (jumps of more than 2 degrees between frames), the share of time looking more than
   3 degrees away, the largest eyeLook weight;
-- brows (the model's own): standard deviation and largest value of browInnerUp and
-  browOuterUpLeft.
+- brows, the model's own and with the raises core/brows.py draws on the pitch accents:
+  standard deviation and largest value of browInnerUp and browOuterUpLeft, raises a
+  minute (browInnerUp rising above 0.15);
+- head motion (core/head_motion.py, drawn for the seed from the clip's level): the
+  standard deviation of pitch, yaw and roll, the largest angle, and nods a minute
+  (pitch down by more than 1.5 degrees within 0.3 s).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR  # noqa: E402
 from meshtalk_blender.core import audio, pipeline  # noqa: E402
+from meshtalk_blender.core import brows as drawn_brows  # noqa: E402
 from meshtalk_blender.core import gaze  # noqa: E402
+from meshtalk_blender.core.head_motion import head_motion  # noqa: E402
+from meshtalk_blender.core.pauses import clip_levels_db  # noqa: E402
 from meshtalk_blender.core.blinks import blink_peaks, complete_blinks  # noqa: E402
 from meshtalk_blender.core.checkpoints import load_model  # noqa: E402
 from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, load_bundled_head  # noqa: E402
@@ -41,7 +49,7 @@ def main() -> None:
     deltas = arkit_deltas(head)
     loaded = load_model(BUNDLED_MODEL_DIR)
     before, after, seconds = [], [], 0.0
-    saccades, away, look_max, brows = 0, [], 0.0, []
+    saccades, away, look_max, brows, joined, heads, nods = 0, [], 0.0, [], [], [], 0
     for path in args.audio:
         for seed in range(args.seeds):
             clip = audio.AudioClip(path)
@@ -58,7 +66,15 @@ def main() -> None:
             saccades += int((np.linalg.norm(np.diff(degrees, axis=0), axis=1) > 2.0).sum())
             away += (np.linalg.norm(degrees, axis=1) > 3.0).tolist()
             look_max = max(look_max, float(looks.max()))
-            brows.append(weights[:, [ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"]]])
+            columns = [ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"]]
+            brows.append(weights[:, columns])
+            drawn = drawn_brows.take_brows(audio.probe(clip), len(weights), animation.fps, seed, ARKIT_NAMES)
+            joined.append(drawn_brows.add_brows(weights, ARKIT_NAMES, drawn)[:, columns])
+            levels = clip_levels_db(audio.probe(clip), len(weights), animation.fps)
+            heads.append(np.degrees(head_motion(levels, animation.fps, seed)))
+            lag = max(1, int(0.3 * animation.fps))
+            dips = heads[-1][lag:, 0] - heads[-1][:-lag, 0] > 1.5  # pitch: positive turns the face down
+            nods += int((np.diff(dips.astype(int)) == 1).sum())
     before, after = np.array(before), np.array(after)
     print(f"{len(args.audio)} files x {args.seeds} seeds, {seconds:.0f} s: {len(before)} blinks "
           f"({len(before) / seconds * 60:.1f} a minute)")
@@ -67,9 +83,14 @@ def main() -> None:
     print(f"  half blinks kept: {np.round(np.sort(after[after < 0.95]), 2).tolist()}")
     print(f"gaze: {saccades / seconds * 60:.0f} saccades a minute, looking away {np.mean(away) * 100:.0f} % of the "
           f"time, largest eyeLook weight {look_max:.2f}")
-    brows = np.concatenate(brows)
-    print(f"brows (the model's): browInnerUp std {brows[:, 0].std():.3f} max {brows[:, 0].max():.2f}; "
-          f"browOuterUpLeft std {brows[:, 1].std():.3f} max {brows[:, 1].max():.2f}")
+    for label, values in (("the model's", np.concatenate(brows)), ("with drawn raises", np.concatenate(joined))):
+        raises = int((np.diff((values[:, 0] > 0.15).astype(int)) == 1).sum())
+        print(f"brows ({label}): browInnerUp std {values[:, 0].std():.3f} max {values[:, 0].max():.2f}; "
+              f"browOuterUpLeft std {values[:, 1].std():.3f} max {values[:, 1].max():.2f}; "
+              f"{raises / seconds * 60:.0f} raises a minute")
+    heads = np.concatenate(heads)
+    print(f"head motion: std pitch {heads[:, 0].std():.1f}, yaw {heads[:, 1].std():.1f}, roll {heads[:, 2].std():.1f} "
+          f"degrees, largest {np.abs(heads).max():.1f}; {nods / seconds * 60:.0f} nods a minute")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def run_animate(args: argparse.Namespace) -> None:
 
     rig = None
     if kind in WEIGHT_KINDS:  # imported only here: the head's rig costs 0.3 s of imports
-        from .core import arkit_export, gaze
+        from .core import arkit_export, brows, gaze
         from .core.blinks import complete_blinks
         from .core.face.arkit_names import ARKIT_NAMES
         from .core.retarget import BlendshapeSolver
@@ -117,11 +117,14 @@ def run_animate(args: argparse.Namespace) -> None:
             solver = BlendshapeSolver(deltas, ARKIT_NAMES)  # fresh per attempt: it carries the last frame's weights
             # The whole take's weights (52 floats a frame) before writing: each blink is
             # taken to a full closure (core.blinks), which needs its frames on both sides.
-            # The eyes' gaze is drawn for the seed (core.gaze: the vertices have no eyeballs).
+            # The eyes' gaze is drawn for the seed (core.gaze: the vertices have no eyeballs),
+            # and brow raises on the pitch accents join the model's faint brows (core.brows).
             weights = np.concatenate([solver.solve(frames - neutral)
                                       for frames in run.chunks(report, device=device_now)])
             gaze.draw_into(weights, ARKIT_NAMES,
                            lambda names: gaze.take_gaze(run.info, len(weights), args.fps, args.seed, names))
+            weights = brows.add_brows(weights, ARKIT_NAMES,
+                                      brows.take_brows(run.info, len(weights), args.fps, args.seed, ARKIT_NAMES))
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
                 writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return

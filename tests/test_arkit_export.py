@@ -142,9 +142,10 @@ def test_arkit_weights_need_the_heads_topology(speech_wav, tmp_path, template_ve
     assert not (tmp_path / "a.csv").exists()
 
 
-def test_the_command_lines_weights_have_blinks_that_close(tmp_path):
+def test_the_command_lines_weights_have_blinks_that_close_and_brows_that_rise(tmp_path):
     """The bundled model on the sample line: its blinks, completed (core.blinks), reach
-    eyeBlink >= 0.95 in the written file, as in the add-on's takes."""
+    eyeBlink >= 0.95 in the written file, as in the add-on's takes; brows rise on the
+    line's pitch accents (core.brows), as the model alone does not."""
     from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
     from meshtalk_blender.core.blinks import blink_peaks
 
@@ -156,3 +157,5 @@ def test_the_command_lines_weights_have_blinks_that_close(tmp_path):
     weights = np.array([[float(row[c]) for c in columns] for row in rows[1:]])
     peaks = blink_peaks(weights, ARKIT_NAMES, 30.0)
     assert len(peaks) >= 1 and np.mean(peaks >= 0.95) >= 0.8
+    inner = weights[:, ARKIT_NAMES.index("browInnerUp")]
+    assert inner.max() - np.median(inner) > 0.15  # a visible raise (the model alone: under 0.05)

@@ -179,16 +179,18 @@ def test_arkit_weights_on_the_heads_own_keys(saved_scene, speech):
     deltas = targets.key_offsets(face, names)
     animation, _ = core_animation(speech, 0.0, None, 30.0)
     solved = retarget.BlendshapeSolver(deltas, names).solve(animation.vertices - rest)
-    # The gaze is drawn for the seed (the vertices have no eyeballs), then every blink closes.
-    gaze = addon_module("core.gaze")
+    # The gaze is drawn for the seed (the vertices have no eyeballs), brows rise on the
+    # pitch accents, then every blink closes.
+    gaze, brows = addon_module("core.gaze"), addon_module("core.brows")
     info = addon_module("core.audio").probe(addon_module("core.audio").AudioClip(speech))
     solved = gaze.draw_into(solved.copy(), names, lambda look: gaze.take_gaze(info, len(solved), 30.0, 0, look))
+    solved = brows.add_brows(solved, names, brows.take_brows(info, len(solved), 30.0, 0, names))
     weights = addon_module("core.blinks").complete_blinks(solved, names, 30.0)
     looks = [names.index(name) for name in gaze.LOOK_NAMES]
     assert weights[:, looks].std(axis=0).max() > 0.02  # the eyes move
-    keyed = face.meshtalk.takes[0].action.fcurves.find('key_blocks["eyeBlinkLeft"].value')
-    column = weights[:, names.index("eyeBlinkLeft")]
-    assert np.abs([keyed.evaluate(1 + n) for n in range(len(weights))] - column).max() < 1e-5
+    keyed = addon_module("blender.actions").sample_curve(
+        face.meshtalk.takes[0].action, 'key_blocks["eyeBlinkLeft"].value', 1, len(weights))
+    assert np.abs(keyed - weights[:, names.index("eyeBlinkLeft")]).max() < 1e-5
     key = face.data.shape_keys
     assert key.animation_data.action is None  # free for the user's own
     assert [strip.action for strip in key.animation_data.nla_tracks["MeshTalk"].strips] == [face.meshtalk.takes[0].action]
@@ -313,8 +315,12 @@ def test_reruns_keep_their_takes_and_remove_restores_the_object(saved_scene, spe
                                                             if output == "MESH_CACHE" else ["MyDisplace"])
         meshtalk_keys = [k for k in face.data.shape_keys.key_blocks if k.name.startswith("MeshTalk ")]
         assert (len(meshtalk_keys) > 0) == ("BASIS" in outputs[:count])
-        assert len([a for a in bpy.data.actions if a.get("meshtalk_take")]) == sum(
+        head_actions = [take.head_action for take in takes]
+        assert None not in head_actions  # every take of the head moves the head, whatever its output
+        assert len([a for a in bpy.data.actions if a.get("meshtalk_take") and a not in head_actions]) == sum(
             o != "MESH_CACHE" for o in outputs[:count])
+        assert [s.action for s in face.animation_data.nla_tracks["MeshTalk Head Motion"].strips] == [
+            takes[count - 1].head_action]
         assert playing_actions(face) == ([] if output == "MESH_CACHE" else [takes[count - 1].action])
         assert face.animation_data.action.name == before["objects"][face.name]["action"]
         assert face.data.shape_keys.key_blocks["MySmile"].value == pytest.approx(0.3)
@@ -388,7 +394,9 @@ def test_arkit_variants_are_separate_actions_and_survive_saving(saved_scene, spe
                                                                 'key_blocks["eyeBlinkLeft"].value'))
     bpy.ops.wm.save_mainfile()
     bpy.ops.wm.open_mainfile(filepath=bpy.data.filepath)
-    assert len([a for a in bpy.data.actions if a.get("meshtalk_take")]) == 3
+    # Each take: its shape-key action and its head motion's.
+    assert len([a for a in bpy.data.actions if a.get("meshtalk_take")]) == 6
+    assert all(take.head_action is not None for take in bpy.data.objects["MeshTalk Head"].meshtalk.takes)
 
 
 def test_resample_keeps_the_lips_and_redraws_the_upper_face(saved_scene, speech):

@@ -62,6 +62,17 @@ def test_one_blend_per_line(blend_with_head, tmp_path):
         face = bpy.data.objects["Face"]
         assert len(face.meshtalk.takes) == 1 and face.meshtalk.takes[0].output == "ARKIT"
         assert playing_actions(face) == [face.meshtalk.takes[0].action]
+        assert face.meshtalk.takes[0].head_action is not None  # the head moves by default
+
+
+def test_no_head_motion_keeps_the_head_still(blend_with_head, tmp_path):
+    line = write_speech(tmp_path / "line.wav", seconds=1.0)
+    batch = addon_module("blender.batch")
+    assert batch.main(["animate", "--object", "Face", "--audio", str(line), "--no-head-motion"]) == 0
+    bpy.ops.wm.open_mainfile(filepath=str(blend_with_head))
+    face = bpy.data.objects["Face"]
+    assert len(face.meshtalk.takes) == 1 and face.meshtalk.takes[0].head_action is None
+    assert face.animation_data is None
 
 
 @pytest.mark.parametrize("arguments, message", [

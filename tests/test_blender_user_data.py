@@ -73,9 +73,11 @@ def users_things(face) -> dict:
     key = face.data.shape_keys
     animation = key.animation_data
     ours = json.loads(face.meshtalk.track_names or "[]")
+    ours_on_object = json.loads(face.meshtalk.head_track_names or "[]")  # the head motion's
     return {"key_action": animation.action.name if animation.action else None,
             "key_tracks": [(t.name, [s.name for s in t.strips]) for t in animation.nla_tracks if t.name not in ours],
-            "object_tracks": [t.name for t in face.animation_data.nla_tracks] if face.animation_data else [],
+            "object_tracks": [t.name for t in face.animation_data.nla_tracks if t.name not in ours_on_object]
+            if face.animation_data else [],
             "drivers": [(d.data_path, d.driver.expression) for d in animation.drivers]}
 
 

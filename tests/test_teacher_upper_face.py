@@ -11,9 +11,10 @@ from scipy import signal
 from test_teacher_support import QUIET_STYLE, make_utterance
 
 from meshtalk_blender.core.face import ARKIT_INDEX, build_head
+from meshtalk_blender.core.prosody import pitch_accents
 from meshtalk_blender.training.speech.utterance import Phoneme, Utterance
 from meshtalk_blender.training.teacher.animate import animate
-from meshtalk_blender.training.teacher.prosody import pitch_accents, pitch_semitones
+from meshtalk_blender.training.teacher.prosody import pitch_semitones
 from meshtalk_blender.training.teacher.sequence import teacher_sequence
 from meshtalk_blender.training.teacher.style import draw_style
 

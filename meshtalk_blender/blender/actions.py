@@ -53,14 +53,16 @@ def _fcurves(action: bpy.types.Action):
     return channelbag.fcurves
 
 
-def write_curve(action: bpy.types.Action, data_path: str, frames: np.ndarray, values: np.ndarray) -> None:
+def write_curve(action: bpy.types.Action, data_path: str, frames: np.ndarray, values: np.ndarray,
+                index: int = 0) -> None:
     """One F-curve with a linear key at each (frame, value): the samples are already
-    at every frame, so Bezier handles would only overshoot."""
+    at every frame, so Bezier handles would only overshoot. ``index``: the element of
+    an array property."""
     curves = _fcurves(action)
-    existing = curves.find(data_path)
+    existing = curves.find(data_path, index=index)
     if existing is not None:
         curves.remove(existing)
-    curve = curves.new(data_path)
+    curve = curves.new(data_path, index=index)
     points = np.empty((len(frames), 2), dtype=np.float32)
     points[:, 0], points[:, 1] = frames, values
     curve.keyframe_points.add(len(frames))
@@ -90,10 +92,11 @@ def write_reduced_curve(action: bpy.types.Action, data_path: str, start_frame: i
     fcurve.update()
 
 
-def sample_curve(action: bpy.types.Action, data_path: str, start_frame: int, count: int) -> np.ndarray | None:
+def sample_curve(action: bpy.types.Action, data_path: str, start_frame: int, count: int,
+                 index: int = 0) -> np.ndarray | None:
     """(count,) what the F-curve plays at frames start_frame.. (None if the action lacks
     it): evaluated by Blender, so reduced keys and an animator's edits count."""
-    fcurve = _fcurves(action).find(data_path)
+    fcurve = _fcurves(action).find(data_path, index=index)
     if fcurve is None:
         return None
     return np.array([fcurve.evaluate(start_frame + n) for n in range(count)], dtype=np.float32)

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
                          help="leave the lips as drawn on p, b and m (default: they close where the model hears one)")
+    animate.add_argument("--no-head-motion", dest="head_motion", action="store_false",
+                         help="keep the MeshTalk head still (default: it nods and turns a little, drawn by the seed)")
     animate.add_argument("--every-frame", action="store_true",
                          help="shape-key outputs: a linear key at every frame (default: the fewest Bezier keys "
                               "within --key-tolerance, none for keys that stay near zero)")
@@ -146,6 +148,7 @@ def _animate(args: argparse.Namespace) -> None:
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
                                temperature=args.temperature, cache_folder=cache_folder,
                                rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips,
+                               head_motion=args.head_motion,
                                keys="EVERY_FRAME" if args.every_frame else "REDUCED", key_tolerance=args.key_tolerance)
     source_blend = bpy.data.filepath
     if args.out_dir is not None:

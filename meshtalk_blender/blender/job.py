@@ -37,6 +37,8 @@ ARKIT, BASIS, MESH_CACHE = "ARKIT", "BASIS", "MESH_CACHE"
 DISCARD_WAIT_SECONDS = 1.0
 PREVIOUS_BLOCK = 600  # frames of a previous take copied at a time
 MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
+# Model space: where the head turns (the top of the spine, behind the jaw, level with the mouth).
+HEAD_PIVOT = np.array([0.0, 0.055, -0.085])
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Resample:
     previous: np.ndarray | None = None  # (T, V, 3) output-space vertices or (T, K) weights
     previous_cache: Path | None = None  # or the take's point cache
     same_lips: bool = True
+    previous_head: np.ndarray | None = None  # (T, 3) the take's head motion, radians
 
 
 @dataclass
@@ -79,6 +82,8 @@ class JobPlan:
     # Shape-key outputs: keys within this of the per-frame weights (core.keyframes),
     # reduced here on the worker; 0: a LINEAR key at every frame.
     key_tolerance: float = 0.0
+    head_motion: bool = False  # draw the head's motion too (an object shaped like the MeshTalk head)
+    head_motion_note: str = ""  # why head motion was asked for and left out, for the report
 
 
 @dataclass
@@ -124,6 +129,9 @@ class JobResult:
     curves: list[ReducedCurve | None] | None = None  # per column of the weights: the fewest keys
     cache_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    head_motion: np.ndarray | None = None  # (T, 3) radians (core.head_motion), when the plan asks for it
+    head_pivot: np.ndarray | None = None  # (3,) the point the head turns about, in the object's space
+    head_axes: np.ndarray | None = None  # (3, 3) model-space directions -> the object's
 
 
 class Job:
@@ -267,7 +275,15 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
                 sink.add(frames, done)
                 done += len(frames)
             sink.add_previous(done, total)  # and after it
-            sink.audio_info = info  # the gaze follows the whole take's phrases
+            if sink.draws_upper_face() or plan.head_motion:  # they follow the whole take's phrases
+                from ..core.pauses import clip_levels_db
+
+                sink.levels_db = clip_levels_db(info, total, plan.fps)
+            if sink.draws_upper_face():
+                from ..core.brows import take_accents
+
+                report("Finding pitch accents", 1.0)
+                sink.accents = take_accents(info)
             return sink.finish(report, should_cancel)
         except BaseException:
             sink.abort()  # no partial point cache stays behind
@@ -308,7 +324,8 @@ class _Sink:
             self.redraw = redraw_ramp(total, *(first_last if first_last else (None, None)))
         self.writer = None
         self.weight_chunks: list[np.ndarray] = []
-        self.audio_info = None  # the take's whole clip (core.audio.ClipInfo), for the gaze
+        self.levels_db: np.ndarray | None = None  # (T,) the take's audio level per frame: its phrases
+        self.accents: list | None = None  # the take's pitch accents (core.prosody), for the brows
         self.frames: np.ndarray | None = None
         if plan.output == MESH_CACHE:
             self.writer = cache_io.CacheWriter(plan.cache_path, total, loaded.config.num_vertices, plan.fps)
@@ -359,6 +376,16 @@ class _Sink:
             self.frames[start:end] = frames
 
     def finish(self, report, should_cancel) -> JobResult:
+        result = self._finish(report, should_cancel)
+        result.head_motion = self.head_motion()
+        if self.plan.head_motion_note:
+            result.notes.append(self.plan.head_motion_note)
+        if result.head_motion is not None:
+            to_output = self.geometry.to_output or Similarity(1.0, np.eye(3), np.zeros(3))
+            result.head_pivot, result.head_axes = to_output.apply(HEAD_PIVOT), to_output.rotation
+        return result
+
+    def _finish(self, report, should_cancel) -> JobResult:
         from ..core import pipeline
 
         plan = self.plan
@@ -371,7 +398,8 @@ class _Sink:
         if plan.output == ARKIT:
             from ..core.blinks import complete_blinks
 
-            weights = complete_blinks(self._with_gaze(np.concatenate(self.weight_chunks)), plan.solve_names, plan.fps)
+            weights = self._with_brows(self._with_gaze(np.concatenate(self.weight_chunks)))
+            weights = complete_blinks(weights, plan.solve_names, plan.fps)
             return JobResult(np.zeros((0, 0)), self.total, "", weights=weights,
                              curves=_reduced(weights, plan.key_tolerance, should_cancel))
         def fitting(fraction: float) -> None:
@@ -385,22 +413,61 @@ class _Sink:
         return JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
                          curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
 
+    def draws_upper_face(self) -> bool:
+        """Whether the gaze and brows are drawn: ARKit weights with look or brow keys."""
+        from ..core.brows import BROW_NAMES
+        from ..core.gaze import LOOK_NAMES
+
+        drawn = set(LOOK_NAMES) | set(BROW_NAMES)
+        return self.plan.output == ARKIT and any(name in drawn for name in self.plan.solve_names)
+
+    def _redrawn(self, new: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        """A take-long (T, ...) track drawn for the plan's seed, kept as `previous` where a
+        resample does not redraw (the same ramp as the frames')."""
+        if previous is None:
+            return new
+        return blend_with_previous(new, previous, self.redraw, np.zeros(new.shape[1:]))
+
     def _with_gaze(self, weights: np.ndarray) -> np.ndarray:
         """(T, K) solved weights with the eyeLook columns drawn by core.gaze for the
-        plan's seed (the model's vertices have no eyeballs to solve them from); in a
-        resampled take, only where it is redrawn."""
+        plan's seed (the model's vertices have no eyeballs to solve them from)."""
         from ..core import gaze
 
         plan = self.plan
+        if self.levels_db is None:
+            return weights
 
         def drawn(names: list[str]) -> np.ndarray:
-            new = gaze.take_gaze(self.audio_info, len(weights), plan.fps, plan.seed, names)
-            if self.previous is None:
-                return new
-            columns = [plan.solve_names.index(name) for name in names]
-            return blend_with_previous(new, np.asarray(self.previous)[:, columns], self.redraw, np.zeros(len(names)))
+            previous = None
+            if self.previous is not None:
+                previous = np.asarray(self.previous)[:, [plan.solve_names.index(name) for name in names]]
+            return self._redrawn(gaze.clip_gaze(self.levels_db, plan.fps, plan.seed, names), previous)
 
         return gaze.draw_into(weights, plan.solve_names, drawn)
+
+    def _with_brows(self, weights: np.ndarray) -> np.ndarray:
+        """(T, K) weights with brow raises drawn by core.brows for the plan's seed joined
+        to the brow columns; in a resampled take, only where it is redrawn."""
+        from ..core import brows
+
+        plan = self.plan
+        if self.accents is None:
+            return weights
+        drawn = brows.clip_brows(self.levels_db, self.accents, plan.fps, plan.seed, plan.solve_names)
+        out = brows.add_brows(weights, plan.solve_names, drawn)
+        if self.previous is not None:
+            columns = [i for i, name in enumerate(plan.solve_names) if name in brows.BROW_NAMES]
+            out[:, columns] = self._redrawn(out[:, columns], np.asarray(self.previous)[:, columns])
+        return out
+
+    def head_motion(self) -> np.ndarray | None:
+        """(T, 3) pitch, yaw, roll (radians, core.head_motion) for the plan's seed."""
+        from ..core.head_motion import head_motion
+
+        if not self.plan.head_motion or self.levels_db is None:
+            return None
+        previous = self.resample.previous_head if self.resample is not None else None
+        return self._redrawn(head_motion(self.levels_db, self.plan.fps, self.plan.seed), previous)
 
     def abort(self) -> None:
         if self.writer is not None:

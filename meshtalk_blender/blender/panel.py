@@ -81,6 +81,7 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         box.operator("meshtalk.add_head", icon="USER")
         layout.prop(settings, "rest_in_pauses")
         layout.prop(settings, "seal_lips")
+        layout.prop(settings, "head_motion")
 
         job = job_runner.running()
         if job is not None:
@@ -112,12 +113,16 @@ class MESHTALK_PT_panel(bpy.types.Panel):
         row.prop(settings, "variant_count")
         row.operator("meshtalk.make_variants", icon="DUPLICATE")
 
-        if has_take and any(take.output == "ARKIT" for take in obj.meshtalk.takes):
+        weighted = has_take and any(take.output == "ARKIT" for take in obj.meshtalk.takes)
+        nodding = has_take and any(take.head_action is not None for take in obj.meshtalk.takes)
+        if weighted or nodding:
             box = layout.box()
-            box.label(text="Strength (ARKit-weight takes)", icon="MODIFIER")
+            box.label(text="Strength", icon="MODIFIER")
             column = box.column(align=True)
-            for name in ("mouth", "blinks", "brows", "upper_face"):
+            for name in ("mouth", "blinks", "brows", "upper_face") if weighted else ():
                 column.prop(obj.meshtalk, f"strength_{name}", slider=True)
+            if nodding:
+                column.prop(obj.meshtalk, "strength_head", slider=True)
 
         if has_take:
             box = layout.box()

@@ -8,6 +8,8 @@ A character with several lines plays all of them, each at its strip's frame.
   used: it stays free for the user's own, which plays on top and overrides the keys it
   animates (an animator's polish layer). An NLA strip is also where an animator edits a
   take (Tab in the NLA editor).
+- A take's head motion (blender/head_actions.py) plays the same way, on the object's own
+  NLA track "MeshTalk Head Motion".
 - Point-cache takes play through one Mesh Cache modifier per line, first in the stack.
   A modifier alone would hold its first or last frame over the other lines, so a
   driver (a simple expression: no Python needed) turns its influence on from its line's
@@ -32,6 +34,7 @@ quiet = False
 
 CACHE_MODIFIER_NAME = "MeshTalk Cache"
 TRACK_NAME = "MeshTalk"
+HEAD_TRACK_NAME = "MeshTalk Head Motion"
 SHAPE_KEY_OUTPUTS = ("ARKIT", "BASIS")
 
 
@@ -75,6 +78,7 @@ def refresh(obj: bpy.types.Object) -> None:
         take.playing = True
     _drop_the_single_take_setup(obj)
     _refresh_track(obj, [t for t in playing.values() if t.output in SHAPE_KEY_OUTPUTS])
+    _refresh_head_track(obj, list(playing.values()))
     _refresh_cache_modifiers(obj, {line: t for line, t in playing.items() if t.output == "MESH_CACHE"})
     _silence_idle_basis_keys(obj, playing.values())
 
@@ -83,6 +87,7 @@ def clear(obj: bpy.types.Object) -> None:
     """Removes the track and the modifiers (the takes themselves stay)."""
     _drop_the_single_take_setup(obj)
     _refresh_track(obj, [])
+    _refresh_head_track(obj, [])
     _refresh_cache_modifiers(obj, {})
 
 
@@ -105,34 +110,55 @@ def tracks(obj: bpy.types.Object) -> list:
 
 
 def _refresh_track(obj: bpy.types.Object, takes: list) -> None:
-    """One track holds the lines one after another (the first strip holds its ends, the
-    others hold forward, so every frame has a value). Strips of a track may not overlap:
-    a line that overlaps another goes on a track above, which plays only on its frames."""
-    key = obj.data.shape_keys
+    """The shape-key takes' actions on the shape keys' MeshTalk track(s)."""
+    names = _rebuild_tracks(obj.data.shape_keys, [(take, take.action) for take in takes], TRACK_NAME, tracks(obj))
+    obj.meshtalk.track_names = json.dumps(names)
+
+
+def head_tracks(obj: bpy.types.Object) -> list:
+    """MeshTalk's NLA tracks of head motion on the object, bottom first."""
+    if obj.animation_data is None:
+        return []
+    names = json.loads(obj.meshtalk.head_track_names or "[]")
+    return [track for track in obj.animation_data.nla_tracks if track.name in names]
+
+
+def _refresh_head_track(obj: bpy.types.Object, takes: list) -> None:
+    """The playing takes' head motion on the object's "MeshTalk Head Motion" track(s)."""
+    names = _rebuild_tracks(obj, [(take, take.head_action) for take in takes], HEAD_TRACK_NAME, head_tracks(obj))
+    obj.meshtalk.head_track_names = json.dumps(names)
+
+
+def _rebuild_tracks(owner, placed: list, base_name: str, old_tracks: list) -> list[str]:
+    """Rebuilds `owner`'s tracks from (take, action) pairs; returns the new tracks'
+    names. One track holds the lines one after another (the first strip holds its ends,
+    the others hold forward, so every frame has a value). Strips of a track may not
+    overlap: a line that overlaps another goes on a track above, which plays only on
+    its frames."""
     # What an animator set on a strip (muted, its influence, how it blends) stays with
     # its take's action across rebuilds.
     kept = {strip.action: (strip.mute, strip.influence, strip.blend_type)
-            for old in tracks(obj) for strip in old.strips if strip.action is not None}
-    for old in tracks(obj):
-        key.animation_data.nla_tracks.remove(old)
-    placed: list[list] = []  # per track: its takes, in time order
-    for take in sorted((t for t in takes if t.action is not None), key=lambda t: t.start_frame):
-        for layer in placed:
-            if layer[-1].start_frame + layer[-1].frames <= take.start_frame:
-                layer.append(take)
+            for old in old_tracks for strip in old.strips if strip.action is not None}
+    for old in old_tracks:
+        owner.animation_data.nla_tracks.remove(old)
+    layers: list[list] = []  # per track: its (take, action) pairs, in time order
+    for take, action in sorted(((t, a) for t, a in placed if a is not None), key=lambda pair: pair[0].start_frame):
+        for layer in layers:
+            if layer[-1][0].start_frame + layer[-1][0].frames <= take.start_frame:
+                layer.append((take, action))
                 break
         else:
-            placed.append([take])
+            layers.append([(take, action)])
     names = []
-    for depth, layer in enumerate(placed):
-        track = key.animation_data_create().nla_tracks.new()
-        track.name = TRACK_NAME if depth == 0 else f"{TRACK_NAME} (overlapping lines)"
+    for depth, layer in enumerate(layers):
+        track = owner.animation_data_create().nla_tracks.new()
+        track.name = base_name if depth == 0 else f"{base_name} (overlapping lines)"
         names.append(track.name)
-        for index, take in enumerate(layer):
-            strip = track.strips.new(line_of(take) or take.name, take.start_frame, take.action)
-            strip.mute, strip.influence, strip.blend_type = kept.get(take.action, (False, 1.0, "REPLACE"))
+        for index, (take, action) in enumerate(layer):
+            strip = track.strips.new(line_of(take) or take.name, take.start_frame, action)
+            strip.mute, strip.influence, strip.blend_type = kept.get(action, (False, 1.0, "REPLACE"))
             strip.extrapolation = "NOTHING" if depth else ("HOLD" if index == 0 else "HOLD_FORWARD")
-    obj.meshtalk.track_names = json.dumps(names)
+    return names
 
 
 def _drop_the_single_take_setup(obj: bpy.types.Object) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..core.defaults import MAX_SEED
 from ..core.errors import MeshTalkError
-from . import (actions, addon, audio_source, cache_files, model_source, playback, properties, strengths, targets,
-               writers)
+from . import (actions, addon, audio_source, cache_files, head_actions, model_source, playback, properties, strengths,
+               targets, writers)
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
 
@@ -99,6 +99,9 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
         plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
         if output == BASIS:
             plan.basis_existing = _shared_basis(obj)
+    plan.head_motion = bool(settings.head_motion) and wants_head_motion(obj, info.mode)
+    if settings.head_motion and info.mode == targets.SAME_TOPOLOGY and not plan.head_motion:
+        plan.head_motion_note = head_actions.supported(obj) + "."
     spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
                     settings.temperature, scope, key_tolerance=plan.key_tolerance)
@@ -150,12 +153,15 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         raise MeshTalkError(f"None of the shape keys this take animates on '{obj.name}' can be animated any more "
                             "(deleted or driven); animate again.")
     previous, previous_cache = _previous_output(obj, take, key_names)
+    previous_head = head_actions.raw_angles(take)  # its head motion, redrawn where the frames are
     plans, specs = [], []
     for seed in seeds:
         plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
                        take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
                        seal_lips=settings.seal_lips, key_tolerance=key_tolerance(settings),
-                       resample=Resample(labels, model_frames, output_frames, previous, previous_cache))
+                       resample=Resample(labels, model_frames, output_frames, previous, previous_cache,
+                                         previous_head=previous_head),
+                       head_motion=previous_head is not None and wants_head_motion(obj, take.mode))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
             if tuple(info.arkit_keys[name] for name in plan.solve_names) != key_names:
@@ -175,6 +181,13 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         plans.append(plan)
         specs.append(spec)
     return Work(plans, specs, summary)
+
+
+def wants_head_motion(obj, mode: str) -> bool:
+    """Head motion turns the whole object: only for a head (the MeshTalk head's
+    topology; a character's own mesh may be a whole body), and not for objects rotated
+    by axis and angle (no delta rotation there)."""
+    return mode == targets.SAME_TOPOLOGY and head_actions.supported(obj) is None
 
 
 def _previous_output(obj, take, key_names: tuple[str, ...]) -> tuple[np.ndarray | None, Path | None]:
@@ -316,6 +329,12 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
     else:
         take.cache_file = spec.cache_file
         cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more
+    if result.head_motion is not None:
+        take.head_action = head_actions.write_action(
+            obj, f"MeshTalk {obj.name} head {number}", result.head_motion, spec.start_frame, result.head_pivot,
+            result.head_axes, strengths.wanted(obj)["head"])
+        take.head_frame = json.dumps({"pivot": result.head_pivot.tolist(), "axes": result.head_axes.tolist()})
+        strengths.record_head(take, strengths.wanted(obj)["head"])
     return len(state.takes) - 1
 
 

@@ -1,6 +1,7 @@
 """Strength sliders, as Audio2Face offers them: how much of the mouth, the blinks, the
 brows and the rest of the upper face (gaze, squints, wide eyes) an object's ARKit-weight
-takes play, each from 0 to 2, without running the model again.
+takes play, and how much head motion any take plays, each from 0 to 2, without running
+the model again (the head motion is recomputed from its raw angles: head_actions.py).
 
 A take's keys are scaled in place (a key's value and both handles' values: the curve
 between keys scales exactly), and the factor each group of a take carries is kept with
@@ -20,7 +21,7 @@ import numpy as np
 from ..core.retarget import arkit_name_of, is_mouth_key
 from . import actions, writers
 
-GROUPS = ("mouth", "blinks", "brows", "upper_face")
+GROUPS = ("mouth", "blinks", "brows", "upper_face", "head")
 # A slider at 0 scales by this instead (invisible), so that moving it back restores the
 # curve: scaled by 0 it would be lost.
 LEAST_FACTOR = 1e-4
@@ -51,10 +52,15 @@ def applied(take) -> dict[str, float]:
 
 def apply_to_take(obj: bpy.types.Object, take) -> None:
     """Rescales an ARKit-weight take's curves from the factors it carries to the
-    object's sliders."""
+    object's sliders, and redraws its head motion at the Head slider's."""
+    now, target = applied(take), wanted(obj)
+    if take.head_action is not None and now["head"] != target["head"]:
+        from . import head_actions
+
+        head_actions.rewrite(obj, take, target["head"])
+        record_head(take, target["head"])
     if take.output != "ARKIT" or take.action is None:
         return
-    now, target = applied(take), wanted(obj)
     for key_name in json.loads(take.key_names or "[]"):
         group = group_of(key_name)
         if group is None or now[group] == target[group]:
@@ -63,6 +69,10 @@ def apply_to_take(obj: bpy.types.Object, take) -> None:
         if curve is not None:  # (a reduced take has no curve for a key near zero)
             _scale(curve, target[group] / now[group])
     take.strengths = json.dumps(target)
+
+
+def record_head(take, factor: float) -> None:
+    take.strengths = json.dumps(applied(take) | {"head": factor})
 
 
 def apply_to_object(obj: bpy.types.Object) -> None:

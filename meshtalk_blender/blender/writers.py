@@ -123,15 +123,16 @@ def cache_file_path(obj: bpy.types.Object, take) -> Path:
 
 
 def remove_take(obj: bpy.types.Object, index: int, refresh: bool = True) -> None:
-    """Removes one take and what it created (its action, its basis keys); if it played,
+    """Removes one take and what it created (its actions, its basis keys); if it played,
     its line's newest other take plays. Its point cache stays on disk: Undo may bring
     the take back (blender/cache_files.py deletes it when nothing can)."""
     state = obj.meshtalk
     take = state.takes[index]
     key = obj.data.shape_keys
-    action = take.action
-    if actions.is_meshtalk_action(action):
-        bpy.data.actions.remove(action)  # its NLA strip goes with it
+    take_had_head = take.head_action is not None
+    for action in (take.action, take.head_action):
+        if actions.is_meshtalk_action(action):
+            bpy.data.actions.remove(action)  # its NLA strip goes with it
     if key is not None:  # its basis keys that no other take uses
         others = {name for i, other in enumerate(state.takes) if i != index
                   for name in json.loads(other.basis_keys or "[]")}
@@ -145,6 +146,10 @@ def remove_take(obj: bpy.types.Object, index: int, refresh: bool = True) -> None
         state.active_take = min(state.active_take - (state.active_take > index), max(0, len(state.takes) - 1))
     if refresh:
         playback.refresh(obj)
+    if take_had_head and not any(other.head_action is not None for other in state.takes):
+        from . import head_actions
+
+        head_actions.forget(obj)  # after the refresh: the head track has gone
 
 
 def remove_all_takes(obj: bpy.types.Object) -> None:

@@ -123,12 +123,9 @@ def clip_gaze(levels_db: np.ndarray, fps: float, seed: int, names: Sequence[str]
 def take_gaze(info, count: int, fps: float, seed: int, names: Sequence[str]) -> np.ndarray:
     """(count, len(names)) float32 eyeLook weights for the clip `info` (core.audio's
     ClipInfo) at `fps`, drawn for `seed`; its phrases from the clip's levels."""
-    from . import audio
-    from .model.config import AUDIO_SAMPLE_RATE
-    from .pauses import frame_levels_db
+    from .pauses import clip_levels_db
 
-    levels = frame_levels_db(audio.NormalisedSamples(info).get, AUDIO_SAMPLE_RATE, count, fps)
-    return clip_gaze(levels, fps, seed, names)
+    return clip_gaze(clip_levels_db(info, count, fps), fps, seed, names)
 
 
 def draw_into(weights: np.ndarray, names: Sequence[str], gaze_of) -> np.ndarray:

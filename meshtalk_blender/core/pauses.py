@@ -80,6 +80,15 @@ def rest_weights(spans: list[tuple[int, int]], count: int, fps: float) -> np.nda
     return weights
 
 
+def clip_levels_db(info, count: int, fps: float) -> np.ndarray:
+    """(count,) frame levels at `fps` of a whole clip (core.audio's ClipInfo), read from
+    its loudness-normalised samples."""
+    from . import audio
+    from .model.config import AUDIO_SAMPLE_RATE
+
+    return frame_levels_db(audio.NormalisedSamples(info).get, AUDIO_SAMPLE_RATE, count, fps)
+
+
 def clip_rest_weights(samples_for: SamplesFor, sample_rate: int, count: int, fps: float) -> np.ndarray:
     """(count,) rest weights for a clip, frames at ``fps``."""
     levels = frame_levels_db(samples_for, sample_rate, count, fps)

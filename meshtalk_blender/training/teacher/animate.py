@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.audio import frame_count
+from ...core.brows import BrowEvent, brow_weights
 from ...core.face import ARKIT_NAMES
 from ...core.model.config import MODEL_FPS
+from ...core.prosody import PitchAccent, pitch_accents
 from ..speech.utterance import Utterance
 from .blinks import Blink, blink_weights, draw_blinks
-from .brows import BrowEvent, brow_weights, draw_brow_events
+from .brows import draw_brow_events
 from .closures import Contact, contact_track, lip_contacts
 from .coarticulation import articulator_tracks, viseme_segments
 from .gaze import Saccade, draw_saccades, gaze_weights
 from .mouth import mouth_weights
-from .prosody import PitchAccent, pitch_accents, pitch_semitones, segment_loudness
+from .prosody import pitch_semitones, segment_loudness
 from .squints import squint_weights
 from .style import Style, draw_style
 from .visemes import SEAL, TUCK

@@ -15,7 +15,7 @@ import numpy as np
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
 from ..speech.utterance import Phoneme
 from .activity import is_speaking, speech_intervals
-from .envelopes import event_times, pulse
+from ...core.envelopes import event_times, pulse
 
 GRID_STEP = 0.01  # s, resolution of the random event times
 REFRACTORY = 0.45  # s, no blink starts while the previous one is under way

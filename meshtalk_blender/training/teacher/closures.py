@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..speech.utterance import Phoneme
-from .envelopes import raised_cosine
+from ...core.envelopes import raised_cosine
 from .visemes import viseme_parts
 
 MIN_HOLD = 0.07  # s

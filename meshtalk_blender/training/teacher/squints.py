@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
-from .envelopes import pulse, soft_union
+from ...core.envelopes import pulse, soft_union
 
 SQUINTS_PER_MINUTE = 3.0
 
