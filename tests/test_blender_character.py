@@ -176,3 +176,92 @@ def test_rig_batch_verb(scene, known, tmp_path, capsys):
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "rigged.blend"))
     assert len(bpy.data.objects["Body"].data.shape_keys.key_blocks) == 53
     assert batch.main(["rig", "--object", "Nobody"]) == 2
+
+
+def ball_head(scene):
+    """A stylised ball head (radius 0.1, no nose): the search finds no face on it."""
+    from test_character_rig import sphere
+
+    vertices, triangles = sphere(80)
+    mesh = bpy.data.meshes.new("Ball")
+    mesh.from_pydata(vertices.tolist(), [], triangles.tolist())
+    obj = bpy.data.objects.new("Ball", mesh)
+    scene.collection.objects.link(obj)
+    obj.location = (1.0, 0.0, 0.5)  # the points are read in world space
+    bpy.context.view_layer.update()
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    return obj
+
+
+def test_face_landmarks_fix_a_face_the_search_cannot_find(scene):
+    import json
+
+    from test_character_rig import BALL_FACE
+
+    obj = ball_head(scene)
+    with pytest.raises(RuntimeError, match="show the face's landmarks"):
+        run_operator("make_arkit_keys")
+    assert run_operator("place_face_landmarks") == {"FINISHED"}
+    landmarks = addon_module("blender.face_landmarks")
+    empties = landmarks.landmark_objects(obj)
+    assert sorted(empties) == sorted(BALL_FACE) and all(e.parent == obj for e in empties.values())
+    from blender_support import draw_panel
+
+    calls = draw_panel(addon_module("blender.panel").MESHTALK_PT_panel)
+    assert ("operator", "meshtalk.place_face_landmarks") in calls and ("operator", "Clear") in calls
+    assert any("Face landmarks: drag them" in text for _, text in calls)
+    guessed = landmarks.placed_points(obj)
+    assert guessed["eye_left"][2] > guessed["nose_tip"][2] > guessed["mouth_left"][2] > guessed["chin"][2]
+    assert guessed["eye_left"][0] > guessed["eye_right"][0]
+    # The user drags them onto the ball's face (in world space; only X and Z count).
+    for name, point in BALL_FACE.items():
+        empties[name].matrix_world.translation = (point[0] + 1.0, point[1], point[2] + 0.5)
+    bpy.context.view_layer.update()
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    found = json.loads(obj["meshtalk_character"])
+    assert found["placed"] and found["eyes"] == "placed" and found["added"] == 52
+    on_ball = -np.sqrt(0.1**2 - 0.025**2 - 0.035**2)  # put on the surface: the ball's y there
+    assert np.allclose(found["points"]["mouth_left"], [1.025, on_ball, 0.465], atol=0.004)
+    offsets = world_offsets(obj)[addon_module("core.face").ARKIT_INDEX["jawOpen"]]
+    rest = np.array([v.co[:] for v in obj.data.vertices])
+    chin = (rest[:, 1] < -0.08) & (rest[:, 2] < -0.045) & (np.abs(rest[:, 0]) < 0.015)
+    assert offsets[chin, 2].mean() < -0.008  # the jaw drops below the placed mouth
+    assert run_operator("clear_face_landmarks") == {"FINISHED"}
+    assert landmarks.landmark_objects(obj) == {} and "MeshTalk Chin (Ball)" not in bpy.data.objects
+
+
+def test_landmarks_make_meshtalks_keys_again_and_keep_the_users(scene, known):
+    import json
+
+    obj = make_object(known, data_transform=False)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    mine = obj.shape_key_add(name="A25_Jaw_Open", from_mix=False)  # the user's jawOpen
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    smile_before = key_coordinates(obj, "mouthSmileLeft")
+    assert run_operator("place_face_landmarks") == {"FINISHED"}  # where the search found them
+    landmarks = addon_module("blender.face_landmarks")
+    found = json.loads(obj["meshtalk_character"])
+    placed = landmarks.placed_points(obj)
+    for name in placed:
+        assert np.allclose(placed[name], found["points"][name], atol=1e-6)
+    # Wider mouth corners (3 mm each side): the smile follows them.
+    empties = landmarks.landmark_objects(obj)
+    for name, step in (("mouth_left", 0.003), ("mouth_right", -0.003)):
+        empties[name].matrix_world.translation.x += step
+    bpy.context.view_layer.update()
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    names = [block.name for block in obj.data.shape_keys.key_blocks]
+    assert len(names) == 1 + 52 and names.count("mouthSmileLeft") == 1 and "jawOpen" not in names
+    again = json.loads(obj["meshtalk_character"])
+    assert again["remade"] == 51 and again["added"] == 0 and again["kept"] == ["A25_Jaw_Open"]
+    smile_after = key_coordinates(obj, "mouthSmileLeft")
+    assert np.abs(smile_after - smile_before).max() > 0.0005  # made again from the moved corners
+    rest = np.array([v.co[:] for v in obj.data.vertices], dtype=np.float32)
+    assert np.allclose(key_coordinates(obj, mine.name), rest, atol=1e-7)  # the user's key as it was
+
+
+def key_coordinates(obj, name: str) -> np.ndarray:
+    flat = np.zeros(len(obj.data.vertices) * 3, np.float32)
+    obj.data.shape_keys.key_blocks[name].data.foreach_get("co", flat)
+    return flat.reshape(-1, 3)

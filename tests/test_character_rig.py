@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from meshtalk_blender.core.character import make_rig
+from meshtalk_blender.core.character.landmarks import detect, placeable_points
 from meshtalk_blender.core.character.mesh import triangles_of
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import ARKIT_INDEX, IdentityParams
@@ -112,3 +113,51 @@ def test_bad_input_has_one_clear_message(case, message):
             vertices[5] = np.nan
     with pytest.raises(MeshTalkError, match=message):
         make_rig(vertices, triangles)
+
+
+# A stylised ball head: nothing stands out like a nose, so the search finds no face; the
+# user places the six points (metres, on a ball of radius 0.1 looking toward -Y).
+BALL_FACE = {"nose_tip": [0.0, -1.0, 0.0], "eye_left": [0.03, -1.0, 0.035], "eye_right": [-0.03, -1.0, 0.035],
+             "mouth_right": [-0.025, -1.0, -0.035], "mouth_left": [0.025, -1.0, -0.035], "chin": [0.0, -1.0, -0.065]}
+
+
+def test_placed_landmarks_make_keys_where_the_search_finds_no_face():
+    vertices, triangles = sphere(80)
+    with pytest.raises(MeshTalkError, match="show the face's landmarks"):
+        make_rig(vertices, triangles)
+    rig = make_rig(vertices, triangles, placed=BALL_FACE)  # only x and z count: y is put on the surface
+    assert rig.fit.user_landmarks.eyes_from == "placed"
+    jaw = rig.deltas[ARKIT_INDEX["jawOpen"]] * 1000.0
+    front = vertices[:, 1] < -0.08
+    chin = front & (vertices[:, 2] < -0.045) & (np.abs(vertices[:, 0]) < 0.015)
+    above_mouth = front & (vertices[:, 2] > -0.02) & (vertices[:, 2] < 0.0) & (np.abs(vertices[:, 0]) < 0.015)
+    assert jaw[chin, 2].mean() < -8.0  # the jaw drops below the placed mouth
+    assert np.abs(jaw[above_mouth]).max() < 0.5 and np.abs(jaw[vertices[:, 1] > 0.05]).max() == 0.0
+    blink = np.linalg.norm(rig.deltas[ARKIT_INDEX["eyeBlinkLeft"]], axis=1) > 0.0005
+    assert blink.sum() > 10 and np.all(vertices[blink, 0] > 0.005)  # the left lid, around the left pupil
+    assert np.abs(vertices[blink, 2] - 0.035).max() < 0.03
+
+
+def test_placing_the_points_the_search_finds_gives_the_same_keys():
+    mesh = triangulated(head_mesh())
+    triangles = triangles_of(mesh.faces)
+    found = detect(mesh.vertices, triangles)
+    rig = make_rig(mesh.vertices, triangles, placed=placeable_points(found))
+    assert rig.fit.user_landmarks.eyes_from == "islands"  # the eyeballs under the placed pupils
+    error_mm = np.linalg.norm(rig.deltas - mesh.truth, axis=2) * 1000.0
+    assert error_mm.mean(axis=1).max() < 0.15
+    checks = functional(mesh, rig.deltas)
+    assert checks["lips_open_mm"] > 0.8 * functional(mesh, mesh.truth)["lips_open_mm"]
+    assert checks["lips_sealed_mm"] < 1.0 and checks["blink_gap_mm"] < 2.0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"eye_left": [-0.03, -1.0, 0.035], "eye_right": [0.03, -1.0, 0.035]}, "left landmarks must be on its left"),
+    ({"chin": [0.0, -1.0, 0.05]}, "out of order"),
+    ({"nose_tip": [0.0, -1.0, 0.5]}, "'nose tip' is not on the head"),
+    ({"mouth_left": [0.09, -1.0, -0.07]}, "'mouth left' is not in front of the face"),
+])
+def test_misplaced_points_are_refused_with_what_to_do(change, message):
+    vertices, triangles = sphere(40)
+    with pytest.raises(MeshTalkError, match=message):
+        make_rig(vertices, triangles, placed={**BALL_FACE, **change})

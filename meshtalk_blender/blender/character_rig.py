@@ -3,9 +3,10 @@
 ``plan(context, obj)`` gathers everything on the main thread (world-space rest vertices,
 triangles, separate eyeball / teeth objects) and checks what can be checked at once;
 ``run(plan, progress, check_cancel)`` is the heavy part (no bpy: a worker thread may run
-it); ``apply(plan, rig)`` writes the keys the mesh does not have yet (existing keys are
+it); ``apply(plan, rig)`` writes the keys the mesh does not have yet (the user's keys are
 never touched), drives eyeball and lower-teeth objects from them, and records what was
-found on the object (shown in the panel).
+found on the object (shown in the panel). With face landmarks placed (face_landmarks.py)
+the fit takes them, and the keys an earlier Make ARKit Shape Keys made are made again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..core.errors import MeshTalkError
 from ..core.retarget import match_arkit_keys
-from . import targets
+from . import face_landmarks, targets
 
 FOUND_PROPERTY = "meshtalk_character"  # JSON: what the last Make ARKit Shape Keys found
 PART_KEY_PREFIX = "MeshTalk"
@@ -41,9 +42,12 @@ class RigPlan:
     world: np.ndarray  # (V, 3) world-space rest positions
     triangles: np.ndarray  # (T, 3)
     to_local: np.ndarray  # (3, 3) world offsets -> the object's local offsets
-    missing: list[str]  # ARKit names to add
+    missing: list[str]  # ARKit names to add (or to make again)
     existing: dict[str, str]  # ARKit name -> the user's key that has it (left alone)
     parts: list[PartObject] = field(default_factory=list)
+    placed: dict[str, np.ndarray] | None = None  # the user's face landmarks (world), if placed
+    remake: dict[str, str] = field(default_factory=dict)  # ARKit name -> a key MeshTalk made, made again
+    made_before: list[str] = field(default_factory=list)  # keys earlier runs made
 
 
 def _world(obj: bpy.types.Object, local: np.ndarray) -> np.ndarray:
@@ -95,10 +99,16 @@ def plan(context, obj: bpy.types.Object | None) -> RigPlan:
     existing = match_arkit_keys(targets.shape_key_names(obj))
     from ..core.face.arkit_names import ARKIT_NAMES
 
+    made_before = found_on(obj).get("made", [])
+    placed = face_landmarks.placed_points(obj)
+    # Landmarks placed: the keys MeshTalk made before are made again from them.
+    remake = {name: key for name, key in existing.items() if key in made_before} if placed else {}
+    existing = {name: key for name, key in existing.items() if name not in remake}
     missing = [name for name in ARKIT_NAMES if name not in existing]
     if not missing:
+        again = (" To make the keys MeshTalk made again, use Place Face Landmarks." if made_before else "")
         raise MeshTalkError(f"'{obj.name}' already has all 52 ARKit shape keys; nothing to add. Animate from Audio "
-                            "uses them.")
+                            f"uses them.{again}")
     matrix = np.array(obj.matrix_world, dtype=np.float64)[:3, :3]
     if abs(np.linalg.det(matrix)) < 1e-12:
         raise MeshTalkError(f"'{obj.name}' has a zero scale; give it a scale and try again.")
@@ -106,7 +116,16 @@ def plan(context, obj: bpy.types.Object | None) -> RigPlan:
     if len(triangles) == 0:
         raise MeshTalkError(f"'{obj.name}' has no faces (only vertices or edges); select the character's skin mesh.")
     return RigPlan(obj.name, len(local), _world(obj, local), triangles, np.linalg.inv(matrix), missing, existing,
-                   _part_objects(obj))
+                   _part_objects(obj), placed, remake, list(made_before))
+
+
+def found_on(obj: bpy.types.Object) -> dict:
+    """What the last Make ARKit Shape Keys recorded on the object ({} if nothing)."""
+    try:
+        found = json.loads(obj.get(FOUND_PROPERTY, "{}"))
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def run(rig_plan: RigPlan, progress=None, check_cancel=None):
@@ -114,11 +133,13 @@ def run(rig_plan: RigPlan, progress=None, check_cancel=None):
     from ..core.character import make_rig
 
     eyes = [(part.name, part.world) for part in rig_plan.parts if part.kind == "eye"]
-    return make_rig(rig_plan.world, rig_plan.triangles, eyes, f"'{rig_plan.object_name}'", progress, check_cancel)
+    return make_rig(rig_plan.world, rig_plan.triangles, eyes, f"'{rig_plan.object_name}'", progress, check_cancel,
+                    rig_plan.placed)
 
 
 def apply(rig_plan: RigPlan, rig) -> str:
     """Writes the missing keys (and part drivers); returns the report line."""
+    from ..core.character.landmarks import placeable_points
     from ..core.face.arkit_names import ARKIT_INDEX
 
     obj = bpy.data.objects.get(rig_plan.object_name)
@@ -128,11 +149,15 @@ def apply(rig_plan: RigPlan, rig) -> str:
     if obj.data.shape_keys is None:
         obj.shape_key_add(name="Basis", from_mix=False)
     local_deltas = rig.deltas.astype(np.float64) @ rig_plan.to_local.T  # world offsets -> local
+    made = []
     for name in rig_plan.missing:
-        key = obj.shape_key_add(name=name, from_mix=False)
+        key = obj.data.shape_keys.key_blocks.get(rig_plan.remake.get(name, ""))
+        if key is None:
+            key = obj.shape_key_add(name=name, from_mix=False)
+            key.slider_min, key.slider_max = 0.0, 1.0
+            key.value = 0.0  # Blender 5.0 starts new keys at 1.0
         key.data.foreach_set("co", (rest + local_deltas[ARKIT_INDEX[name]]).astype(np.float32).ravel())
-        key.slider_min, key.slider_max = 0.0, 1.0
-        key.value = 0.0  # Blender 5.0 starts new keys at 1.0
+        made.append(key.name)
     driven = _drive_parts(obj, rig_plan, rig)
     landmarks = rig.fit.user_landmarks
     eye_islands = sum(1 for part in rig.eye_parts)
@@ -141,8 +166,13 @@ def apply(rig_plan: RigPlan, rig) -> str:
         "eye_islands": eye_islands,
         "jaw_islands": len(rig.jaw_parts),
         "part_objects": driven,
-        "added": len(rig_plan.missing),
+        "added": len(rig_plan.missing) - len(rig_plan.remake),
+        "remade": len(rig_plan.remake),
+        "placed": rig_plan.placed is not None,
         "kept": sorted(rig_plan.existing.values()),
+        "made": sorted(set(rig_plan.made_before) | set(made)),
+        # Where the face's points were (world): where Place Face Landmarks starts.
+        "points": {name: [float(v) for v in point] for name, point in placeable_points(landmarks).items()},
     }
     obj[FOUND_PROPERTY] = json.dumps(found)
     return f"MeshTalk: '{obj.name}': {describe(found)}"
@@ -150,8 +180,13 @@ def apply(rig_plan: RigPlan, rig) -> str:
 
 def describe(found: dict) -> str:
     eyes = {"islands": f"eyes: {found.get('eye_islands', 0)} eyeball islands",
-            "objects": "eyes: eyeball objects", "sockets": "eyes: from the sockets (no eyeballs found)"}
+            "objects": "eyes: eyeball objects", "sockets": "eyes: from the sockets (no eyeballs found)",
+            "placed": "eyes: behind the placed pupils (no eyeballs found there)"}
     parts = [f"{found.get('added', 0)} ARKit keys added"]
+    if found.get("remade"):
+        parts.append(f"{found['remade']} made again")
+    if found.get("placed"):
+        parts.append("from your face landmarks")
     if found.get("kept"):
         parts.append(f"{len(found['kept'])} of yours kept")
     parts.append(eyes.get(found.get("eyes"), "eyes: ?"))

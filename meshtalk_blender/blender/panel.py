@@ -147,9 +147,23 @@ def _draw_character(layout, obj, info) -> None:
     last run found on it."""
     from . import character_rig
 
-    if len(info.arkit_keys) < 52:
-        text = "Make ARKit Shape Keys" if not info.arkit_keys else f"Add the {52 - len(info.arkit_keys)} Missing ARKit Keys"
+    from . import face_landmarks
+
+    placed = len(face_landmarks.landmark_objects(obj)) > 0
+    made_before = bool(character_rig.found_on(obj).get("made"))
+    if len(info.arkit_keys) < 52 or (placed and made_before):
+        text = ("Make ARKit Shape Keys" if not info.arkit_keys else
+                "Make the Keys Again from the Landmarks" if len(info.arkit_keys) == 52 else
+                f"Add the {52 - len(info.arkit_keys)} Missing ARKit Keys")
         layout.operator("meshtalk.make_arkit_keys", text=text, icon="SHAPEKEY_DATA")
+    if len(info.arkit_keys) < 52 or made_before:
+        row = layout.row(align=True)
+        row.operator("meshtalk.place_face_landmarks", icon="EMPTY_AXIS")
+        if placed:
+            row.operator("meshtalk.clear_face_landmarks", text="Clear", icon="X")
+    if placed:
+        _wrapped(layout, "Face landmarks: drag them onto the nose tip, pupils, mouth corners and chin in the Front "
+                         "view (Numpad 1); Make ARKit Shape Keys uses them.", "INFO")
     found = obj.get(character_rig.FOUND_PROPERTY)
     if isinstance(found, str):
         try:

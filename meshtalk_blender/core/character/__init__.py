@@ -1,11 +1,12 @@
 """Any character: the 52 ARKit shape keys for a face mesh of any topology (no bpy).
 
-    make_rig(vertices, triangles, eye_objects=(), name=..., progress=None, check_cancel=None)
-        -> CharacterRig
+    make_rig(vertices, triangles, eye_objects=(), name=..., progress=None, check_cancel=None,
+             placed=None) -> CharacterRig
 
 ``vertices`` (V, 3) in a frame where the character stands Z up and looks toward -Y
 (Blender's world space of the object), ``triangles`` (T, 3) (``mesh.fan_triangles`` of
-its polygons). Steps: ``landmarks.detect`` (head, face, eyes, lip line, parts),
+its polygons); ``placed``: the user's six landmark points, if they placed them
+(landmarks.PLACED_NAMES). Steps: ``landmarks.detect`` (head, face, eyes, lip line, parts),
 ``fit.fit_template`` (similarity from landmarks, then non-rigid ICP of the bundled head),
 ``transfer.transfer`` (the rig rebuilt on the fitted head, bound to the user's vertices,
 with the functional fixes). The result's ``deltas`` (52, V, 3) are in the same frame as
@@ -40,7 +41,8 @@ def check_size(vertex_count: int, name: str = "The mesh") -> None:
 
 def make_rig(vertices: np.ndarray, triangles: np.ndarray, eye_objects=(), name: str = "The mesh",
              progress: Callable[[str, float], None] | None = None,
-             check_cancel: Callable[[], None] | None = None) -> CharacterRig:
+             check_cancel: Callable[[], None] | None = None,
+             placed: dict[str, np.ndarray] | None = None) -> CharacterRig:
     from .fit import fit_template
     from .landmarks import detect
     from .transfer import transfer
@@ -59,7 +61,7 @@ def make_rig(vertices: np.ndarray, triangles: np.ndarray, eye_objects=(), name: 
             check_cancel()
 
     report("Finding the face", 0.0)
-    landmarks = detect(vertices, triangles, eye_objects, name)
+    landmarks = detect(vertices, triangles, eye_objects, name, placed)
     report("Fitting the MeshTalk head", 0.15)
     fit = fit_template(vertices, triangles, landmarks, lambda f: report("Fitting the MeshTalk head", 0.15 + 0.6 * f),
                        check_cancel)

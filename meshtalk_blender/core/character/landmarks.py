@@ -16,6 +16,13 @@ faces another way is told to turn). Steps, each on plain arrays:
    and the chin along the midline, followed sideways to the mouth corners) and the chin.
 
 ``detect(mesh) -> Landmarks`` raises MeshTalkError with what to do when it finds no face.
+
+Placed points: for a stylised or odd face the automatic steps may miss (no nose to
+speak of, a mouth drawn as a shallow groove), the user places six points (the add-on
+shows them as empties to drag in the front view): the nose tip, both pupils, both mouth
+corners and the chin. ``detect(..., placed=...)`` then takes them instead of searching
+(only their x and z count: each is put on the surface seen from the front), skips the
+facing checks, and follows the lip crease between the placed corners.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ from .mesh import island_labels, triangle_areas
 TEMPLATE_EYE_SPACING = 0.063
 TEMPLATE_EYE_TO_NOSE = 0.035  # eye centres' height above the nose tip
 TEMPLATE_NOSE_TO_LIPS = 0.0365
+TEMPLATE_EYE_RADIUS = 0.0118
+# The points a user can place, in this order (their x and z are used).
+PLACED_NAMES = ("nose_tip", "eye_left", "eye_right", "mouth_right", "mouth_left", "chin")
 
 
 @dataclass
@@ -245,10 +255,16 @@ def classify_parts(vertices: np.ndarray, triangles: np.ndarray, labels: np.ndarr
 
 
 def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[str, np.ndarray]] = (),
-           name: str = "The mesh") -> Landmarks:
+           name: str = "The mesh", placed: dict[str, np.ndarray] | None = None) -> Landmarks:
     """Landmarks of the face on (V, 3) vertices (Z up, face toward -Y) with (T, 3)
     triangles. ``eye_objects``: (object name, (n, 3) world vertices) of separate
-    eyeball objects, if the Blender layer found any."""
+    eyeball objects, if the Blender layer found any. ``placed``: the user's points
+    (PLACED_NAMES -> (3,)), used instead of the search."""
+    if placed is not None:
+        missing = [key for key in PLACED_NAMES if key not in placed]
+        if missing:
+            raise MeshTalkError(f"The face's landmarks lack {', '.join(missing)}: show the landmarks again.")
+        placed = {key: np.asarray(placed[key], dtype=np.float64) for key in PLACED_NAMES}
     vertices = np.asarray(vertices, dtype=np.float64)
     labels, counts = _islands(vertices, triangles)
     areas = triangle_areas(vertices, triangles)
@@ -266,6 +282,11 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
                             "a head needs a few hundred at least.")
     # Facing: the head must be mirror-symmetric across X with its nose toward -Y. A few
     # thousand points measure symmetry as well as all of them.
+    if placed is not None:  # the user says where the face is
+        _check_placed(placed, (top, neck_z), head_centre, head_width, name)
+        midline_x = float(np.mean([placed[key][0] for key in PLACED_NAMES]))
+        return _finish(vertices, triangles, labels, eye_objects, name, top, neck_z, head_width, head, midline_x,
+                       placed)
     sample = head_points[np.random.default_rng(0).permutation(len(head_points))[:4000]]
     across_x, across_y = _sideways_symmetry(sample, head_width)
     midline_x, symmetry_error = _symmetry_x(sample, head_centre, head_width)
@@ -281,8 +302,72 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
                             "that its face looks toward -Y (Blender's Front view, Numpad 1), then make the keys again.")
     if front < 0.06:
         raise MeshTalkError(f"No face found on {name}: nothing stands out like a nose on the front (-Y) of its "
-                            "head. Select a character whose face looks toward -Y (Front view, Numpad 1).")
+                            "head. If it faces -Y (Front view, Numpad 1), show the face's landmarks, drag them "
+                            "onto the nose, pupils, mouth corners and chin, and make the keys again.")
+    return _finish(vertices, triangles, labels, eye_objects, name, top, neck_z, head_width, head, midline_x, None)
 
+
+def placeable_points(landmarks: Landmarks) -> dict[str, np.ndarray]:
+    """The six points a user can place (PLACED_NAMES -> (3,)), where `landmarks` has
+    them: the pupils in front of the eye centres."""
+    pupils = landmarks.eye_centres - np.array([0.0, landmarks.eye_radius, 0.0])
+    return {"nose_tip": landmarks.nose_tip, "eye_left": pupils[0], "eye_right": pupils[1],
+            "mouth_right": landmarks.mouth_corners[0], "mouth_left": landmarks.mouth_corners[1],
+            "chin": landmarks.chin}
+
+
+def guessed_points(vertices: np.ndarray) -> dict[str, np.ndarray]:
+    """Where the six points start when no face is found: the bundled head's proportions
+    on the front of the mesh's head, for the user to drag into place."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    top, neck_z, width, centre = _head_span(vertices)
+    scale = width / 0.163
+    front = float(vertices[vertices[:, 2] > neck_z, 1].min())
+    nose_z = top - 0.6 * (top - neck_z)
+    eye_z = nose_z + TEMPLATE_EYE_TO_NOSE * scale
+    mouth_z = nose_z - TEMPLATE_NOSE_TO_LIPS * scale
+    half_eyes, half_mouth = 0.5 * TEMPLATE_EYE_SPACING * scale, 0.024 * scale
+    return {"nose_tip": np.array([centre, front, nose_z]),
+            "eye_left": np.array([centre + half_eyes, front, eye_z]),
+            "eye_right": np.array([centre - half_eyes, front, eye_z]),
+            "mouth_right": np.array([centre - half_mouth, front, mouth_z]),
+            "mouth_left": np.array([centre + half_mouth, front, mouth_z]),
+            "chin": np.array([centre, front, max(mouth_z - 0.04 * scale, neck_z + 0.01 * scale)])}
+
+
+def _check_placed(placed: dict[str, np.ndarray], span: tuple[float, float], head_centre: float, head_width: float,
+                  name: str) -> None:
+    """Refuses placed points that cannot be a face: off the head, or out of order."""
+    top, neck_z = span
+    for key in PLACED_NAMES:
+        x, _, z = placed[key]
+        if not (neck_z <= z <= top) or abs(x - head_centre) > head_width:
+            raise MeshTalkError(f"The landmark '{key.replace('_', ' ')}' is not on the head of {name}: drag it onto "
+                                "the face (Front view, Numpad 1), then make the keys again.")
+    if not placed["eye_left"][0] > placed["eye_right"][0] or not placed["mouth_left"][0] > placed["mouth_right"][0]:
+        raise MeshTalkError("The face's left landmarks must be on its left (+X, your right in the Front view): "
+                            "swap the left and right points.")
+    eye_level = 0.5 * (placed["eye_left"][2] + placed["eye_right"][2])
+    mouth_level = 0.5 * (placed["mouth_left"][2] + placed["mouth_right"][2])
+    if not eye_level > placed["nose_tip"][2] > mouth_level > placed["chin"][2]:
+        raise MeshTalkError("The face's landmarks are out of order: from the top, the pupils, then the nose tip, "
+                            "the mouth corners and the chin. Drag them into place and make the keys again.")
+
+
+def _on_surface(depth: DepthImage, rim: np.ndarray, point: np.ndarray, key: str, name: str) -> np.ndarray:
+    """(3,) the surface seen from the front at a placed point's x and z."""
+    row, col = int(depth.row_of(point[2])), int(depth.col_of(point[0]))
+    inside = 0 <= row < rim.shape[0] and 0 <= col < rim.shape[1]
+    if not inside or not np.isfinite(rim[row, col]):
+        raise MeshTalkError(f"The landmark '{key.replace('_', ' ')}' is not in front of the face of {name}: drag it "
+                            "onto the face (Front view, Numpad 1), then make the keys again.")
+    return np.array([point[0], -rim[row, col], point[2]])
+
+
+def _finish(vertices, triangles, labels, eye_objects, name, top, neck_z, head_width, head, midline_x,
+            placed) -> Landmarks:
+    """The face's landmarks once the head and its midline are known: searched for, or
+    the user's `placed` points put on the surface."""
     parts = classify_parts(vertices, triangles, labels, (top, neck_z), midline_x, head_width)
     eyes = [p for p in parts if p.kind == "eye"]
     for object_name, points in eye_objects:
@@ -306,23 +391,38 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
     band_cols = np.abs(depth.x_of(np.arange(forward.shape[1])) - midline_x) < 0.07 * head_width
     rows_z = depth.z_of(np.arange(forward.shape[0]))
     band_rows = (rows_z > neck_z + 0.15 * height) & (rows_z < top - 0.3 * height)
-    window = np.where(band_rows[:, None] & band_cols[None, :], forward, np.nan)
-    if not np.isfinite(window).any():
-        raise MeshTalkError(f"No face found on {name}: its head has no surface seen from the front (-Y).")
-    row, col = np.unravel_index(np.nanargmax(window), window.shape)
-    nose = np.array([depth.x_of(col), -forward[row, col], depth.z_of(row)])
     scale = head_width / 0.163  # the bundled head's width at its cheeks
+    if placed is not None:
+        rim = _front_only(depth, 0.004 * scale)  # across an eye hole, the lids' level
+        on_face = {key: _on_surface(depth, rim, placed[key], key, name) for key in PLACED_NAMES}
+        nose = on_face["nose_tip"]
+    else:
+        window = np.where(band_rows[:, None] & band_cols[None, :], forward, np.nan)
+        if not np.isfinite(window).any():
+            raise MeshTalkError(f"No face found on {name}: its head has no surface seen from the front (-Y).")
+        row, col = np.unravel_index(np.nanargmax(window), window.shape)
+        nose = np.array([depth.x_of(col), -forward[row, col], depth.z_of(row)])
 
     # Eyes.
     eyes_from = "sockets"
     left = [e for e in eyes if e.side > 0]
     right = [e for e in eyes if e.side < 0]
+    if placed is not None and left and right:  # eyeballs count only where the user put the pupils
+        def near_pupil(eye: Part) -> bool:
+            pupil = on_face["eye_left" if eye.side > 0 else "eye_right"]
+            return float(np.linalg.norm((eye.centre - pupil)[[0, 2]])) < 1.5 * eye.radius
+
+        left, right = [e for e in left if near_pupil(e)], [e for e in right if near_pupil(e)]
     if left and right:
         left_eye = max(left, key=lambda e: e.radius)
         right_eye = max(right, key=lambda e: e.radius)
         eye_centres = np.array([left_eye.centre, right_eye.centre])
         eye_radius = float(0.5 * (left_eye.radius + right_eye.radius))
         eyes_from = "objects" if left_eye.source else "islands"
+    elif placed is not None:  # an eyeball's centre is behind the pupil
+        eye_radius = TEMPLATE_EYE_RADIUS * scale
+        eye_centres = np.array([on_face["eye_left"], on_face["eye_right"]]) + np.array([0.0, eye_radius, 0.0])
+        eyes_from = "placed"
     else:
         eye_centres, eye_radius = _socket_eyes(depth, forward, nose, midline_x, scale)
     eye_level = float(eye_centres[:, 2].mean())
@@ -330,7 +430,11 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
         raise MeshTalkError(f"No face found on {name}: the eyes it found are not above the nose. Make sure the "
                             "character looks toward -Y and is upright (Z up).")
 
-    lip_line, chin = _lip_line(depth, forward, nose, eye_level, midline_x, scale, neck_z)
+    if placed is not None:
+        lip_line = _lip_line_between(depth, rim, on_face["mouth_right"], on_face["mouth_left"], scale)
+        chin = on_face["chin"]
+    else:
+        lip_line, chin = _lip_line(depth, forward, nose, eye_level, midline_x, scale, neck_z)
     corners = lip_line[[0, -1]]
     centre_index = int(np.argmin(np.abs(lip_line[:, 0] - midline_x)))
     landmarks = Landmarks(
@@ -347,6 +451,35 @@ def detect(vertices: np.ndarray, triangles: np.ndarray, eye_objects: list[tuple[
             if behind and near:
                 part.kind = "mouth"
     return landmarks
+
+
+def _lip_line_between(depth: DepthImage, rim: np.ndarray, right: np.ndarray, left: np.ndarray,
+                      scale: float) -> np.ndarray:
+    """(K, 3) the lip line between two placed mouth corners: in each column between them
+    the deepest horizontal crease (or the gap between parted lips) within a few
+    millimetres of the straight line joining them, put on the surface."""
+    filled = depth.smooth(0.6)
+    reach = max(int(round(0.0035 * scale / depth.pixel)), 2)
+    padded = np.pad(filled, ((reach, reach), (0, 0)), mode="edge")
+    cap = 0.004 * scale
+    crease = np.minimum(np.nan_to_num(np.minimum(padded[2 * reach:], padded[:-2 * reach]) - filled, nan=0.0), cap)
+    crease[~np.isfinite(depth.forward)] = cap
+    first, last = int(depth.col_of(right[0])), int(depth.col_of(left[0]))
+    search = max(int(round(0.004 * scale / depth.pixel)), 1)
+    points = [right]
+    for col in range(first + 1, last):
+        x = float(depth.x_of(col))
+        along = (x - right[0]) / max(left[0] - right[0], 1e-12)
+        row = int(depth.row_of(right[2] + along * (left[2] - right[2])))
+        low, high = max(row - search, 0), min(row + search + 1, crease.shape[0])
+        if not 0 <= col < crease.shape[1] or high <= low:
+            continue
+        best = low + int(np.argmax(crease[low:high, col]))
+        forward = rim[best, col] if np.isfinite(rim[best, col]) else np.nanmedian(rim[low:high, col])
+        if np.isfinite(forward):
+            points.append(np.array([x, -forward, float(depth.z_of(best))]))
+    points.append(left)
+    return np.array(points)
 
 
 def _socket_eyes(depth: DepthImage, forward: np.ndarray, nose: np.ndarray, midline_x: float,
