@@ -265,3 +265,46 @@ def key_coordinates(obj, name: str) -> np.ndarray:
     flat = np.zeros(len(obj.data.vertices) * 3, np.float32)
     obj.data.shape_keys.key_blocks[name].data.foreach_get("co", flat)
     return flat.reshape(-1, 3)
+
+
+def test_a_characters_point_cache_follows_the_models_vertices(scene, known, tmp_path):
+    """Mesh Cache output on a character of another topology: its stored fit carries the
+    model's own frames to its vertices (not only what 52 keys express)."""
+    import json
+
+    obj = make_object(known)  # stored in another frame under an object transform
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    speech = write_speech(tmp_path / "line.wav", seconds=2.0)
+    add_strip(scene, speech, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = obj.meshtalk.takes[0]
+    assert take.output == "MESH_CACHE" and take.mode == "ARKIT_KEYS"
+    frames = addon_module("core.cache_io").read_cache(addon_module("blender.writers").cache_file_path(obj, take))
+    rest = addon_module("blender.targets").rest_positions(obj)
+    assert frames.shape == (take.frames, len(rest), 3)
+    # The model's own frames, through the fit's binding, in the object's own space.
+    from blender_support import core_animation
+
+    animation, loaded = core_animation(speech, 0.0, None, 30.0)
+    stored = addon_module("blender.bindings").stored_arrays(obj)
+    bound = addon_module("core.character.bound").BoundMesh.from_arrays(stored, rest, loaded.template)
+    np.testing.assert_allclose(frames, bound.apply(animation.vertices), atol=1e-5)
+    # What a user sees: the lips part and close as the model's do (the gap's changes
+    # from rest; the re-meshed lips rest a little further apart).
+    upper, lower = known.lip_pairs
+    world = frames.astype(np.float64) / DATA_SCALE  # the data is in centimetres
+    rest_world = rest.astype(np.float64) / DATA_SCALE
+    gap = (np.linalg.norm(world[:, upper] - world[:, lower], axis=2)
+           - np.linalg.norm(rest_world[upper] - rest_world[lower], axis=1)).mean(axis=1)
+    parts = addon_module("core.face").load_bundled_head().index_sets
+    neutral = loaded.template
+    model = (np.linalg.norm(animation.vertices[:, parts["upper_inner_lip"]]
+                            - animation.vertices[:, parts["lower_inner_lip"]], axis=2)
+             - np.linalg.norm(neutral[parts["upper_inner_lip"]] - neutral[parts["lower_inner_lip"]], axis=1)).mean(axis=1)
+    assert np.corrcoef(gap, model)[0, 1] > 0.95 and abs(gap.std() / model.std() - 1.0) < 0.25
+    # Its modifier plays the cache on the character; removing the take leaves it as it was.
+    assert obj.modifiers[0].type == "MESH_CACHE"
+    assert json.loads(obj["meshtalk_character"])["added"] == 52
+    assert run_operator("remove_animation") == {"FINISHED"}
+    assert not [m for m in obj.modifiers if m.type == "MESH_CACHE"]

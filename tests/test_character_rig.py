@@ -161,3 +161,26 @@ def test_misplaced_points_are_refused_with_what_to_do(change, message):
     vertices, triangles = sphere(40)
     with pytest.raises(MeshTalkError, match=message):
         make_rig(vertices, triangles, placed={**BALL_FACE, **change})
+
+
+def test_the_binding_stored_and_read_back_moves_the_mesh_vertex_by_vertex():
+    from meshtalk_blender.core.character.bound import BoundMesh
+
+    mesh = triangulated(head_mesh())
+    rig = make_rig(mesh.vertices, triangles_of(mesh.faces))
+    binding = rig.binding
+    neutral = rig.fit.template.head.vertices.astype(np.float64)
+    stored = BoundMesh(binding.matrix, binding.scale * binding.rotation, np.zeros((0, 3)), np.zeros((0, 3))).to_arrays()
+    bound = BoundMesh.from_arrays(stored, mesh.vertices, neutral)
+    frames = neutral[None] + rig.head_deltas[[ARKIT_INDEX["jawOpen"], ARKIT_INDEX["eyeBlinkLeft"]]]
+    moved = bound.apply(frames)
+    np.testing.assert_allclose(moved - mesh.vertices, binding.displacements(frames - neutral), atol=1e-6)
+    mouth = np.zeros(len(neutral))
+    mouth[rig.fit.template.upper_lip] = 1.0
+    carried = bound.carry_mask(mouth)
+    assert carried.shape == (len(mesh.vertices),) and 0.0 <= carried.min() and carried.max() <= 1.0
+    assert carried[mesh.lip_pairs[0]].mean() > 0.5 and carried[mesh.lip_pairs[1]].mean() < 0.5
+    with pytest.raises(MeshTalkError, match="changed since its ARKit shape keys were made"):
+        BoundMesh.from_arrays(stored, mesh.vertices[:-5], neutral)
+    with pytest.raises(MeshTalkError, match="stored fit is damaged"):
+        BoundMesh.from_arrays({**stored, "indptr": stored["indptr"][:-3]}, mesh.vertices, neutral)

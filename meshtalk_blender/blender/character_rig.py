@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import MeshTalkError
 from ..core.retarget import match_arkit_keys
-from . import face_landmarks, targets
+from . import bindings, face_landmarks, targets
 
 FOUND_PROPERTY = "meshtalk_character"  # JSON: what the last Make ARKit Shape Keys found
 PART_KEY_PREFIX = "MeshTalk"
@@ -159,6 +159,7 @@ def apply(rig_plan: RigPlan, rig) -> str:
         key.data.foreach_set("co", (rest + local_deltas[ARKIT_INDEX[name]]).astype(np.float32).ravel())
         made.append(key.name)
     driven = _drive_parts(obj, rig_plan, rig)
+    bindings.store(obj, rig.binding, rig_plan.to_local)  # for point caches of this mesh
     landmarks = rig.fit.user_landmarks
     eye_islands = sum(1 for part in rig.eye_parts)
     found = {

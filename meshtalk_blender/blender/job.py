@@ -84,6 +84,9 @@ class JobPlan:
     key_tolerance: float = 0.0
     head_motion: bool = False  # draw the head's motion too (an object shaped like the MeshTalk head)
     head_motion_note: str = ""  # why head motion was asked for and left out, for the report
+    # A character's point cache: its stored binding (blender/bindings.py) maps the
+    # model's frames to its own vertices (object_rest), vertex by vertex.
+    bound_arrays: dict | None = None
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Geometry:
     object's space, the rest shape displacements start from, and the ARKit shapes."""
 
     template: np.ndarray | None  # (V, 3) model space; None: the model's own
-    to_output: Similarity | None
+    to_output: Similarity | None  # or a character's BoundMesh: anything with apply(frames)
     neutral: np.ndarray  # (V, 3) output space
     solve_deltas: np.ndarray | None  # (K, V, 3) output space
 
@@ -100,6 +103,12 @@ class Geometry:
 def resolve_geometry(plan: JobPlan, loaded) -> Geometry:
     template = to_output = None
     neutral = loaded.template
+    if plan.bound_arrays is not None:
+        from ..core.character.bound import BoundMesh
+
+        to_output = BoundMesh.from_arrays(plan.bound_arrays, plan.object_rest, loaded.template,
+                                          f"'{plan.object_name}'")
+        return Geometry(None, to_output, np.asarray(plan.object_rest, dtype=np.float32), None)
     if plan.object_rest is not None:
         stable = None
         if loaded.config.num_vertices == model_source.bundled_head_vertex_count():
@@ -328,7 +337,7 @@ class _Sink:
         self.accents: list | None = None  # the take's pitch accents (core.prosody), for the brows
         self.frames: np.ndarray | None = None
         if plan.output == MESH_CACHE:
-            self.writer = cache_io.CacheWriter(plan.cache_path, total, loaded.config.num_vertices, plan.fps)
+            self.writer = cache_io.CacheWriter(plan.cache_path, total, len(geometry.neutral), plan.fps)
             self.writer.__enter__()
         elif plan.output == ARKIT:
             self.solver = BlendshapeSolver(geometry.solve_deltas, plan.solve_names)
@@ -339,6 +348,8 @@ class _Sink:
             lips = model_source.bundled_head_parts()["mouth"]
         same = self.resample is not None and self.resample.same_lips
         self.vertex_lips = (lips if lips is not None else np.zeros(loaded.config.num_vertices)) * float(same)
+        if plan.bound_arrays is not None:  # a character's vertices: its mouth region through the binding
+            self.vertex_lips = geometry.to_output.carry_mask(self.vertex_lips)
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
 
     def add_previous(self, start: int, end: int) -> None:

@@ -7,7 +7,7 @@ import textwrap
 import bpy
 
 from ..core.errors import MeshTalkError
-from . import addon, audio_source, cache_files, job_runner, model_source, targets, writers
+from . import addon, audio_source, bindings, cache_files, job_runner, model_source, targets, writers
 from .preferences import draw_model_summary
 
 
@@ -64,14 +64,21 @@ class MESHTALK_PT_panel(bpy.types.Panel):
             _wrapped(box, info.message, "CHECKMARK" if info.mode != targets.UNSUPPORTED else "ERROR")
         except MeshTalkError as error:
             _wrapped(box, str(error), "ERROR")
-        if info is not None and info.mode == targets.SAME_TOPOLOGY:
+        # A character with a stored fit can have a point cache of its own vertices too.
+        bound = info is not None and info.mode == targets.ARKIT_KEYS and bindings.has(obj)
+        caching = settings.output == "MESH_CACHE" and (bound or (info is not None and
+                                                                 info.mode == targets.SAME_TOPOLOGY))
+        if info is not None and (info.mode == targets.SAME_TOPOLOGY or bound):
             box.prop(settings, "output", text="")
-            if settings.output == "MESH_CACHE":
+            if bound and settings.output == "BASIS":
+                _wrapped(box, "The compact basis needs the model's topology: this character gets ARKit weights.",
+                         "INFO")
+            if caching:
                 box.prop(settings, "cache_folder")
                 _draw_cache_folder(box, settings.cache_folder)
         elif info is not None and info.mode == targets.ARKIT_KEYS:
             box.label(text="Output: ARKit shape-key weights")
-        if info is not None and (info.mode == targets.ARKIT_KEYS or settings.output != "MESH_CACHE"):
+        if info is not None and info.mode != targets.UNSUPPORTED and not caching:
             row = box.row(align=True)
             row.prop(settings, "keys", text="")
             if settings.keys == "REDUCED":

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..core.defaults import MAX_SEED
 from ..core.errors import MeshTalkError
-from . import (actions, addon, audio_source, cache_files, head_actions, model_source, playback, properties, strengths,
-               targets, writers)
+from . import (actions, addon, audio_source, bindings, cache_files, head_actions, model_source, playback, properties,
+               strengths, targets, writers)
 from .job import ARKIT, BASIS, MESH_CACHE, JobPlan, JobResult, Resample
 from .take_data import decode_labels, encode_labels, model_frame_range
 
@@ -82,6 +82,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
     strip = audio_source.chosen_strip(scene, settings.audio_strip)
     placement = audio_source.placement(scene, strip)
     output = settings.output if info.mode == targets.SAME_TOPOLOGY else ARKIT
+    if info.mode == targets.ARKIT_KEYS and settings.output == MESH_CACHE and bindings.has(obj):
+        output = MESH_CACHE  # a character with a stored fit: its own vertices, one by one
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
                    object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips,
@@ -99,6 +101,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
         plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
         if output == BASIS:
             plan.basis_existing = _shared_basis(obj)
+    elif output == MESH_CACHE:
+        _bind(plan, obj)
     plan.head_motion = bool(settings.head_motion) and wants_head_motion(obj, info.mode)
     if settings.head_motion and info.mode == targets.SAME_TOPOLOGY and not plan.head_motion:
         plan.head_motion_note = head_actions.supported(obj) + "."
@@ -173,6 +177,8 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
             plan.basis_tolerance = BASIS_TOLERANCE * _mesh_size(plan.object_rest)
             if take.output == BASIS:
                 plan.basis_existing = _shared_basis(obj)
+        elif take.output == MESH_CACHE:
+            _bind(plan, obj)
         spec = TakeSpec(obj.name, len(obj.data.vertices), take.mode, take.output, key_names, take.strip_name,
                         take.sound.name, clip, take.start_frame, fps, seed, plan.temperature, scope,
                         key_tolerance=plan.key_tolerance)
@@ -181,6 +187,16 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
         plans.append(plan)
         specs.append(spec)
     return Work(plans, specs, summary)
+
+
+def _bind(plan: JobPlan, obj) -> None:
+    """A character's point cache: its rest shape and stored binding go with the plan."""
+    plan.bound_arrays = bindings.stored_arrays(obj)
+    if plan.bound_arrays is None:
+        raise MeshTalkError(f"'{obj.name}' has no stored fit for a point cache (its ARKit keys were not made by "
+                            "MeshTalk, or before it kept one): make its ARKit shape keys again, or use the ARKit "
+                            "weights output.")
+    plan.object_rest = targets.rest_positions(obj)
 
 
 def wants_head_motion(obj, mode: str) -> bool:
