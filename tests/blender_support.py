@@ -121,7 +121,12 @@ def fingerprint(bpy=None) -> dict:
     for obj in data.objects:
         entry = {"type": obj.type, "location": tuple(round(v, 6) for v in obj.location),
                  "modifiers": [(m.name, m.type) for m in obj.modifiers],
-                 "action": obj.animation_data.action.name if obj.animation_data and obj.animation_data.action else None}
+                 "action": obj.animation_data.action.name if obj.animation_data and obj.animation_data.action else None,
+                 # Head motion lives here: delta transforms, the object's NLA tracks, its custom properties.
+                 "deltas": tuple(round(v, 6) for v in (*obj.delta_location, *obj.delta_rotation_euler,
+                                                       *obj.delta_rotation_quaternion)),
+                 "object_tracks": [t.name for t in obj.animation_data.nla_tracks] if obj.animation_data else [],
+                 "properties": sorted(key for key in obj.keys() if key != "meshtalk")}
         if obj.type == "MESH":
             flat = np.zeros(len(obj.data.vertices) * 3, dtype=np.float32)
             obj.data.vertices.foreach_get("co", flat)

@@ -274,6 +274,10 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
 
     def produce(device) -> JobResult:
         sink = _Sink(plan, geometry, loaded, total)
+        # The take's phrases and pitch accents (gaze, brows, head motion) come from the
+        # audio alone: read beside the model, on a thread of their own.
+        analysis = _ClipAnalysis(info, total, plan.fps, sink.draws_upper_face() or plan.head_motion,
+                                 sink.draws_upper_face())
         try:
             done = window[1] if window is not None else 0
             sink.add_previous(0, done)  # before the part that is run again
@@ -284,15 +288,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
                 sink.add(frames, done)
                 done += len(frames)
             sink.add_previous(done, total)  # and after it
-            if sink.draws_upper_face() or plan.head_motion:  # they follow the whole take's phrases
-                from ..core.pauses import clip_levels_db
-
-                sink.levels_db = clip_levels_db(info, total, plan.fps)
-            if sink.draws_upper_face():
-                from ..core.brows import take_accents
-
-                report("Finding pitch accents", 1.0)
-                sink.accents = take_accents(info)
+            sink.levels_db, sink.accents = analysis.result()
             return sink.finish(report, should_cancel)
         except BaseException:
             sink.abort()  # no partial point cache stays behind
@@ -314,6 +310,38 @@ def _upper_face_heads(loaded) -> list[int] | None:
     vertex or key blend then keeps the lips)."""
     mouth = set(loaded.mouth_heads)
     return [h for h in range(loaded.config.num_heads) if h not in mouth]
+
+
+class _ClipAnalysis:
+    """(levels_db (T,), pitch accents) of the whole take's audio, computed on a thread
+    while the model runs (None for what is not asked for)."""
+
+    def __init__(self, info, count: int, fps: float, levels: bool, accents: bool):
+        self._levels = self._accents = self._error = None
+        self._thread = None
+        if levels or accents:
+            self._thread = threading.Thread(target=self._run, args=(info, count, fps, accents),
+                                            name="MeshTalk clip analysis", daemon=True)
+            self._thread.start()
+
+    def _run(self, info, count: int, fps: float, accents: bool) -> None:
+        try:
+            from ..core.pauses import clip_levels_db
+
+            self._levels = clip_levels_db(info, count, fps)
+            if accents:
+                from ..core.brows import take_accents
+
+                self._accents = take_accents(info)
+        except BaseException as error:  # raised again where the result is taken
+            self._error = error
+
+    def result(self) -> tuple[np.ndarray | None, list | None]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._levels, self._accents
 
 
 class _Sink:
