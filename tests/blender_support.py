@@ -259,6 +259,31 @@ def core_animation(path: Path, start: float, duration: float | None, fps: float,
     return pipeline.animate(loaded, audio.AudioClip(Path(path), start, duration), options, template=template), loaded
 
 
+def core_vertex_output(path: Path, start: float, duration: float | None, fps: float, seed: int = 0,
+                       **switches: bool):
+    """((T, V, 3), loaded): what a point cache of the MeshTalk head shows, from the core
+    alone: the animation with its blinks completed and the brows drawn for the seed
+    joined (core/upper_face_vertices.py)."""
+    animation, loaded = core_animation(path, start, duration, fps, seed, **switches)
+    audio = addon_module("core.audio")
+    face = addon_module("core.face")
+    brows = addon_module("core.brows")
+    info = audio.probe(audio.AudioClip(Path(path), start, duration))
+    count = len(animation.vertices)
+    levels = addon_module("core.pauses").clip_levels_db(info, count, fps)
+    drawn = brows.clip_brows(levels, brows.take_accents(info), fps, seed, face.ARKIT_NAMES)
+    upper = addon_module("core.upper_face_vertices").UpperFaceOnVertices(
+        face.arkit_deltas(face.load_bundled_head()), face.ARKIT_NAMES, loaded.template)
+    upper.add(animation.vertices)
+    upper.complete(fps, drawn)
+    vertices = animation.vertices.copy()
+    for first in range(0, count, 64):
+        offsets = upper.offsets(first, min(64, count - first))
+        if offsets is not None:
+            vertices[first:first + len(offsets)] += offsets
+    return vertices, loaded
+
+
 def add_head(name: str = "MeshTalk Head"):
     bpy = import_bpy()
     builder = addon_module("blender.head_builder")

@@ -379,6 +379,20 @@ class _Sink:
         if plan.bound_arrays is not None:  # a character's vertices: its mouth region through the binding
             self.vertex_lips = geometry.to_output.carry_mask(self.vertex_lips)
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
+        self.upper = self._upper_face_on_vertices(loaded)
+
+    def _upper_face_on_vertices(self, loaded):
+        """Blinks and brows for the vertex outputs of a head of the MeshTalk head's
+        topology (core/upper_face_vertices.py), or None."""
+        if (self.plan.output not in (MESH_CACHE, BASIS) or self.plan.bound_arrays is not None
+                or loaded.config.num_vertices != model_source.bundled_head_vertex_count()):
+            return None
+        from ..core.face import ARKIT_NAMES, arkit_deltas, load_bundled_head
+        from ..core.upper_face_vertices import UpperFaceOnVertices
+
+        to_output = self.geometry.to_output or Similarity(1.0, np.eye(3), np.zeros(3))
+        deltas = to_output.apply_to_offsets(arkit_deltas(load_bundled_head()))
+        return UpperFaceOnVertices(deltas, ARKIT_NAMES, self.geometry.neutral)
 
     def add_previous(self, start: int, end: int) -> None:
         """Output frames [start, end) as the take to resample has them (outside the part
@@ -387,6 +401,8 @@ class _Sink:
             return
         for first in range(start, end, PREVIOUS_BLOCK):
             kept = np.asarray(self.previous[first:min(end, first + PREVIOUS_BLOCK)], dtype=np.float32)
+            if self.upper is not None:
+                self.upper.add(kept)
             if self.plan.output == ARKIT:
                 self.weight_chunks.append(kept)
             elif self.writer is not None:
@@ -409,6 +425,8 @@ class _Sink:
         if self.previous is not None:
             frames = blend_with_previous(frames, np.asarray(self.previous[start:end]), self.redraw[start:end],
                                          self.vertex_lips)
+        if self.upper is not None:
+            self.upper.add(frames)
         if self.writer is not None:
             self.writer.write(frames)
         else:
@@ -431,6 +449,20 @@ class _Sink:
         if should_cancel():
             self.abort()
             raise pipeline.Cancelled()
+        if self.upper is not None:
+            from ..core.brows import clip_brows
+            from ..core.face import ARKIT_NAMES
+
+            drawn = None if self.accents is None else clip_brows(self.levels_db, self.accents, plan.fps, plan.seed,
+                                                                ARKIT_NAMES)
+            self.upper.complete(plan.fps, drawn, self.redraw if self.previous is not None else None)
+            if self.writer is not None:
+                self.writer.adjust(self.upper.offsets)
+            else:
+                for first in range(0, self.total, PREVIOUS_BLOCK):
+                    offsets = self.upper.offsets(first, min(PREVIOUS_BLOCK, self.total - first))
+                    if offsets is not None:
+                        self.frames[first:first + len(offsets)] += offsets
         if plan.output == MESH_CACHE:
             self.writer.__exit__(None, None, None)
             return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
@@ -453,12 +485,14 @@ class _Sink:
                          curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
 
     def draws_upper_face(self) -> bool:
-        """Whether the gaze and brows are drawn: ARKit weights with look or brow keys."""
+        """Whether the gaze and brows are drawn: ARKit weights with look or brow keys, or
+        a head's vertices (brows only)."""
         from ..core.brows import BROW_NAMES
         from ..core.gaze import LOOK_NAMES
 
         drawn = set(LOOK_NAMES) | set(BROW_NAMES)
-        return self.plan.output == ARKIT and any(name in drawn for name in self.plan.solve_names)
+        return self.upper is not None or (self.plan.output == ARKIT
+                                          and any(name in drawn for name in self.plan.solve_names))
 
     def _redrawn(self, new: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """A take-long (T, ...) track drawn for the plan's seed, kept as `previous` where a

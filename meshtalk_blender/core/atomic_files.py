@@ -65,7 +65,7 @@ class StagedFile:
     def open(self):
         with self.guard():
             self.handle = (open(self.temporary, "w", encoding="utf-8", newline="") if self.text
-                           else open(self.temporary, "wb"))
+                           else open(self.temporary, "w+b"))  # binary: read back too (CacheWriter.adjust)
         return self.handle
 
     @contextlib.contextmanager

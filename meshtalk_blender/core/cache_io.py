@@ -58,6 +58,25 @@ class CacheWriter:
             self._file.handle.write(frames.astype("<f4" if self.kind == ".pc2" else ">f4", copy=False).tobytes())
         self.written += len(frames)
 
+    def adjust(self, offsets_for, block: int = 256) -> None:
+        """Adds ``offsets_for(first, count)`` ((count, V, 3), or None for no change) to
+        the frames written so far, in blocks, before the file is committed."""
+        handle = self._file.handle
+        dtype = np.dtype("<f4" if self.kind == ".pc2" else ">f4")
+        header = PC2_HEADER.size if self.kind == ".pc2" else 8 + 4 * self.num_frames
+        frame_bytes = self.num_vertices * 3 * dtype.itemsize
+        with self._file.guard():
+            for first in range(0, self.written, block):
+                count = min(block, self.written - first)
+                offsets = offsets_for(first, count)
+                if offsets is None:
+                    continue
+                handle.seek(header + first * frame_bytes)
+                frames = np.frombuffer(handle.read(count * frame_bytes), dtype=dtype).reshape(count, -1, 3)
+                handle.seek(header + first * frame_bytes)
+                handle.write((frames.astype(np.float32) + offsets).astype(dtype).tobytes())
+            handle.seek(0, 2)
+
     def __exit__(self, error_type, error, traceback) -> None:
         if self._file.handle is None:  # already discarded (a failed write, or an abort called twice)
             return
