@@ -46,7 +46,7 @@ def test_half_blinks_in_vertices_close_and_nothing_else_moves(rig):
         if offsets is not None:
             moved[first:first + len(offsets)] += offsets
     assert upper.offsets(104, 16) is None  # no blink there: nothing to add
-    exact = replace(SolveSettings(), temporal_lower=0.0, temporal_upper=0.0)  # what each frame shows
+    exact = replace(SolveSettings(), temporal_lower=0.0, temporal_upper=0.0)  # what each frame shows (no lag)
     solved = BlendshapeSolver(deltas, ARKIT_NAMES, exact).solve(moved - neutral)
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         column = solved[:, ARKIT_INDEX[name]]
