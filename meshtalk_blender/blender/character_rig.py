@@ -55,6 +55,11 @@ def _world(obj: bpy.types.Object, local: np.ndarray) -> np.ndarray:
     return local.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
+def world_rest(obj: bpy.types.Object) -> np.ndarray:
+    """(V, 3) the mesh's rest positions in world space (the frame the fit works in)."""
+    return _world(obj, targets.rest_positions(obj))
+
+
 def _mesh_arrays(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
     from ..core.character.mesh import fan_triangles
 

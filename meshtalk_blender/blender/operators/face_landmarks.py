@@ -36,8 +36,7 @@ class MESHTALK_OT_place_face_landmarks(bpy.types.Operator):
             return {"CANCELLED"}
         points = character_rig.found_on(obj).get("points")
         stored = {name: np.array(point) for name, point in points.items()} if isinstance(points, dict) else None
-        matrix = np.array(obj.matrix_world, dtype=np.float64)
-        world = targets.rest_positions(obj).astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+        world = character_rig.world_rest(obj)
         if not len(world):
             self.report({"ERROR"}, f"'{obj.name}' has no vertices.")
             return {"CANCELLED"}
