@@ -50,7 +50,7 @@ def test_lips_part_and_seal_lids_close_sides_stay_apart(rigged):
     truth = functional(mesh, mesh.truth)
     assert checks["lips_open_mm"] > 0.8 * truth["lips_open_mm"], (name, checks)
     assert checks["lips_sealed_mm"] < 1.0, (name, checks)
-    assert checks["blink_gap_mm"] < 2.0, (name, checks)
+    assert checks["blink_gap_mm"] < 0.6, (name, checks)  # the lids meet (0.8-1.5 mm apart before the margins were bound to the margin line)
     # The cut follows the fitted midline: a head turned 4 degrees leaks 0.7 mm.
     assert checks["other_side_mm"] < 1.0, (name, checks)
 
@@ -148,7 +148,7 @@ def test_placing_the_points_the_search_finds_gives_the_same_keys():
     assert error_mm.mean(axis=1).max() < 0.15
     checks = functional(mesh, rig.deltas)
     assert checks["lips_open_mm"] > 0.8 * functional(mesh, mesh.truth)["lips_open_mm"]
-    assert checks["lips_sealed_mm"] < 1.0 and checks["blink_gap_mm"] < 2.0
+    assert checks["lips_sealed_mm"] < 1.0 and checks["blink_gap_mm"] < 0.6
 
 
 @pytest.mark.parametrize("change, message", [
