@@ -11,7 +11,7 @@ are short. Frowns (browDown) are rare and free.
 
 The training teacher draws its brows with these functions (speech and pauses from its
 phoneme labels). The bundled model learned them only faintly (browInnerUp's standard
-deviation 0.004 on real speech, the teacher's 0.11), so the add-on's ARKit output and the
+deviation 0.004 on real speech, the teacher's 0.14-0.2 on its corpus), so the add-on's ARKit output and the
 command line's weight outputs add brows drawn here for the take's seed, the speech and
 pauses found from the clip's level (core.pauses) and the accents from its pitch
 (core.prosody): "Resample Upper Face" gives new brows with new blinks and gaze.
