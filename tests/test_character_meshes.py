@@ -181,6 +181,35 @@ def subdivided(mesh: KnownMesh, jitter: float = 0.0, seed: int = 0) -> KnownMesh
     return resample(mesh, matrix, new_faces)
 
 
+def decimated(mesh: KnownMesh, cell: float = 0.006, keep_within: float = 0.004) -> KnownMesh:
+    """Fewer vertices by clustering: the skin's vertices in each ``cell``-sized cube become
+    one (their mean, faces that collapse dropped), except within ``keep_within`` of the
+    lips' and lids' margins (artists keep those loops) and on the eyeballs."""
+    vertices = mesh.vertices
+    margins = np.concatenate([*mesh.lid_pairs, *mesh.lip_pairs])
+    from scipy.spatial import cKDTree
+
+    near_margin = cKDTree(vertices[margins]).query(vertices)[0] < keep_within
+    kept = near_margin.copy()
+    for island in mesh.eye_islands:
+        kept[island] = True
+    keys = {}
+    cluster = np.empty(len(vertices), dtype=np.int64)
+    for index, point in enumerate(vertices):
+        key = ("kept", index) if kept[index] else tuple(np.floor(point / cell).astype(int))
+        cluster[index] = keys.setdefault(key, len(keys))
+    counts = np.bincount(cluster)
+    matrix = sparse.coo_matrix((1.0 / counts[cluster], (cluster, np.arange(len(vertices)))),
+                               shape=(len(keys), len(vertices))).tocsr()
+    faces = []
+    for face in mesh.faces:
+        ids = [int(cluster[v]) for v in face]
+        ids = [v for k, v in enumerate(ids) if v != ids[k - 1]]  # collapsed edges
+        if len(set(ids)) >= 3:
+            faces.append(ids)
+    return resample(mesh, matrix, faces)
+
+
 def transformed(mesh: KnownMesh, scale: float, yaw_degrees: float = 0.0, offset=(0.0, 0.0, 0.0)) -> KnownMesh:
     angle = np.radians(yaw_degrees)
     rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
@@ -225,5 +254,9 @@ def test_builders_keep_the_truth_consistent():
     assert sub.truth.shape == (52, len(sub.vertices), 3)
     # Original vertices keep their ids and their deltas.
     assert np.allclose(sub.truth[:, : len(base.vertices)], base.truth)
+    fewer = decimated(base, 0.008)
+    assert len(fewer.vertices) < 0.7 * len(base.vertices) and fewer.truth.shape == (52, len(fewer.vertices), 3)
+    lips = np.concatenate(base.lip_pairs)
+    assert np.allclose(fewer.vertices[np.concatenate(fewer.lip_pairs)], base.vertices[lips])  # the lips kept
     body = with_body(triangulated(base))
     assert body.vertices[:, 2].min() < -0.9 and len(body.faces) > len(base.faces)

@@ -13,7 +13,8 @@ from meshtalk_blender.core.character.landmarks import detect, placeable_points
 from meshtalk_blender.core.character.mesh import triangles_of
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import ARKIT_INDEX, IdentityParams
-from test_character_meshes import functional, head_mesh, subdivided, transformed, triangulated, with_body
+from test_character_meshes import (decimated, functional, head_mesh, subdivided, transformed, triangulated,
+                                   with_body)
 
 WIDE_FACE = IdentityParams(jaw_width=1.0, cheek_fullness=1.0, eye_spacing=1.0, mouth_width=-1.0, head_scale=0.6)
 
@@ -24,6 +25,8 @@ CASES = {
         lambda: transformed(with_body(subdivided(head_mesh(), jitter=0.2)), 100.0, 4.0, (10.0, -30.0, 150.0)),
         0.25, 4.0),
     "wide face, wide-set eyes, small mouth": (lambda: triangulated(head_mesh(WIDE_FACE)), 0.2, 5.0),
+    # 4,188 -> 2,784 vertices (8 mm clusters; the loops around the lips and lids kept).
+    "decimated by a third": (lambda: decimated(head_mesh(), 0.008), 0.25, 6.0),
 }
 
 
