@@ -13,6 +13,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_support import (add_strip, addon, addon_module, empty_scene, fingerprint,  # noqa: E402,F401
                              run_operator, write_speech)
+from test_character_meshes import decimated as decimated_head  # noqa: E402
 from test_character_meshes import functional, head_mesh, subdivided  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -96,6 +97,20 @@ def test_keys_on_another_topology_match_the_rig_and_work(scene, known):
     bpy.ops.ed.undo_push(message="Make ARKit Shape Keys")
     bpy.ops.ed.undo()
     assert fingerprint() == before
+
+
+def test_keys_on_a_decimated_head_in_another_frame(scene):
+    """The bundled head decimated by a third (vertex clusters; the lip and lid loops
+    kept), stored Y up in centimetres under the object's transform."""
+    decimated = decimated_head(head_mesh(), 0.008)
+    obj = make_object(decimated, "Decimated")
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    offsets = world_offsets(obj)
+    error_mm = np.linalg.norm(offsets - decimated.truth, axis=2) * 1000.0
+    assert error_mm.mean(axis=1).max() < 0.25 and np.percentile(error_mm, 99, axis=1).max() < 6.0
+    checks = functional(decimated, offsets)
+    assert checks["lips_open_mm"] > 20.0 and checks["lips_sealed_mm"] < 1.0
+    assert checks["blink_gap_mm"] < 0.6 and checks["other_side_mm"] < 0.5
 
 
 def test_existing_keys_are_kept_and_only_missing_ones_added(scene, known):
