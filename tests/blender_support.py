@@ -284,6 +284,14 @@ def core_vertex_output(path: Path, start: float, duration: float | None, fps: fl
     return vertices, loaded
 
 
+def away_from_the_looks(obj) -> np.ndarray:
+    """(V,) bool: vertices no eyeLook key moves. A vertex take keys the gaze on those
+    keys (the eyeballs turn by them), so with shape keys the lids follow the eyes."""
+    gaze = addon_module("core.gaze")
+    offsets = addon_module("blender.targets").key_offsets(obj, list(gaze.LOOK_NAMES))
+    return np.abs(offsets).max(axis=(0, 2)) == 0
+
+
 def add_head(name: str = "MeshTalk Head"):
     bpy = import_bpy()
     builder = addon_module("blender.head_builder")

@@ -13,7 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from blender_support import (ADDON, add_head, add_strip, addon, addon_module, core_animation,  # noqa: E402,F401
-                             core_vertex_output, empty_scene, fingerprint, saved_scene, positions_at, run_operator, test_model_folder,
+                             away_from_the_looks, core_vertex_output, empty_scene, fingerprint, saved_scene, positions_at, run_operator, test_model_folder,
                              make_test_model, playing_actions, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
@@ -95,6 +95,21 @@ def test_mesh_cache_plays_the_core_animation_on_the_right_frames(saved_scene, sp
         assert np.abs(positions_at(scene, face, 5 + n) - expected[n]).max() < 1e-5, n
     motion = np.abs(expected[17] - expected[0]).max()
     assert motion > 1e-4  # the test model moves: the frame checks above mean something
+    # The eyes' gaze is keyed on the eyeLook keys (the eyeballs turn by them), as drawn for the seed.
+    gaze, audio = addon_module("core.gaze"), addon_module("core.audio")
+    take = face.meshtalk.takes[0]
+    looks = gaze.take_gaze(audio.probe(audio.AudioClip(speech)), take.frames, 30.0, 0, gaze.LOOK_NAMES)
+    keyed = np.stack([addon_module("blender.actions").sample_curve(take.action, f'key_blocks["{name}"].value',
+                                                                   take.start_frame, take.frames)
+                      for name in gaze.LOOK_NAMES], axis=1)
+    assert looks.std(axis=0).max() > 0.02 and np.abs(keyed - looks).max() < 0.011  # within the keys' tolerance
+    eyes = [child for child in face.children if child.animation_data and len(child.animation_data.drivers)]
+    assert eyes
+    turns = []
+    for n in range(0, take.frames, 5):
+        scene.frame_set(5 + n)
+        turns.append(np.array(eyes[0].matrix_world)[:3, :3])
+    assert np.ptp(np.array(turns), axis=0).max() > 0.01  # the eyeball turns with the gaze
 
 
 def test_rest_in_pauses_is_the_panels_choice(saved_scene, tmp_path):
@@ -210,12 +225,16 @@ def test_compact_basis_reproduces_the_vertices(saved_scene, speech):
     add_strip(scene, speech, frame=3)
     scene.meshtalk.output = "BASIS"
     assert run_operator("animate_from_audio") == {"FINISHED"}
-    animation, _ = core_animation(speech, 0.0, None, 30.0)
+    expected, _ = core_vertex_output(speech, 0.0, None, 30.0)
     names = json.loads(face.meshtalk.takes[0].basis_keys)
     assert 1 <= len(names) <= 64 and all(n in face.data.shape_keys.key_blocks for n in names)
-    size = np.linalg.norm(np.ptp(animation.vertices[0], axis=0))
-    for n in (0, 30, len(animation.vertices) - 1):
-        assert np.abs(positions_at(scene, face, 3 + n) - animation.vertices[n]).max() < 3e-4 * size
+    size = np.linalg.norm(np.ptp(expected[0], axis=0))
+    away = away_from_the_looks(face)  # the take also keys the gaze, and the lids follow the eyes
+    assert away.mean() > 0.8
+    for n in (0, 30, len(expected) - 1):
+        assert np.abs(positions_at(scene, face, 3 + n)[away] - expected[n][away]).max() < 3e-4 * size
+    keyed = addon_module("blender.actions").curve_paths(face.meshtalk.takes[0].action)
+    assert any("eyeLook" in path for path in keyed)  # the eyeballs turn
 
 
 @pytest.mark.parametrize("fps, fps_base", [(24, 1.0), (25, 1.0), (30, 1.0), (30000, 1001.0)])
@@ -320,11 +339,11 @@ def test_reruns_keep_their_takes_and_remove_restores_the_object(saved_scene, spe
         assert (len(meshtalk_keys) > 0) == ("BASIS" in outputs[:count])
         head_actions = [take.head_action for take in takes]
         assert None not in head_actions  # every take of the head moves the head, whatever its output
-        assert len([a for a in bpy.data.actions if a.get("meshtalk_take") and a not in head_actions]) == sum(
-            o != "MESH_CACHE" for o in outputs[:count])
+        # Every take has an action: point-cache takes key the eyes' gaze (the eyeballs turn by eyeLook).
+        assert len([a for a in bpy.data.actions if a.get("meshtalk_take") and a not in head_actions]) == count
         assert [s.action for s in face.animation_data.nla_tracks["MeshTalk Head Motion"].strips] == [
             takes[count - 1].head_action]
-        assert playing_actions(face) == ([] if output == "MESH_CACHE" else [takes[count - 1].action])
+        assert playing_actions(face) == [takes[count - 1].action]
         assert face.animation_data.action.name == before["objects"][face.name]["action"]
         assert face.data.shape_keys.key_blocks["MySmile"].value == pytest.approx(0.3)
     assert run_operator("remove_animation") == {"FINISHED"}

@@ -53,6 +53,7 @@ class Resample:
     previous_cache: Path | None = None  # or the take's point cache
     same_lips: bool = True
     previous_head: np.ndarray | None = None  # (T, 3) the take's head motion, radians
+    previous_looks: np.ndarray | None = None  # (T, 8) a vertex take's gaze (core.gaze.LOOK_NAMES), keyed
 
 
 @dataclass
@@ -141,6 +142,10 @@ class JobResult:
     head_motion: np.ndarray | None = None  # (T, 3) radians (core.head_motion), when the plan asks for it
     head_pivot: np.ndarray | None = None  # (3,) the point the head turns about, in the object's space
     head_axes: np.ndarray | None = None  # (3, 3) model-space directions -> the object's
+    # A head's vertex outputs: the eyes' gaze as eyeLook weights (core.gaze.LOOK_NAMES) to
+    # key, since the eyeballs turn by those keys, not by the vertices.
+    look_weights: np.ndarray | None = None  # (T, 8)
+    look_curves: list[ReducedCurve | None] | None = None
 
 
 class Job:
@@ -449,6 +454,7 @@ class _Sink:
         if should_cancel():
             self.abort()
             raise pipeline.Cancelled()
+        looks = None  # a head's vertex outputs key the gaze (the eyeballs turn by the eyeLook keys)
         if self.upper is not None:
             from ..core.brows import clip_brows
             from ..core.face import ARKIT_NAMES
@@ -456,6 +462,7 @@ class _Sink:
             drawn = None if self.accents is None else clip_brows(self.levels_db, self.accents, plan.fps, plan.seed,
                                                                 ARKIT_NAMES)
             self.upper.complete(plan.fps, drawn, self.redraw if self.previous is not None else None)
+            looks = self._looks()
             if self.writer is not None:
                 self.writer.adjust(self.upper.offsets)
             else:
@@ -465,7 +472,8 @@ class _Sink:
                         self.frames[first:first + len(offsets)] += offsets
         if plan.output == MESH_CACHE:
             self.writer.__exit__(None, None, None)
-            return JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path)
+            return self._with_looks(JobResult(np.zeros((0, 0)), self.total, "", cache_path=plan.cache_path),
+                                    looks, should_cancel)
         if plan.output == ARKIT:
             from ..core.blinks import complete_blinks
 
@@ -481,8 +489,26 @@ class _Sink:
         existing = plan.basis_existing if plan.basis_existing is not None else np.zeros((0,) + self.frames.shape[1:])
         basis, new = extend_basis(self.frames - self.geometry.neutral[None], existing, plan.basis_tolerance,
                                   on_step=fitting)
-        return JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
-                         curves=_reduced(basis.weights, plan.key_tolerance, should_cancel))
+        return self._with_looks(JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
+                                          curves=_reduced(basis.weights, plan.key_tolerance, should_cancel)),
+                                looks, should_cancel)
+
+    def _looks(self) -> np.ndarray | None:
+        """(T, 8) the gaze drawn for the plan's seed (core.gaze.LOOK_NAMES); in a
+        resampled take, only where it is redrawn."""
+        from ..core import gaze
+
+        if self.levels_db is None:
+            return None
+        previous = self.resample.previous_looks if self.resample is not None else None
+        return self._redrawn(gaze.clip_gaze(self.levels_db, self.plan.fps, self.plan.seed, gaze.LOOK_NAMES),
+                             previous)
+
+    def _with_looks(self, result: JobResult, looks: np.ndarray | None, should_cancel) -> JobResult:
+        if looks is not None:
+            result.look_weights = looks
+            result.look_curves = _reduced(looks, self.plan.key_tolerance, should_cancel)
+        return result
 
     def draws_upper_face(self) -> bool:
         """Whether the gaze and brows are drawn: ARKit weights with look or brow keys, or

@@ -77,7 +77,8 @@ def refresh(obj: bpy.types.Object) -> None:
     for take in playing.values():
         take.playing = True
     _drop_the_single_take_setup(obj)
-    _refresh_track(obj, [t for t in playing.values() if t.output in SHAPE_KEY_OUTPUTS])
+    # Shape-key takes, and point-cache takes that key the eyes' gaze (session._look_keys).
+    _refresh_track(obj, [t for t in playing.values() if t.action is not None])
     _refresh_head_track(obj, list(playing.values()))
     _refresh_cache_modifiers(obj, {line: t for line, t in playing.items() if t.output == "MESH_CACHE"})
     _silence_idle_basis_keys(obj, playing.values())

@@ -164,7 +164,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
                        take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
                        seal_lips=settings.seal_lips, key_tolerance=key_tolerance(settings),
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache,
-                                         previous_head=previous_head),
+                                         previous_head=previous_head, previous_looks=_previous_looks(obj, take)),
                        head_motion=previous_head is not None and wants_head_motion(obj, take.mode))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
@@ -340,11 +340,18 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
         names = shared[:reused] + writers.write_basis_keys(
             obj, new, f"{writers.BASIS_KEY_PREFIX} {number}")
         take.basis_keys = json.dumps(names)
-        take.action = writers.write_weight_action(obj, action_name, names, result.basis.weights, spec.start_frame,
-                                                  result.curves)
+        look_names, looks, look_curves = _look_keys(obj, result)
+        curves = None if result.curves is None else list(result.curves) + (look_curves or [])
+        take.action = writers.write_weight_action(obj, action_name, names + look_names,
+                                                  np.concatenate([result.basis.weights, looks], axis=1),
+                                                  spec.start_frame, curves)
     else:
         take.cache_file = spec.cache_file
         cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more
+        look_names, looks, look_curves = _look_keys(obj, result)
+        if look_names:  # the eyes turn by these keys; the cache moves the rest
+            take.action = writers.write_weight_action(obj, action_name, look_names, looks, spec.start_frame,
+                                                      look_curves)
     if result.head_motion is not None:
         take.head_action = head_actions.write_action(
             obj, f"MeshTalk {obj.name} head {number}", result.head_motion, spec.start_frame, result.head_pivot,
@@ -352,6 +359,44 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
         take.head_frame = json.dumps({"pivot": result.head_pivot.tolist(), "axes": result.head_axes.tolist()})
         strengths.record_head(take, strengths.wanted(obj)["head"])
     return len(state.takes) - 1
+
+
+def _look_key_names(obj) -> dict[str, str]:
+    """{eyeLook ARKit name: the object's key} for the look keys the object has."""
+    from ..core.gaze import LOOK_NAMES
+    from ..core.retarget import match_arkit_keys
+
+    present = match_arkit_keys(targets.shape_key_names(obj))
+    return {name: present[name] for name in LOOK_NAMES if name in present}
+
+
+def _look_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | None]:
+    """(the object's eyeLook key names, (T, n) their weights, their reduced curves or
+    None for a key at every frame) of a vertex take's gaze, for the look keys the object
+    has (none: nothing to key)."""
+    from ..core.gaze import LOOK_NAMES
+
+    if result.look_weights is None:
+        return [], np.zeros((result.num_frames, 0), np.float32), []
+    names = _look_key_names(obj)
+    columns = [i for i, name in enumerate(LOOK_NAMES) if name in names]
+    curves = None if result.look_curves is None else [result.look_curves[i] for i in columns]
+    return [names[LOOK_NAMES[i]] for i in columns], result.look_weights[:, columns], curves
+
+
+def _previous_looks(obj, take) -> np.ndarray | None:
+    """(T, 8) what a vertex take keys for the eyes (core.gaze.LOOK_NAMES; a missing curve
+    plays 0), or None for a take without."""
+    from ..core.gaze import LOOK_NAMES
+
+    if take.output == ARKIT or take.action is None:
+        return None
+    names = _look_key_names(obj)
+    columns = [actions.sample_curve(take.action, writers.key_value_path(names[name]), take.start_frame, take.frames)
+               if name in names else None for name in LOOK_NAMES]
+    if all(column is None for column in columns):
+        return None
+    return np.stack([np.zeros(take.frames, np.float32) if c is None else c for c in columns], axis=1)
 
 
 def variant_seeds(obj, settings, count: int) -> list[int]:
