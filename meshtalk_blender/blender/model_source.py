@@ -210,6 +210,10 @@ def warm_up(choice: ModelChoice) -> None:
 
             reduce_curve(np.linspace(0.0, 1.0, 8) ** 2, 0.01)  # the fewest-keys kernel
             load_bundled_head()  # the ARKit rig of characters with other topologies
+            from ..core.prosody import clip_pitch_semitones
+
+            # The brows' pitch analysis: librosa and its compiled YIN (~2 s the first time).
+            clip_pitch_semitones(lambda start, end: np.zeros(end - start, dtype=np.float32), 16000)
         except Exception:  # noqa: BLE001 - the real run reports any problem
             _warmed.discard(key)
 
