@@ -323,3 +323,70 @@ def test_a_characters_point_cache_follows_the_models_vertices(scene, known, tmp_
     assert json.loads(obj["meshtalk_character"])["added"] == 52
     assert run_operator("remove_animation") == {"FINISHED"}
     assert not [m for m in obj.modifiers if m.type == "MESH_CACHE"]
+
+
+def armature_with_a_head(scene, name="Rig", head="mixamorig:Head"):
+    """Hips > Spine > Neck > Head, standing at the origin (Z up), the head bone from the
+    neck's top up through the skull."""
+    data = bpy.data.armatures.new(name)
+    rig = bpy.data.objects.new(name, data)
+    scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    parent = None
+    for bone_name, start, end in (("Hips", (0, 0, -0.9), (0, 0, -0.6)), ("Spine", (0, 0, -0.6), (0, 0, -0.2)),
+                                  ("Neck", (0, 0, -0.2), (0, 0.01, -0.1)), (head, (0, 0.01, -0.1), (0, 0.01, 0.1))):
+        bone = data.edit_bones.new(bone_name)
+        bone.head, bone.tail, bone.parent = start, end, parent
+        parent = bone
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return rig
+
+
+def test_a_characters_head_bone_nods(scene, known, tmp_path):
+    """A character with an armature: the head motion turns its head bone (in world axes,
+    about the bone's head), on the armature's own NLA track; the user's pose of the bone
+    is kept inside it and comes back when the takes go."""
+    import json
+
+    from mathutils import Quaternion
+
+    obj = make_object(known, data_transform=False)
+    rig = armature_with_a_head(scene)
+    obj.modifiers.new("Armature", "ARMATURE").object = rig
+    pose = rig.pose.bones["mixamorig:Head"]
+    pose.rotation_quaternion = Quaternion((1.0, 0.0, 0.0), 0.2)  # the user's own pose of the head
+    bpy.context.view_layer.objects.active = obj
+    assert run_operator("make_arkit_keys") == {"FINISHED"}
+    speech = write_speech(tmp_path / "line.wav", seconds=3.0)
+    add_strip(scene, speech, frame=1)
+    scene.frame_set(1)
+    rest = np.array((rig.matrix_world @ rig.data.bones["mixamorig:Head"].matrix_local).to_3x3())
+    static = np.array(Quaternion((1.0, 0.0, 0.0), 0.2).to_matrix())
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = obj.meshtalk.takes[0]
+    assert take.output == "ARKIT" and take.head_action is not None and obj.meshtalk.head_owner == "Rig"
+    assert json.loads(take.head_frame)["bone"] == "mixamorig:Head"
+    assert [s.action for s in rig.animation_data.nla_tracks[f"MeshTalk Head Motion ({obj.name})"].strips] == [
+        take.head_action]
+    angles = addon_module("blender.head_actions").raw_angles(take)
+    assert np.degrees(np.abs(angles)).max() > 0.5
+    turns = addon_module("core.head_motion").rotation_matrices(angles)
+    for frame in (10, 40, 80):
+        scene.frame_set(frame)
+        world = np.array((rig.matrix_world @ pose.matrix).to_3x3())
+        # The bone as posed by the user, then turned in world axes by the drawn motion.
+        np.testing.assert_allclose(world, turns[frame - 1] @ rest @ static, atol=1e-4)
+    assert run_operator("remove_animation") == {"FINISHED"}
+    scene.frame_set(40)
+    assert np.allclose(np.array(pose.rotation_quaternion), np.array(Quaternion((1.0, 0.0, 0.0), 0.2)), atol=1e-6)
+    assert "meshtalk_head_motion" not in rig and obj.meshtalk.head_owner == ""
+
+
+def test_the_head_bone_is_found_by_any_rigs_name(scene):
+    head_actions = addon_module("blender.head_actions")
+    for name in ("Head", "head", "DEF-head", "CC_Base_Head", "J_Bip_C_Head", "mixamorig:Head"):
+        rig = armature_with_a_head(scene, f"Rig {name}", name)
+        assert head_actions.head_bone(rig) == name
+    rig = armature_with_a_head(scene, "No head", "Skull")
+    assert head_actions.head_bone(rig) is None

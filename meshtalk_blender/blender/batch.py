@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
                          help="leave the lips as drawn on p, b and m (default: they close where the model hears one)")
     animate.add_argument("--no-head-motion", dest="head_motion", action="store_false",
-                         help="keep the MeshTalk head still (default: it nods and turns a little, drawn by the seed)")
+                         help="keep the head still (default: it nods and turns a little, drawn by the seed: "
+                              "the MeshTalk head, or a character's head bone)")
     animate.add_argument("--every-frame", action="store_true",
                          help="shape-key outputs: a linear key at every frame (default: the fewest Bezier keys "
                               "within --key-tolerance, none for keys that stay near zero)")

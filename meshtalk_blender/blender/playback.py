@@ -117,16 +117,26 @@ def _refresh_track(obj: bpy.types.Object, takes: list) -> None:
 
 
 def head_tracks(obj: bpy.types.Object) -> list:
-    """MeshTalk's NLA tracks of head motion on the object, bottom first."""
-    if obj.animation_data is None:
+    """MeshTalk's NLA tracks of the object's head motion on its owner (the object, or
+    its armature), bottom first."""
+    from .head_actions import owner_of
+
+    owner = owner_of(obj)
+    if owner.animation_data is None:
         return []
     names = json.loads(obj.meshtalk.head_track_names or "[]")
-    return [track for track in obj.animation_data.nla_tracks if track.name in names]
+    return [track for track in owner.animation_data.nla_tracks if track.name in names]
 
 
 def _refresh_head_track(obj: bpy.types.Object, takes: list) -> None:
-    """The playing takes' head motion on the object's "MeshTalk Head Motion" track(s)."""
-    names = _rebuild_tracks(obj, [(take, take.head_action) for take in takes], HEAD_TRACK_NAME, head_tracks(obj))
+    """The playing takes' head motion on the "MeshTalk Head Motion" track(s) of the
+    object, or of its armature (named after the object there: one armature may carry
+    several meshes)."""
+    from .head_actions import owner_of
+
+    owner = owner_of(obj)
+    name = HEAD_TRACK_NAME if owner == obj else f"{HEAD_TRACK_NAME} ({obj.name})"
+    names = _rebuild_tracks(owner, [(take, take.head_action) for take in takes], name, head_tracks(obj))
     obj.meshtalk.head_track_names = json.dumps(names)
 
 

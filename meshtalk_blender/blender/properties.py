@@ -45,9 +45,10 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
                             description="Close the lips where the model's lip-closure detector hears a p, b or m "
                                         "(models without a detector, like the original release, are unaffected)")
     head_motion: BoolProperty(name="Head Motion", default=True,
-                              description="The MeshTalk head nods on emphasis, shifts as phrases start and drifts "
-                                          "(drawn by the seed, on the object's delta transforms in its own NLA "
-                                          "track: mute the track to turn it off)")
+                              description="The head nods on emphasis, shifts as phrases start and drifts (drawn "
+                                          "by the seed): the MeshTalk head through its delta transforms, a "
+                                          "character through its armature's head bone, each in its own NLA track "
+                                          "(mute the track to turn it off)")
     keys: EnumProperty(name="Keys", default="REDUCED", items=[
         ("REDUCED", "Fewest Keys", "Shape-key outputs: Bezier keys only where the curves need them (within the "
                                    "tolerance), none for keys that stay near zero: easy to polish"),
@@ -107,8 +108,9 @@ class MeshTalkTake(bpy.types.PropertyGroup):
     playing: BoolProperty(description="The take that plays for its line (its sound strip)")
     key_tolerance: FloatProperty(description="Its keys' tolerance when reduced (0: a key at every frame)")
     strengths: StringProperty(description="JSON: the strength factor its keys carry, per group")
-    head_action: PointerProperty(type=bpy.types.Action, description="Its head motion (delta transforms)")
-    head_frame: StringProperty(description="JSON: the head motion's pivot and axes in the object's space")
+    head_action: PointerProperty(type=bpy.types.Action,
+                                 description="Its head motion (delta transforms, or the armature's head bone)")
+    head_frame: StringProperty(description="JSON: the head motion's pivot and axes in the object's space, its bone")
 
 
 def _apply_strengths(state, context) -> None:
@@ -138,7 +140,8 @@ class MeshTalkObjectState(bpy.types.PropertyGroup):
     created_reference_key: BoolProperty(description="MeshTalk added the Basis shape key")
     original_key_values: StringProperty(description="JSON: the user's shape-key values before MeshTalk")
     track_names: StringProperty(description="JSON: MeshTalk's NLA tracks on the shape keys")
-    head_track_names: StringProperty(description="JSON: MeshTalk's NLA tracks of head motion on the object")
+    head_track_names: StringProperty(description="JSON: MeshTalk's NLA tracks of head motion on its owner")
+    head_owner: StringProperty(description="The object the head motion is written on: this one, or its armature")
     basis_keys: StringProperty(description="JSON: the compact-basis shape keys the object's takes share, oldest first")
     line_modifiers: StringProperty(description="JSON: {line: its Mesh Cache modifier}")
     modifier_name: StringProperty(description="The one Mesh Cache modifier of files from before lines")

@@ -200,10 +200,10 @@ def _bind(plan: JobPlan, obj) -> None:
 
 
 def wants_head_motion(obj, mode: str) -> bool:
-    """Head motion turns the whole object: only for a head (the MeshTalk head's
-    topology; a character's own mesh may be a whole body), and not for objects rotated
-    by axis and angle (no delta rotation there)."""
-    return mode == targets.SAME_TOPOLOGY and head_actions.supported(obj) is None
+    """Head motion turns the MeshTalk head's object (not when rotated by axis and angle:
+    no delta rotation there), or a character's armature's head bone (a character's own
+    mesh may be a whole body, so never the object)."""
+    return head_actions.owner_for(obj, mode == targets.SAME_TOPOLOGY) is not None
 
 
 def _previous_output(obj, take, key_names: tuple[str, ...]) -> tuple[np.ndarray | None, Path | None]:
@@ -352,11 +352,15 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
         if look_names:  # the eyes turn by these keys; the cache moves the rest
             take.action = writers.write_weight_action(obj, action_name, look_names, looks, spec.start_frame,
                                                       look_curves)
-    if result.head_motion is not None:
+    owner = head_actions.owner_for(obj, spec.mode == targets.SAME_TOPOLOGY)
+    if result.head_motion is not None and owner is not None:
+        owner, bone = owner
+        obj.meshtalk.head_owner = owner.name
         take.head_action = head_actions.write_action(
-            obj, f"MeshTalk {obj.name} head {number}", result.head_motion, spec.start_frame, result.head_pivot,
-            result.head_axes, strengths.wanted(obj)["head"])
-        take.head_frame = json.dumps({"pivot": result.head_pivot.tolist(), "axes": result.head_axes.tolist()})
+            owner, bone, f"MeshTalk {obj.name} head {number}", result.head_motion, spec.start_frame,
+            result.head_pivot, result.head_axes, strengths.wanted(obj)["head"])
+        take.head_frame = json.dumps({"pivot": result.head_pivot.tolist(), "axes": result.head_axes.tolist(),
+                                      "bone": bone})
         strengths.record_head(take, strengths.wanted(obj)["head"])
     return len(state.takes) - 1
 
