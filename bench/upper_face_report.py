@@ -58,7 +58,9 @@ def main() -> None:
             before += blink_peaks(weights, ARKIT_NAMES, animation.fps).tolist()
             after += blink_peaks(complete_blinks(weights, ARKIT_NAMES, animation.fps), ARKIT_NAMES, animation.fps).tolist()
             seconds += len(weights) / animation.fps
-            looks = gaze.take_gaze(audio.probe(clip), len(weights), animation.fps, seed, ARKIT_NAMES)
+            info = audio.probe(clip)
+            levels = clip_levels_db(info, len(weights), animation.fps)
+            looks = gaze.clip_gaze(levels, animation.fps, seed, ARKIT_NAMES)
             turn = looks[:, ARKIT_INDEX["eyeLookOutLeft"]] - looks[:, ARKIT_INDEX["eyeLookInLeft"]]
             lift = (looks[:, ARKIT_INDEX["eyeLookUpLeft"]] * gaze.EYE_PITCH_UP
                     - looks[:, ARKIT_INDEX["eyeLookDownLeft"]] * gaze.EYE_PITCH_DOWN)
@@ -68,9 +70,8 @@ def main() -> None:
             look_max = max(look_max, float(looks.max()))
             columns = [ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"]]
             brows.append(weights[:, columns])
-            drawn = drawn_brows.take_brows(audio.probe(clip), len(weights), animation.fps, seed, ARKIT_NAMES)
+            drawn = drawn_brows.clip_brows(levels, drawn_brows.take_accents(info), animation.fps, seed, ARKIT_NAMES)
             joined.append(drawn_brows.add_brows(weights, ARKIT_NAMES, drawn)[:, columns])
-            levels = clip_levels_db(audio.probe(clip), len(weights), animation.fps)
             heads.append(np.degrees(head_motion(levels, animation.fps, seed)))
             lag = max(1, int(0.3 * animation.fps))
             dips = heads[-1][lag:, 0] - heads[-1][:-lag, 0] > 1.5  # pitch: positive turns the face down

@@ -106,6 +106,7 @@ def run_animate(args: argparse.Namespace) -> None:
         from .core import arkit_export, brows, gaze
         from .core.blinks import complete_blinks
         from .core.face.arkit_names import ARKIT_NAMES
+        from .core.pauses import clip_levels_db
         from .core.retarget import BlendshapeSolver
 
         rig = arkit_export.bundled_head_rig(run.template)
@@ -121,10 +122,10 @@ def run_animate(args: argparse.Namespace) -> None:
             # and brow raises on the pitch accents join the model's faint brows (core.brows).
             weights = np.concatenate([solver.solve(frames - neutral)
                                       for frames in run.chunks(report, device=device_now)])
-            gaze.draw_into(weights, ARKIT_NAMES,
-                           lambda names: gaze.take_gaze(run.info, len(weights), args.fps, args.seed, names))
-            weights = brows.add_brows(weights, ARKIT_NAMES,
-                                      brows.take_brows(run.info, len(weights), args.fps, args.seed, ARKIT_NAMES))
+            levels = clip_levels_db(run.info, len(weights), args.fps)  # the phrases both follow
+            gaze.draw_into(weights, ARKIT_NAMES, lambda names: gaze.clip_gaze(levels, args.fps, args.seed, names))
+            drawn = brows.clip_brows(levels, brows.take_accents(run.info), args.fps, args.seed, ARKIT_NAMES)
+            weights = brows.add_brows(weights, ARKIT_NAMES, drawn)
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
                 writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return

@@ -120,9 +120,9 @@ def forget(obj: bpy.types.Object) -> None:
     owner = owner_of(obj)
     rest = json.loads(owner.get(REST_PROPERTY, "{}"))
     bone = rest.pop("bone", "")
-    target = owner.pose.bones.get(bone) if bone and owner.pose is not None else (None if bone else owner)
-    for name, value in rest.items():
-        if target is not None:
+    target = owner.pose.bones.get(bone) if bone else owner  # a deleted bone has nothing to give back
+    if target is not None:
+        for name, value in rest.items():
             setattr(target, name, value)
     owner.pop(REST_PROPERTY, None)
     owner.pop(ANGLES_PROPERTY, None)

@@ -39,6 +39,7 @@ PREVIOUS_BLOCK = 600  # frames of a previous take copied at a time
 MAX_BASIS_BYTES = 2 * 1024**3  # the compact basis holds every frame in memory while it is fitted
 # Model space: where the head turns (the top of the spine, behind the jaw, level with the mouth).
 HEAD_PIVOT = np.array([0.0, 0.055, -0.085])
+NO_TRANSFORM = Similarity(1.0, np.eye(3), np.zeros(3))  # the model's own space is the object's
 
 
 @dataclass
@@ -395,7 +396,7 @@ class _Sink:
         from ..core.face import ARKIT_NAMES, arkit_deltas, load_bundled_head
         from ..core.upper_face_vertices import UpperFaceOnVertices
 
-        to_output = self.geometry.to_output or Similarity(1.0, np.eye(3), np.zeros(3))
+        to_output = self.geometry.to_output or NO_TRANSFORM
         deltas = to_output.apply_to_offsets(arkit_deltas(load_bundled_head()))
         return UpperFaceOnVertices(deltas, ARKIT_NAMES, self.geometry.neutral)
 
@@ -443,7 +444,7 @@ class _Sink:
         if self.plan.head_motion_note:
             result.notes.append(self.plan.head_motion_note)
         if result.head_motion is not None:
-            to_output = self.geometry.to_output or Similarity(1.0, np.eye(3), np.zeros(3))
+            to_output = self.geometry.to_output or NO_TRANSFORM
             result.head_pivot, result.head_axes = to_output.apply(HEAD_PIVOT), to_output.rotation
         return result
 

@@ -35,7 +35,6 @@ quiet = False
 CACHE_MODIFIER_NAME = "MeshTalk Cache"
 TRACK_NAME = "MeshTalk"
 HEAD_TRACK_NAME = "MeshTalk Head Motion"
-SHAPE_KEY_OUTPUTS = ("ARKIT", "BASIS")
 
 
 @contextlib.contextmanager

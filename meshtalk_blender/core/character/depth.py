@@ -35,18 +35,6 @@ class DepthImage:
     def row_of(self, z):
         return np.floor((np.asarray(z) - self.z0) / self.pixel).astype(np.int64)
 
-    def filled(self, sigma: float) -> np.ndarray:
-        """The image with holes filled from their surroundings (normalised convolution)."""
-        valid = np.isfinite(self.forward)
-        values = np.where(valid, self.forward, 0.0)
-        weight = ndimage.gaussian_filter(valid.astype(float), sigma)
-        blurred = ndimage.gaussian_filter(values, sigma)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fill = blurred / weight
-        floor = np.nanmin(self.forward) if valid.any() else 0.0
-        fill = np.where(weight > 1e-3, fill, floor)
-        return np.where(valid, self.forward, np.minimum(fill, floor + 0.0 * fill))
-
     def smooth(self, sigma: float) -> np.ndarray:
         """Gaussian-smoothed forwardness, holes filled by the surroundings first."""
         valid = np.isfinite(self.forward)

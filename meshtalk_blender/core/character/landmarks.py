@@ -453,16 +453,25 @@ def _finish(vertices, triangles, labels, eye_objects, name, top, neck_z, head_wi
     return landmarks
 
 
+def _creases(depth: DepthImage, scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(the lightly smoothed forwardness, the strength of horizontal creases, its cap):
+    how much deeper a row is than the rows a lip's height above and below; a glimpse
+    between the lips into the mouth counts as a strong crease, no more (the cap)."""
+    filled = depth.smooth(0.6)
+    reach = max(int(round(0.0035 * scale / depth.pixel)), 2)
+    padded = np.pad(filled, ((reach, reach), (0, 0)), mode="edge")
+    above, below = padded[2 * reach:], padded[:-2 * reach]
+    cap = 0.004 * scale
+    crease = np.minimum(np.nan_to_num(np.minimum(above, below) - filled, nan=0.0), cap)
+    return filled, crease, cap
+
+
 def _lip_line_between(depth: DepthImage, rim: np.ndarray, right: np.ndarray, left: np.ndarray,
                       scale: float) -> np.ndarray:
     """(K, 3) the lip line between two placed mouth corners: in each column between them
     the deepest horizontal crease (or the gap between parted lips) within a few
     millimetres of the straight line joining them, put on the surface."""
-    filled = depth.smooth(0.6)
-    reach = max(int(round(0.0035 * scale / depth.pixel)), 2)
-    padded = np.pad(filled, ((reach, reach), (0, 0)), mode="edge")
-    cap = 0.004 * scale
-    crease = np.minimum(np.nan_to_num(np.minimum(padded[2 * reach:], padded[:-2 * reach]) - filled, nan=0.0), cap)
+    _, crease, cap = _creases(depth, scale)
     crease[~np.isfinite(depth.forward)] = cap
     first, last = int(depth.col_of(right[0])), int(depth.col_of(left[0]))
     search = max(int(round(0.004 * scale / depth.pixel)), 1)
@@ -538,15 +547,7 @@ def _lip_line(depth: DepthImage, forward: np.ndarray, nose: np.ndarray, eye_leve
     x = depth.x_of(np.arange(forward.shape[1]))
     z = depth.z_of(np.arange(forward.shape[0]))
     unit = max(eye_level - nose[2], 0.5 * TEMPLATE_EYE_TO_NOSE * scale)  # eye-to-nose height
-    filled = depth.smooth(0.6)
-    # Crease strength: how much deeper a row is than the rows a lip's height above and below.
-    reach = max(int(round(0.0035 * scale / pixel)), 2)
-    padded = np.pad(filled, ((reach, reach), (0, 0)), mode="edge")
-    above, below = padded[2 * reach:], padded[:-2 * reach]
-    crease = np.minimum(above, below) - filled
-    # A glimpse between the lips into the mouth counts as a strong crease, no more.
-    cap = 0.004 * scale
-    crease = np.minimum(np.nan_to_num(crease, nan=0.0), cap)
+    filled, crease, cap = _creases(depth, scale)
     hole = ~np.isfinite(depth.forward)
     cols = np.abs(x - midline_x) < 0.006 * scale
     expected = nose[2] - unit * TEMPLATE_NOSE_TO_LIPS / TEMPLATE_EYE_TO_NOSE
