@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .gaze import phrase_starts
 from .pauses import pause_spans, quiet_threshold_db
 
 
@@ -106,7 +107,8 @@ def head_motion(levels_db: np.ndarray, fps: float, seed: int, style: HeadMotionS
     stillness = np.convolve(np.pad(stillness, width, mode="edge"), np.ones(2 * width + 1) / (2 * width + 1), "valid")
     motion = _drift(rng, count, fps, style.drift_seconds, np.radians(style.drift_degrees)) * stillness[:, None]
 
-    starts = np.array([end for _, end in spans if end < count] or [], dtype=np.float64) / fps
+    starts = phrase_starts(levels_db, fps)
+    starts = starts[starts > 0.0]  # a posture changes as a phrase starts after a pause, not at the clip's start
     shifting = starts[rng.random(len(starts)) < style.shift_probability]
     postures = rng.standard_normal((len(shifting), 3)) * np.radians(style.shift_degrees)
     for axis in range(3):
