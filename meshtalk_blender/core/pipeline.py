@@ -150,12 +150,15 @@ class AnimationRun:
         stop = threading.Event()
         labelled: queue.Queue = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
-        worker.start()
         torch_threads = torch.get_num_threads()
         if device.type == "cpu" and torch_threads > 1:
             # The sampler keeps one core busy; a second torch thread would only fight it.
+            # Set before the worker starts: the count is process-wide, and the encoder's
+            # sums differ in the last bits with another count (a chunk encoded before the
+            # change made the frames differ from run to run).
             torch.set_num_threads(torch_threads - 1)
         try:
+            worker.start()
             with torch.inference_mode():
                 encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
                 state = None

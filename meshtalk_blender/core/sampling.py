@@ -24,17 +24,33 @@ the GIL, so the decoder can run on another core while the sampler works.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .compiled import numba  # its kernel cache set up (~5 s of compiling only the first time)
 from .model.prior import Prior
 
 RING = 16  # frames of history kept per layer; must exceed the largest dilation + 1
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_blas() -> ThreadpoolController:
+    """The BLAS that the compiled kernel's np.dot calls: numba goes through
+    scipy.linalg.cython_blas, whose wheels carry their own OpenBLAS. Only that one is held
+    to one thread while the kernel runs: a library's thread count is process-wide, and
+    numpy's OpenBLAS, used meanwhile by the decoder's thread (and by Blender's), gives
+    other last bits with one thread than with two, so its results would depend on the
+    timing of this thread. Where scipy shares numpy's BLAS (a system build), both are held."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loaded, so that the controller finds it)
+
+    controller = ThreadpoolController().select(user_api="blas")
+    scipys = [library.filepath for library in controller.lib_controllers if "scipy" in library.filepath]
+    return controller.select(filepath=scipys) if scipys else controller
 
 
 
@@ -340,7 +356,7 @@ class PriorSampler:
         labels = np.empty((frames, w.heads), dtype=np.int64)
         # The kernel's mat-vecs are too small for BLAS threads to pay off (measured: a
         # second thread makes them slower), and the other core is busy decoding.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with kernel_blas().limit(limits=1):
             _sample_kernel(
                 state.frame, self.audio_terms(audio_codes), np.ascontiguousarray(uniforms, dtype=np.float64),
                 np.ascontiguousarray(fixed_labels, dtype=np.int64), np.ascontiguousarray(fixed_mask, dtype=np.bool_),

@@ -593,6 +593,18 @@ def arkit_deltas(head: HeadModel) -> np.ndarray:
     return np.stack([shapes[name] for name in ARKIT_NAMES]).astype(np.float32)
 
 
+def blend_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(T, K) weights x (K, N) rows -> (T, N) float32, the same bits on every machine.
+
+    Summed in numpy's own loop, not BLAS: OpenBLAS's float32 sums change in the last bit
+    with the number of threads it uses (0.2-0.4 % of a head's values between one and two
+    threads; that number is process-wide state, which the sampler's threadpool_limits
+    lowers from another thread), with the CPU's kernel and with how many rows one call
+    takes, so the training corpus's vertices differed from run to run. 5x BLAS's time,
+    about 15 ms for 10 s of the bundled head."""
+    return np.einsum("tk,kn->tn", weights, rows, optimize=False)
+
+
 def apply_arkit(head: HeadModel, weights: np.ndarray, deltas: np.ndarray | None = None) -> np.ndarray:
     """Vertices for ARKit weights: (52,) -> (V, 3) or (T, 52) -> (T, V, 3) float32.
 
@@ -601,7 +613,7 @@ def apply_arkit(head: HeadModel, weights: np.ndarray, deltas: np.ndarray | None 
     deltas = arkit_deltas(head) if deltas is None else deltas
     weights = np.asarray(weights, dtype=np.float32)
     flat = deltas.reshape(len(ARKIT_NAMES), -1)
-    moved = head.vertices.reshape(1, -1) + weights.reshape(-1, len(ARKIT_NAMES)) @ flat
+    moved = head.vertices.reshape(1, -1) + blend_rows(weights.reshape(-1, len(ARKIT_NAMES)), flat)
     return moved.reshape(weights.shape[:-1] + head.vertices.shape)
 
 

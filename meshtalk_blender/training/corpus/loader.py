@@ -7,6 +7,7 @@ import numpy as np
 
 from ...core.audio import normalise_waveform
 from ...core.face import IdentityParams, arkit_deltas, build_head
+from ...core.face.rig import blend_rows
 from ..dataset import Sequence
 from .manifest import SPLITS, read_manifest
 from .storage import read_sequence
@@ -30,7 +31,8 @@ class RigOffsets:
 
     def __getitem__(self, index) -> np.ndarray:
         weights = self._arkit[index]
-        return (weights @ self._deltas.astype(np.float32)).reshape(*weights.shape[:-1], *self.shape[1:])
+        products = blend_rows(weights.reshape(-1, len(self._deltas)), self._deltas.astype(np.float32))
+        return products.reshape(*weights.shape[:-1], *self.shape[1:])
 
     def astype(self, dtype, copy: bool = True) -> np.ndarray:
         return self[:].astype(dtype, copy=False)
