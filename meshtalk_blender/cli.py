@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_animate(args: argparse.Namespace) -> None:
+    from .blender.model_source import bundled_head_vertex_count  # bpy-free: counts the shipped OBJ's vertices
     from .core import audio, cache_io, pipeline
     from .core.atomic_files import check_writable_output
     from .core.checkpoints import checkpoint_files, load_model
@@ -101,19 +102,38 @@ def run_animate(args: argparse.Namespace) -> None:
         print(f"meshtalk: warning: {warning}", file=sys.stderr)
     report = _progress_printer(args.quiet)
 
-    rig = None
+    rig = upper = None
     if kind in WEIGHT_KINDS:  # imported only here: the head's rig costs 0.3 s of imports
-        from .core import arkit_export, brows, gaze
-        from .core.blinks import complete_blinks
-        from .core.face.arkit_names import ARKIT_NAMES
-        from .core.pauses import clip_levels_db
+        from .core import arkit_export
         from .core.retarget import BlendshapeSolver
 
         rig = arkit_export.bundled_head_rig(run.template)
+    elif len(run.template) == bundled_head_vertex_count():  # not the original release's topology
+        # The model's blinks stop half way and its brows barely move (core.upper_face_vertices).
+        from .core.upper_face_vertices import completed_frames, for_bundled_head
+
+        upper = for_bundled_head(run.template)
+    if rig is not None or upper is not None:
+        from .core import brows
+        from .core.clip_analysis import ClipAnalysis
+        from .core.face.arkit_names import ARKIT_NAMES
+
+        # The take's phrases and pitch accents (gaze, brows) come from the audio alone:
+        # read on a thread beside the model.
+        analysis = ClipAnalysis(run.info, run.num_output_frames, args.fps)
+
+        def drawn_brows(count: int) -> tuple[np.ndarray, np.ndarray]:
+            """(levels_db (count,), brow raises (count, 52)) drawn for the seed."""
+            levels, accents = analysis.result()
+            levels = levels[:count]
+            return levels, brows.clip_brows(levels, accents, args.fps, args.seed, ARKIT_NAMES)
 
     def write(device_now) -> None:
         vertices = loaded.config.num_vertices
         if rig is not None:
+            from .core import gaze
+            from .core.blinks import complete_blinks
+
             neutral, triangles, deltas = rig
             solver = BlendshapeSolver(deltas, ARKIT_NAMES)  # fresh per attempt: it carries the last frame's weights
             # The whole take's weights (52 floats a frame) before writing: each blink is
@@ -122,22 +142,25 @@ def run_animate(args: argparse.Namespace) -> None:
             # and brow raises on the pitch accents join the model's faint brows (core.brows).
             weights = np.concatenate([solver.solve(frames - neutral)
                                       for frames in run.chunks(report, device=device_now)])
-            levels = clip_levels_db(run.info, len(weights), args.fps)  # the phrases both follow
+            levels, drawn = drawn_brows(len(weights))
             gaze.draw_into(weights, ARKIT_NAMES, lambda names: gaze.clip_gaze(levels, args.fps, args.seed, names))
-            drawn = brows.clip_brows(levels, brows.take_accents(run.info), args.fps, args.seed, ARKIT_NAMES)
             weights = brows.add_brows(weights, ARKIT_NAMES, drawn)
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
                 writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return
+        chunks = run.chunks(report, device=device_now)
+        if upper is not None:  # blinks and brows completed as in the ARKit outputs
+            chunks = completed_frames(chunks, upper, lambda count: upper.complete(args.fps, drawn_brows(count)[1]),
+                                      args.out.resolve().parent)
         if kind == ".npz":
             with NpzWriter(args.out, run.num_output_frames, vertices) as writer:
-                for frames in run.chunks(report, device=device_now):
+                for frames in chunks:
                     writer.write(frames)
                 writer.finish(fps=np.float64(args.fps), seed=np.int64(args.seed),
                               temperature=np.float64(args.temperature), labels=run.labels)
             return
         with cache_io.CacheWriter(args.out, run.num_output_frames, vertices, args.fps) as writer:
-            for frames in run.chunks(report, device=device_now):
+            for frames in chunks:
                 writer.write(frames)
 
     pipeline.run_with_cpu_fallback(write, device, notify=lambda message: print(message, file=sys.stderr))

@@ -123,3 +123,33 @@ def test_the_bundled_models_vertices_blink_shut_on_the_sample_line(rig):
                              FPS).tolist()
     assert len(after) >= 2 and np.mean(np.array(before) >= 0.95) < 0.5
     assert np.mean(np.array(after) >= 0.95) >= 0.8
+
+
+def test_the_command_lines_vertex_outputs_blink_shut_and_raise_the_brows(rig, tmp_path):
+    """`python -m meshtalk_blender animate` to .pc2 and .npz with the bundled model: the
+    lids close on at least 80 % of the blinks and the brows rise (as in its .csv), the
+    two formats hold the same frames, another seed draws another upper face, and the
+    scratch file the frames waited in is gone."""
+    from meshtalk_blender import cli
+    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
+    from meshtalk_blender.core.blinks import blink_peaks
+
+    deltas, neutral = rig
+    sample = BUNDLED_MODEL_DIR.parent / "sample_speech.flac"
+    exact = replace(SolveSettings(), temporal_lower=0.0, temporal_upper=0.0)
+    solved = {}
+    for seed in (0, 1):
+        out = tmp_path / f"seed{seed}.pc2"
+        assert cli.main(["animate", str(sample), "--out", str(out), "--seed", str(seed), "--quiet"]) == 0
+        solved[seed] = BlendshapeSolver(deltas, ARKIT_NAMES, exact).solve(cache_io.read_cache(out) - neutral)
+    assert cli.main(["animate", str(sample), "--out", str(tmp_path / "seed0.npz"), "--quiet"]) == 0
+    with np.load(tmp_path / "seed0.npz") as data:
+        np.testing.assert_array_equal(data["vertices"], cache_io.read_cache(tmp_path / "seed0.pc2"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0.npz", "seed0.pc2", "seed1.pc2"]
+
+    peaks = np.concatenate([blink_peaks(weights, ARKIT_NAMES, FPS) for weights in solved.values()])
+    assert len(peaks) >= 2 and np.mean(peaks >= 0.95) >= 0.8
+    brows = solved[0][:, ARKIT_INDEX["browInnerUp"]]
+    assert brows.max() > 0.2 and brows.std() > 0.05  # the model alone: std 0.004 (README)
+    blinks = [weights[:, ARKIT_INDEX["eyeBlinkLeft"]] for weights in solved.values()]
+    assert np.abs(blinks[0] - blinks[1]).max() > 0.5  # blinks at other moments

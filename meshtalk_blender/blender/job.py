@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..core import cache_io
+from ..core.clip_analysis import ClipAnalysis
 from ..core.errors import MeshTalkError
 from ..core.keyframes import ReducedCurve, reduce_curve
 from ..core.retarget import (BlendshapeSolver, CompactBasis, Similarity, align_to_template, extend_basis,
@@ -282,8 +283,8 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
         sink = _Sink(plan, geometry, loaded, total)
         # The take's phrases and pitch accents (gaze, brows, head motion) come from the
         # audio alone: read beside the model, on a thread of their own.
-        analysis = _ClipAnalysis(info, total, plan.fps, sink.draws_upper_face() or plan.head_motion,
-                                 sink.draws_upper_face())
+        analysis = ClipAnalysis(info, total, plan.fps, sink.draws_upper_face() or plan.head_motion,
+                                sink.draws_upper_face())
         try:
             done = window[1] if window is not None else 0
             sink.add_previous(0, done)  # before the part that is run again
@@ -316,38 +317,6 @@ def _upper_face_heads(loaded) -> list[int] | None:
     vertex or key blend then keeps the lips)."""
     mouth = set(loaded.mouth_heads)
     return [h for h in range(loaded.config.num_heads) if h not in mouth]
-
-
-class _ClipAnalysis:
-    """(levels_db (T,), pitch accents) of the whole take's audio, computed on a thread
-    while the model runs (None for what is not asked for)."""
-
-    def __init__(self, info, count: int, fps: float, levels: bool, accents: bool):
-        self._levels = self._accents = self._error = None
-        self._thread = None
-        if levels or accents:
-            self._thread = threading.Thread(target=self._run, args=(info, count, fps, accents),
-                                            name="MeshTalk clip analysis", daemon=True)
-            self._thread.start()
-
-    def _run(self, info, count: int, fps: float, accents: bool) -> None:
-        try:
-            from ..core.pauses import clip_levels_db
-
-            self._levels = clip_levels_db(info, count, fps)
-            if accents:
-                from ..core.brows import take_accents
-
-                self._accents = take_accents(info)
-        except BaseException as error:  # raised again where the result is taken
-            self._error = error
-
-    def result(self) -> tuple[np.ndarray | None, list | None]:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._levels, self._accents
 
 
 class _Sink:

@@ -13,7 +13,9 @@ the eyeballs are separate objects turned by the eyeLook keys.
 
 from __future__ import annotations
 
-from typing import Sequence
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -46,6 +48,10 @@ class UpperFaceOnVertices:
         self.chunks: list[np.ndarray] = []
         self.change: np.ndarray | None = None  # (T, len(columns)) once completed
 
+    def reset(self) -> None:
+        """Forgets the frames read so far (a take that is read again from its start)."""
+        self.chunks, self.change = [], None
+
     def add(self, frames: np.ndarray) -> None:
         """(n, V, 3) the next frames of the take, in order."""
         moved = (np.asarray(frames, dtype=np.float32)[:, self.region] - self.neutral[self.region])
@@ -72,3 +78,38 @@ class UpperFaceOnVertices:
         if not len(change) or np.abs(change).max() < SMALLEST_CHANGE:
             return None
         return np.einsum("tk,kvc->tvc", change, self.shapes)
+
+
+def completed_frames(chunks: Iterable[np.ndarray], upper: UpperFaceOnVertices, complete: Callable[[int], None],
+                     scratch_folder: Path, block: int = 256) -> Iterator[np.ndarray]:
+    """The frames of ``chunks`` ((n, V, 3) each) with the take's blinks and brows
+    completed, in blocks of ``block`` frames.
+
+    A blink needs its frames on both sides, so the whole take is read before the first
+    frame can be given: the frames wait in an unnamed scratch file in ``scratch_folder``
+    (memory stays flat for any length; the file disappears when closed, even on a crash)
+    while ``upper`` reads them; ``complete(frame_count)`` then calls ``upper.complete``."""
+    upper.reset()  # a take run again (on the CPU after a GPU failed) is read afresh
+    with tempfile.TemporaryFile(dir=scratch_folder, prefix=".meshtalk-frames-") as scratch:
+        count, shape = 0, None
+        for frames in chunks:
+            frames = np.ascontiguousarray(frames, dtype=np.float32)
+            upper.add(frames)
+            scratch.write(frames.tobytes())
+            count, shape = count + len(frames), frames.shape[1:]
+        complete(count)
+        scratch.seek(0)
+        for first in range(0, count, block):
+            size = min(block, count - first)
+            frames = np.frombuffer(scratch.read(size * 4 * int(np.prod(shape))), dtype=np.float32)
+            frames = frames.reshape(size, *shape)
+            offsets = upper.offsets(first, size)
+            yield frames if offsets is None else frames + offsets
+
+
+def for_bundled_head(neutral: np.ndarray) -> UpperFaceOnVertices:
+    """For frames of the MeshTalk head's topology around ``neutral`` (V, 3) (any
+    identity; the rig's shapes are the neutral head's)."""
+    from .face import ARKIT_NAMES, arkit_deltas, load_bundled_head
+
+    return UpperFaceOnVertices(arkit_deltas(load_bundled_head()), ARKIT_NAMES, neutral)
