@@ -1,7 +1,9 @@
 """Speed of what users run, each in a fresh process: the command line to every output
-format, and the add-on's Animate from Audio on the bundled head (cold: the first click in
-a fresh Blender; warm: the next), side by side with the in-process pipeline and the naive
-algorithm of the original release (bench_animate.py), so that the overheads show.
+format; the add-on's Animate from Audio on the bundled head (cold: the first click in a
+fresh Blender; warm: the next; and the first click after the panel's warm-up); Make ARKit
+Shape Keys on a character (bench_character.py); side by side with the in-process
+pipeline and the naive algorithm of the original release (bench_animate.py), so that
+the overheads show.
 
     .venv/bin/python bench/bench_commands.py                        # 1, 60, 600 s
     .venv/bin/python bench/bench_commands.py --lengths 1 60 --addon-seconds 8.5 240
@@ -148,6 +150,8 @@ def main() -> int:
     parser.add_argument("--lengths", type=float, nargs="+", default=[1, 60, 600])
     parser.add_argument("--naive", type=float, nargs="*", default=[1, 60], help="lengths for the naive algorithm")
     parser.add_argument("--addon-seconds", type=float, nargs="*", default=[8.5, 240])
+    parser.add_argument("--no-character", dest="character", action="store_false",
+                        help="leave out Make ARKit Shape Keys on a character (bench_character.py --blender)")
     args = parser.parse_args()
     from audio_fixtures import speech_like  # noqa: F401  (fails early outside the checkout)
     from bench_animate import machine, write_audio
@@ -183,6 +187,9 @@ def main() -> int:
     for length, (first, second) in warmed.items():
         print(f"      ARKIT {length:>6g} s of audio, after the panel's warm-up finished: first click {first:.2f} s, "
               f"second {second:.2f} s")
+    if args.character:  # the any-character fit, as a user waits for it (its own script, fresh processes)
+        print("\nMake ARKit Shape Keys on a character (bench_character.py --blender):", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_character.py"), "--blender"], check=True)
     return 0
 
 
