@@ -94,14 +94,6 @@ def test_targets_mark_the_bilabials_frames():
     assert np.flatnonzero(targets).tolist() == list(range(50, 61)) + list(range(90, 101))
 
 
-def test_the_tuck_detectors_targets_are_the_f_and_v_frames():
-    phonemes = [("f", 0.1, 0.2), ("b", 0.5, 0.6), ("v", 0.7, 0.75), ("θ", 0.8, 0.9)]
-    sequence = Sequence(np.zeros(RATE, np.float32), np.zeros((31, 1, 3), np.float32), np.zeros((1, 3), np.float32),
-                        metadata={"phonemes": phonemes})
-    targets = closure_targets(sequence, 101, "labiodental").numpy()
-    assert np.flatnonzero(targets).tolist() == list(range(10, 21)) + list(range(70, 76))
-
-
 def test_closure_peaks_take_each_bilabials_highest_value_within_30_ms():
     values = torch.arange(40, dtype=torch.float32).reshape(2, 20) % 7
     targets = torch.zeros(2, 20)
@@ -220,11 +212,11 @@ def test_at_24_fps_the_mouth_closes_by_the_seal_weights_resampled_to_keep_their_
     run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
     sealed = np.concatenate(list(run.chunks()))
     plain = pipeline.animate(loaded, audio.AudioClip(speech_path), replace(options, seal_lips=False)).vertices
-    closing = FpsResampler(24, len(plain), keep_peaks=True).push(run.seal.weights, last=True)
+    closing = FpsResampler(24, len(plain), keep_peaks=True).push(run.seal_weights, last=True)
     mouth = loaded.vertex_masks["mouth"]
     expected = plain + closing[:, None, None] * mouth[None, :, None] * (loaded.template[None] - plain)
     np.testing.assert_allclose(sealed, expected, atol=1e-5)
-    linear = FpsResampler(24, len(plain)).push(run.seal.weights, last=True)
+    linear = FpsResampler(24, len(plain)).push(run.seal_weights, last=True)
     assert closing.max() > 0.5 and np.abs(closing - linear).max() > 0.02, "the test tells the two resamplings apart"
 
 
@@ -235,6 +227,6 @@ def test_seal_weights_do_not_depend_on_the_chunking(loaded_with, speech_path):
         options = pipeline.AnimateOptions(seed=3, chunk_frames=chunk_frames, device="cpu")
         run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
         list(run.chunks())
-        runs.append(run.seal.weights)
+        runs.append(run.seal_weights)
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
     assert runs[0].shape == (61,) and runs[0].std() > 0.01, "the random detector's weights vary"

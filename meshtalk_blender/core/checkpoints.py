@@ -3,7 +3,7 @@
 Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
   optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
-  ``lip_closure.safetensors`` and ``lip_tuck.safetensors`` (``model.lip_closure``);
+  ``lip_closure.safetensors`` (``model.lip_closure``);
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from .atomic_files import describe_os_error
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
-from .model.lip_closure import CLOSURE_FILE, TUCK_FILE, LipClosureDetector, load_detector
+from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
 from .model.prior import head_mask
 from .obj_io import read_obj
 from .tensor_checks import check_values
@@ -53,7 +53,6 @@ class LoadedModel:
     mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
     metadata: dict = field(default_factory=dict)
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
-    lip_tuck: LipClosureDetector | None = None  # where the lower lip tucks under the teeth (f, v)
 
     @property
     def config(self) -> MeshTalkConfig:
@@ -89,7 +88,7 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
     folder = Path(path) if not Path(path).is_file() else Path(path).parent
-    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, *ORIGINAL_FILES)]
+    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, *ORIGINAL_FILES)]
 
 
 def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
@@ -366,13 +365,12 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         check_values(WEIGHTS_FILE, key, tensor)
     masks = {name: _checked_mask(name, mask, config.num_vertices) for name, mask in masks.items()}
     model = model_with_weights(config, tensors)
-    detectors = {}
-    for name in (CLOSURE_FILE, TUCK_FILE):
-        if (directory / name).is_file():
-            if config.audio_normalisation != "utterance":  # what the detectors are trained on
-                raise MeshTalkError(f"{directory / name} needs a model that normalises audio per utterance; "
-                                    f"this one does not. Delete the file to use the model without it.")
-            detectors[name] = load_detector(directory / name)
+    detector = None
+    if (directory / CLOSURE_FILE).is_file():
+        if config.audio_normalisation != "utterance":  # what the detector is trained on
+            raise MeshTalkError(f"{directory / CLOSURE_FILE} needs a model that normalises audio per utterance; "
+                                f"this one does not. Delete the file to use the model without it.")
+        detector = load_detector(directory / CLOSURE_FILE)
     return LoadedModel(
         model=model,
         template=template.numpy().astype(np.float32),
@@ -381,6 +379,5 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         vertex_masks=masks,
         mouth_heads=tuple(info.get("mouth_heads", ())),
         metadata=info.get("metadata", {}),
-        lip_closure=detectors.get(CLOSURE_FILE),
-        lip_tuck=detectors.get(TUCK_FILE),
+        lip_closure=detector,
     )

@@ -7,10 +7,10 @@
 The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run the same
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
-model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors and
-lip_tuck.safetensors, the detectors of p/b/m and of f/v that training.lip_closure trains
-last; a run stopped during one trains it again). --install copies model/ into
-meshtalk_blender/assets/model, where the add-on and the command line find it.
+model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
+detector of p/b/m that training.lip_closure trains last; a run stopped during it trains
+it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
+and the command line find it.
 
 Sizes are chosen so that the training takes about two hours on one CPU core; it runs
 unchanged on CUDA or MPS (--device).
@@ -32,7 +32,7 @@ import torch
 from ..core.checkpoints import save_bundle
 from ..core.face import load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
-from ..core.model.lip_closure import CLOSURE_FILE, TUCK_FILE
+from ..core.model.lip_closure import CLOSURE_FILE
 from . import lip_closure
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
@@ -214,11 +214,11 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
-    closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-    for name, contact in ((CLOSURE_FILE, "bilabial"), (TUCK_FILE, "labiodental")):
-        if not (out / "model" / name).is_file():  # the corpus already in memory: no second load
-            lip_closure.train_and_save(train, validation, out / "model" / name, replace(closure_settings, contact=contact),
-                                       device, log=lambda line: print(line, flush=True))
+    detector_file = out / "model" / CLOSURE_FILE
+    if not detector_file.is_file():  # the corpus already in memory: no second load
+        closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
+        lip_closure.train_and_save(train, validation, detector_file, closure_settings, device,
+                                   log=lambda line: print(line, flush=True))
     return out / "model"
 
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE):
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE):
         shutil.copy2(model_dir / name, INSTALL_DIR / name)
     print(f"installed {INSTALL_DIR}")
 

@@ -1,11 +1,7 @@
-"""Training the lip-contact detectors (core.model.lip_closure) on the corpus's phoneme timings:
-the lip closure (p, b, m) and, with ``--contact labiodental``, the lip tuck (f, v).
+"""Training the lip-closure detector (core.model.lip_closure) on the corpus's phoneme timings.
 
     .venv/bin/python -m meshtalk_blender.training.lip_closure --corpus /work/corpus \
         --out meshtalk_blender/assets/model/lip_closure.safetensors
-    .venv/bin/python -m meshtalk_blender.training.lip_closure --corpus /work/corpus \
-        --real-corpus /work/corpus_real --contact labiodental \
-        --out meshtalk_blender/assets/model/lip_tuck.safetensors
 
 (``training.bundled`` runs this as its last step, into its model folder.) Inputs are each
 utterance's whole log-mel, normalised with its own statistics exactly as at inference;
@@ -34,7 +30,7 @@ from ..core.model.config import MEL_HOP, MEL_RATE
 from ..core.model.lip_closure import SEAL_FULL, SEAL_FROM, LipClosureDetector, save_detector
 from .corpus.loader import load_corpus
 from .dataset import Sequence
-from .metrics import bilabial_closures, frames_in, labiodentals
+from .metrics import bilabial_closures, frames_in
 
 CROP_FRAMES = 200  # mel frames (2 s) per training example
 SLACK_FRAMES = 3  # a detection within 30 ms of a closure counts, as the seal measure's slack
@@ -51,10 +47,6 @@ class ClosureTrainSettings:
     # seal needs the lips to meet on one frame of a closure, not on all of its frames,
     # and the per-frame targets alone leave short and blurred closures unheard.
     peak_weight: float = 1.0
-    contact: str = "bilabial"  # or "labiodental": which phonemes' frames are the targets
-
-
-CONTACTS = {"bilabial": bilabial_closures, "labiodental": labiodentals}  # phonemes -> [(start_s, end_s)]
 
 
 # The peak term (weight 1) on the corpus with 16 ms vocoder frames: held-out closures
@@ -79,19 +71,19 @@ def utterance_log_mel(waveform: np.ndarray) -> torch.Tensor:
     return statistics.apply(audio.log_mel_uncentred(torch.from_numpy(samples_for(start, end))[None], window, filterbank))[0]
 
 
-def closure_targets(sequence: Sequence, count: int, contact: str = "bilabial") -> torch.Tensor:
-    """(count,) 1.0 on the mel frames inside the sequence's bilabials (or labiodentals)."""
+def closure_targets(sequence: Sequence, count: int) -> torch.Tensor:
+    """(count,) 1.0 on the mel frames inside the sequence's bilabials."""
     targets = torch.zeros(count)
-    for start, end in CONTACTS[contact](sequence.metadata["phonemes"]):
+    for start, end in bilabial_closures(sequence.metadata["phonemes"]):
         targets[frames_in(start, end, MEL_RATE, count)] = 1.0
     return targets
 
 
-def examples(sequences: list[Sequence], contact: str = "bilabial") -> list[tuple[torch.Tensor, torch.Tensor]]:
+def examples(sequences: list[Sequence]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     pairs = []
     for sequence in sequences:
         log_mel = utterance_log_mel(sequence.waveform)
-        pairs.append((log_mel, closure_targets(sequence, log_mel.shape[1], contact)))
+        pairs.append((log_mel, closure_targets(sequence, log_mel.shape[1])))
     return pairs
 
 
@@ -114,7 +106,7 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     """The trained detector, in eval mode on the CPU."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    data = examples(train, settings.contact)
+    data = examples(train)
     target_device = choose_device(device)
     detector = LipClosureDetector().to(target_device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
@@ -141,8 +133,7 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
         optimizer.step()
         losses.append(float(loss.detach()))
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
-            log(f"lip {settings.contact} contact step {step + 1}: loss {np.mean(losses):.4f} "
-                f"({time.perf_counter() - started:.0f} s)")
+            log(f"lip closure step {step + 1}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
             losses = []
     return detector.cpu().eval()
 
@@ -150,14 +141,14 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
 FALSE_ALARM_RATES = (0.04, 0.08)
 
 
-def closure_peaks_and_background(detector: LipClosureDetector, sequences: list[Sequence],
-                                 contact: str = "bilabial") -> tuple[np.ndarray, np.ndarray]:
+def closure_peaks_and_background(detector: LipClosureDetector,
+                                 sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
     """(C,) the highest probability within 30 ms of each of the sequences' bilabials, and
     (F,) the probabilities of all frames more than 60 ms from any bilabial (silences
     included, where a closed mouth does no harm)."""
     peaks, background = [], []
     with torch.no_grad():
-        for log_mel, target in examples(sequences, contact):
+        for log_mel, target in examples(sequences):
             probability = torch.sigmoid(detector(log_mel[None]))
             peaks.append(closure_peaks(probability, target[None]).numpy())
             away = np.convolve(target.numpy(), np.ones(4 * SLACK_FRAMES + 1), "same") == 0
@@ -166,7 +157,7 @@ def closure_peaks_and_background(detector: LipClosureDetector, sequences: list[S
             np.concatenate(background or [np.zeros(0, np.float32)]))
 
 
-def detection_report(detector: LipClosureDetector, sequences: list[Sequence], contact: str = "bilabial") -> dict:
+def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) -> dict:
     """On held-out voices: the share of bilabials heard (probability over SEAL_FROM /
     SEAL_FULL within 30 ms), the share of frames away from any bilabial over SEAL_FROM
     (false alarms), and the share heard at fixed false-alarm rates.
@@ -174,9 +165,9 @@ def detection_report(detector: LipClosureDetector, sequences: list[Sequence], co
     Compare detectors by the last: a fixed threshold mixes how well a detector hears with
     where its probabilities sit. Seeds of one recipe heard 70-81 % over 0.3 but 77-79 % at
     4 % false alarms (see the model card)."""
-    peaks, background = closure_peaks_and_background(detector, sequences, contact)
+    peaks, background = closure_peaks_and_background(detector, sequences)
     share = lambda mask: float(mask.mean()) if mask.size else 0.0  # noqa: E731
-    report = {f"{contact}s": len(peaks),
+    report = {"bilabials": len(peaks),
               **{f"heard_over_{threshold:g}": share(peaks > threshold) for threshold in (SEAL_FROM, SEAL_FULL)},
               "false_alarm_frames": share(background > SEAL_FROM)}
     for rate in FALSE_ALARM_RATES:
@@ -191,8 +182,8 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
     detector = train_detector(train, settings, device, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_detector(detector, out)
-    report = detection_report(detector, validation, settings.contact)
-    log(f"lip {settings.contact} contact on held-out voices: {report}")
+    report = detection_report(detector, validation)
+    log(f"lip closure on held-out voices: {report}")
     return report
 
 
@@ -206,19 +197,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--peak-weight", type=float, default=SETTINGS.peak_weight,
                         help="weight of the term on each bilabial's highest logit within 30 ms")
-    parser.add_argument("--contact", choices=sorted(CONTACTS), default=SETTINGS.contact,
-                        help="bilabial: the lip closure of p, b, m; labiodental: the lip tuck of f, v")
-    parser.add_argument("--real-corpus", type=Path, action="append", default=[],
-                        help="a training.real_corpus folder whose training split joins the corpus's (repeatable)")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    train = load_corpus(args.corpus, "train", limit=args.limit)
-    for real in args.real_corpus:
-        train += load_corpus(real, "train", limit=args.limit)
-    train_and_save(train, load_corpus(args.corpus, "validation", limit=args.limit), args.out,
-                   ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight,
-                                        contact=args.contact), args.device)
+    train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
+                   load_corpus(args.corpus, "validation", limit=args.limit), args.out,
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight), args.device)
     return 0
 
 

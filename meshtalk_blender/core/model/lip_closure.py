@@ -1,5 +1,4 @@
-"""Lip-contact detectors: at which moments of speech the lips must meet (p, b, m) and where
-the lower lip tucks under the upper teeth (f, v).
+"""Lip-closure detector: at which moments of speech the lips must meet (p, b, m).
 
 The prior draws the mouth from audio and often leaves a bilabial ajar by 1-3 mm: the
 bundled model alone sealed 58 % of the p/b/m of held-out synthetic voices and 83 % of
@@ -9,11 +8,6 @@ the probability of a bilabial closure; it is trained on the corpus's phoneme tim
 (``training.lip_closure``). The pipeline blends the mouth to the template's closed rest
 where it fires, as it does in pauses. It ships beside a bundle's weights, optionally:
 the original release has none.
-
-The same network, trained on the corpus's f and v (``--contact labiodental``), is the
-lip-tuck detector: where it fires the pipeline blends the mouth to the tuck pose (the
-lower lip rolled in and lifted to the upper teeth, core.lip_tuck), with the same
-thresholds and the same approach and release.
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ from .config import LEAKY_SLOPE, MEL_BANDS, MEL_RATE, MODEL_FPS
 from .meshtalk import CODE_MARGIN, LogMelWindow
 
 CLOSURE_FILE = "lip_closure.safetensors"
-TUCK_FILE = "lip_tuck.safetensors"
 # Probabilities -> blend weights: nothing below SEAL_FROM, fully closed from SEAL_FULL.
 # Chosen on held-out voices and real speech with an earlier detector (see the model
 # card): 0.3/0.6 sealed 78 % of held-out synthetic and 94 % of real p/b/m with the real
@@ -136,8 +129,7 @@ def save_detector(detector: LipClosureDetector, path: str | Path, half_precision
 
 
 def load_detector(path: str | Path) -> LipClosureDetector:
-    """Reads a detector (lip closure or lip tuck) written by ``save_detector``, in float32
-    and eval mode."""
+    """Reads a detector written by ``save_detector``, in float32 and eval mode."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             settings = json.loads(handle.metadata()["settings"])
@@ -151,10 +143,10 @@ def load_detector(path: str | Path) -> LipClosureDetector:
             detector = LipClosureDetector(width, dilations)
             detector.load_state_dict({k: v.float() for k, v in tensors.items()})
     except Exception as error:  # any damage: a clear message, never a half-loaded model
-        raise MeshTalkError(f"Cannot read the lip-contact detector {path} ({error}); the file is damaged. "
+        raise MeshTalkError(f"Cannot read the lip-closure detector {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
     if margin > CODE_MARGIN:  # the pipeline's windows have that much context
-        raise MeshTalkError(f"The lip-contact detector {path} sees {margin} mel frames on each side; this "
+        raise MeshTalkError(f"The lip-closure detector {path} sees {margin} mel frames on each side; this "
                             f"version supports at most {CODE_MARGIN}. Delete the file to animate without it.")
     for key, tensor in tensors.items():
         check_values(Path(path).name, key, tensor, "Reinstall the add-on or delete the file to animate without it.")
