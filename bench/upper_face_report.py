@@ -1,7 +1,7 @@
 """The upper face the add-on's ARKit output gets from the bundled model: blinks, gaze,
 brows, and the head motion the add-on adds.
 
-    .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3]
+    .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3] [--model FOLDER]
 
 For each file and seed: animate with the bundled model, solve the 52 ARKit weights as
 the add-on does, then print
@@ -44,10 +44,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL_DIR, help="a model folder (default: the bundled one)")
     args = parser.parse_args()
     head = load_bundled_head()
     deltas = arkit_deltas(head)
-    loaded = load_model(BUNDLED_MODEL_DIR)
+    loaded = load_model(args.model)
     before, after, seconds = [], [], 0.0
     saccades, away, look_max, brows, joined, heads, nods = 0, [], 0.0, [], [], [], 0
     for path in args.audio:
