@@ -151,7 +151,7 @@ def run_animate(args: argparse.Namespace) -> None:
         chunks = run.chunks(report, device=device_now)
         if upper is not None:  # blinks and brows completed as in the ARKit outputs
             chunks = completed_frames(chunks, upper, lambda count: upper.complete(args.fps, drawn_brows(count)[1]),
-                                      args.out.resolve().parent)
+                                      args.out)
         if kind == ".npz":
             with NpzWriter(args.out, run.num_output_frames, vertices) as writer:
                 for frames in chunks:

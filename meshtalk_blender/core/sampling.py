@@ -53,8 +53,6 @@ def kernel_blas() -> ThreadpoolController:
     return controller.select(filepath=scipys) if scipys else controller
 
 
-
-
 def draws(seed: int, num_frames: int, num_heads: int) -> np.ndarray:
     """(T, H) float64 uniforms in [0, 1) for a seed; the same on every platform."""
     return np.random.Generator(np.random.PCG64(seed)).random((num_frames, num_heads))

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .atomic_files import write_failed
 from .blinks import complete_blinks
 from .brows import BROW_NAMES, add_brows
 
@@ -81,21 +82,24 @@ class UpperFaceOnVertices:
 
 
 def completed_frames(chunks: Iterable[np.ndarray], upper: UpperFaceOnVertices, complete: Callable[[int], None],
-                     scratch_folder: Path, block: int = 256) -> Iterator[np.ndarray]:
+                     output: Path, block: int = 256) -> Iterator[np.ndarray]:
     """The frames of ``chunks`` ((n, V, 3) each) with the take's blinks and brows
-    completed, in blocks of ``block`` frames.
+    completed, in blocks of ``block`` frames, for the file ``output``.
 
     A blink needs its frames on both sides, so the whole take is read before the first
-    frame can be given: the frames wait in an unnamed scratch file in ``scratch_folder``
+    frame can be given: the frames wait in an unnamed scratch file beside ``output``
     (memory stays flat for any length; the file disappears when closed, even on a crash)
     while ``upper`` reads them; ``complete(frame_count)`` then calls ``upper.complete``."""
     upper.reset()  # a take run again (on the CPU after a GPU failed) is read afresh
-    with tempfile.TemporaryFile(dir=scratch_folder, prefix=".meshtalk-frames-") as scratch:
+    with tempfile.TemporaryFile(dir=Path(output).resolve().parent, prefix=".meshtalk-frames-") as scratch:
         count, shape = 0, None
         for frames in chunks:
             frames = np.ascontiguousarray(frames, dtype=np.float32)
             upper.add(frames)
-            scratch.write(frames.tobytes())
+            try:
+                scratch.write(frames.tobytes())
+            except OSError as error:  # a full disk: the user's message, as the output's own writes give
+                raise write_failed(output, error) from None
             count, shape = count + len(frames), frames.shape[1:]
         complete(count)
         scratch.seek(0)
