@@ -8,11 +8,15 @@
 #   REAL    real-speech corpus       (default /work/corpus_real)
 #   WHISPER venv for transcription   (default /work/whisper-venv; made if missing)
 #   OUT     the training run         (default runs/bundled)
-# Time on this project's 2-core CPU, one thread (the other core busy): synthetic corpus
-# ~19 min (2 workers), Whisper ~55 min, real corpus ~9 min (the 12 speakers without
-# Flight of the Amazon Queen; more with it), training stage 1 ~0.6 s a step (10,000
-# steps, ~1.7 h, measured for runs/bundled_r1), then stage 2 (3,000 steps) and the
-# lip-closure detector. The shipped model was not made by this script (MODEL_CARD.md).
+# Time on this project's 2-core CPU (AMD EPYC, 2026-12-06, a fresh machine): synthetic
+# corpus 5 min (2 workers); Debian packages a few minutes; Drascula's transcriptions are
+# kept in the repository (Whisper took ~18 min for them); Flight of the Amazon Queen's
+# Whisper pass ~1 s a clip on one core (it continues where it stopped, and the real
+# corpus takes what is there); real corpus 7.5 min; training stage 1 0.39-0.46 s a step
+# pinned to one core with the other core busy (10,000 steps, ~70 min; 0.6 s on the
+# machine of runs/bundled_r1), stage 2 0.22 s a step (3,000 steps, 11 min), then the
+# lip-closure detector (~10 min): about 1 h 50 min in all from a fresh machine.
+# The shipped model was not made by this script (MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
