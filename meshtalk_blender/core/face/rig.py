@@ -598,10 +598,9 @@ def blend_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
     Summed in numpy's own loop, not BLAS: OpenBLAS's float32 sums change in the last bit
     with the number of threads it uses (0.2-0.4 % of a head's values between one and two
-    threads; that number is process-wide state, which the sampler's threadpool_limits
-    lowers from another thread), with the CPU's kernel and with how many rows one call
-    takes, so the training corpus's vertices differed from run to run. 5x BLAS's time,
-    about 15 ms for 10 s of the bundled head."""
+    threads; that number is process-wide state, which other threads change), with the
+    CPU's kernel and with how many rows one call takes, so the training corpus's vertices
+    differed from run to run. 5x BLAS's time, about 15 ms for 10 s of the bundled head."""
     return np.einsum("tk,kn->tn", weights, rows, optimize=False)
 
 
