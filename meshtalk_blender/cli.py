@@ -148,11 +148,12 @@ def run_animate(args: argparse.Namespace) -> None:
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
                 writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return
+        # Blinks and brows are completed as in the ARKit outputs, once the whole take is read.
         chunks = run.chunks(report, device=device_now)
-        if upper is not None:  # blinks and brows completed as in the ARKit outputs
-            chunks = completed_frames(chunks, upper, lambda count: upper.complete(args.fps, drawn_brows(count)[1]),
-                                      args.out)
+        complete = lambda count: upper.complete(args.fps, drawn_brows(count)[1])  # noqa: E731
         if kind == ".npz":
+            if upper is not None:  # a zip entry cannot be rewritten: the frames wait beside it
+                chunks = completed_frames(chunks, upper, complete, args.out)
             with NpzWriter(args.out, run.num_output_frames, vertices) as writer:
                 for frames in chunks:
                     writer.write(frames)
@@ -160,8 +161,15 @@ def run_animate(args: argparse.Namespace) -> None:
                               temperature=np.float64(args.temperature), labels=run.labels)
             return
         with cache_io.CacheWriter(args.out, run.num_output_frames, vertices, args.fps) as writer:
+            if upper is not None:
+                upper.reset()  # a take run again (on the CPU after a GPU failed) is read afresh
             for frames in chunks:
+                if upper is not None:
+                    upper.add(frames)
                 writer.write(frames)
+            if upper is not None:  # in the file itself, as the add-on's point caches
+                complete(writer.written)
+                writer.adjust(upper.offsets)
 
     pipeline.run_with_cpu_fallback(write, device, notify=lambda message: print(message, file=sys.stderr))
     if not args.quiet:

@@ -155,18 +155,20 @@ def test_the_command_lines_vertex_outputs_blink_shut_and_raise_the_brows(rig, tm
     assert np.abs(blinks[0] - blinks[1]).max() > 0.5  # blinks at other moments
 
 
-def test_a_full_disk_while_the_frames_wait_is_one_line_and_keeps_the_previous_file(tmp_path, capsys):
-    """The frames wait beside the output (11 MB for the sample line): on a 1 MB file
-    system the scratch file fills it first; the user's message is the output's own."""
+@pytest.mark.parametrize("kind", [".npz", ".pc2"])
+def test_a_full_disk_while_the_take_is_read_is_one_line_and_keeps_the_previous_file(tmp_path, capsys, kind):
+    """The sample line's frames (11 MB) on a 1 MB file system: the .npz's scratch file
+    (where its frames wait for the completion) or the point cache fills it first; the
+    user's message is the output's own."""
     from fault_support import small_disk
 
     from meshtalk_blender import cli
     from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
 
     with small_disk(tmp_path / "disk", "1m") as disk:
-        out = disk / "take.pc2"
+        out = disk / f"take{kind}"
         out.write_bytes(b"the previous take")
         status = cli.main(["animate", str(BUNDLED_MODEL_DIR.parent / "sample_speech.flac"), "--out", str(out), "--quiet"])
         error = capsys.readouterr().err
         assert status == 2 and error.startswith(f"meshtalk: error: Cannot write {out} (the disk is full)"), error
-        assert out.read_bytes() == b"the previous take" and sorted(p.name for p in disk.iterdir()) == ["take.pc2"]
+        assert out.read_bytes() == b"the previous take" and sorted(p.name for p in disk.iterdir()) == [out.name]

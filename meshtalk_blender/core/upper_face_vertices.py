@@ -89,7 +89,9 @@ def completed_frames(chunks: Iterable[np.ndarray], upper: UpperFaceOnVertices, c
     A blink needs its frames on both sides, so the whole take is read before the first
     frame can be given: the frames wait in an unnamed scratch file beside ``output``
     (memory stays flat for any length; the file disappears when closed, even on a crash)
-    while ``upper`` reads them; ``complete(frame_count)`` then calls ``upper.complete``."""
+    while ``upper`` reads them; ``complete(frame_count)`` then calls ``upper.complete``.
+    For outputs that cannot be rewritten in place (an .npz's zip entry); a point cache
+    is changed where it lies (``cache_io.CacheWriter.adjust``)."""
     upper.reset()  # a take run again (on the CPU after a GPU failed) is read afresh
     with tempfile.TemporaryFile(dir=Path(output).resolve().parent, prefix=".meshtalk-frames-") as scratch:
         count, shape = 0, None
