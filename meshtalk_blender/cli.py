@@ -118,9 +118,10 @@ def run_animate(args: argparse.Namespace) -> None:
         from .core.clip_analysis import ClipAnalysis
         from .core.face.arkit_names import ARKIT_NAMES
 
-        # The take's phrases and pitch accents (gaze, brows) come from the audio alone:
-        # read on a thread beside the model.
-        analysis = ClipAnalysis(run.info, run.num_output_frames, args.fps)
+        # The take's phrases and pitch accents (gaze, brows) and its tongue (a "th" shows
+        # as tongueOut) come from the audio alone: read on a thread beside the model.
+        analysis = ClipAnalysis(run.info, run.num_output_frames, args.fps,
+                                tongue=loaded.tongue if rig is not None else None)
 
         def drawn_brows(count: int) -> tuple[np.ndarray, np.ndarray]:
             """(levels_db (count,), brow raises (count, 52)) drawn for the seed."""
@@ -145,6 +146,11 @@ def run_animate(args: argparse.Namespace) -> None:
             levels, drawn = drawn_brows(len(weights))
             gaze.draw_into(weights, ARKIT_NAMES, lambda names: gaze.clip_gaze(levels, args.fps, args.seed, names))
             weights = brows.add_brows(weights, ARKIT_NAMES, drawn)
+            tongue = analysis.tongue_track()
+            if tongue is not None:
+                from .core.tongue import with_dental_tongue_out
+
+                weights = with_dental_tongue_out(weights, list(ARKIT_NAMES), tongue[:len(weights)])
             with arkit_export.WeightsWriter(args.out, args.fps, head=rig) as writer:
                 writer.write(complete_blinks(weights, ARKIT_NAMES, args.fps))
             return

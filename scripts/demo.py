@@ -4,8 +4,10 @@
 2. Add MeshTalk Head, Load Audio File (the bundled sample speech),
 3. Animate from Audio (shape keys: ARKit weights on the head's 52 keys),
 4. save out/demo.blend (open it in Blender 4.2+ with the extension installed),
-5. write a preview: out/demo_contact_sheet.png (frames across the line, with the
-   weights of a few keys over time) and out/demo.mp4 (the face with the sound).
+5. write a preview: out/demo_contact_sheet.png (frames across the line, among them
+   the tongue on "the", a blink, a brow raise and the open jaw, each also seen close
+   on the mouth, with the weights of a few keys over time) and out/demo.mp4 (the face
+   with the sound).
 
 It uses the bundled trained model (meshtalk_blender/assets/model); a copy without it
 falls back to an untrained stand-in, says so, and the preview then shows a nearly
@@ -34,7 +36,12 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 CURVES = (("jawOpen", (0.85, 0.25, 0.2)), ("mouthClose", (0.95, 0.6, 0.1)), ("eyeBlinkLeft", (0.2, 0.45, 0.9)),
-          ("browInnerUp", (0.2, 0.7, 0.3)))
+          ("browInnerUp", (0.2, 0.7, 0.3)), ("tongueDental", (0.6, 0.3, 0.7)))
+# The moments the sheet shows, each where its key peaks (the rest of its tiles spread over
+# the line): the tongue between the teeth on "the", the tip up on a "t"/"n", a blink, a
+# brow raise and the widest jaw (the teeth).
+MOMENTS = (("th", "tongueDental"), ("tip up", "tongueTipUp"), ("blink", "eyeBlinkLeft"),
+           ("brows", "browInnerUp"), ("open", "jawOpen"))
 
 
 def enable_extension() -> None:
@@ -73,9 +80,10 @@ def build_scene(out: Path) -> tuple[bpy.types.Scene, bpy.types.Object, float]:
     return scene, face, seconds
 
 
-def set_up_camera(scene: bpy.types.Scene, width: int, height: int) -> bpy.types.Object:
-    """A three-quarter portrait of the head (Workbench: no GPU needed); returns the
-    camera, which carries a text label at the bottom of the picture."""
+def set_up_camera(scene: bpy.types.Scene, width: int, height: int, mouth: bool = False) -> bpy.types.Object:
+    """A three-quarter portrait of the head, or with ``mouth`` a close view of the mouth
+    (teeth and tongue), Workbench (no GPU needed); returns the camera, which carries a
+    text label at the bottom of the picture."""
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.display.shading.light = "STUDIO"
     scene.display.shading.color_type = "MATERIAL"
@@ -96,8 +104,10 @@ def set_up_camera(scene: bpy.types.Scene, width: int, height: int) -> bpy.types.
         scene.collection.objects.link(label)
     camera.data.lens = 85.0
     azimuth, distance, target = math.radians(25.0), 0.86, (0.0, 0.02, -0.06)
+    if mouth:  # a little from above and the side, as an animator checks the inside of the mouth
+        azimuth, distance, target = math.radians(15.0), 0.2, (0.0, -0.01, -0.076)
     camera.location = (target[0] + distance * math.sin(azimuth), target[1] - distance * math.cos(azimuth),
-                       target[2] + 0.03)
+                       target[2] + 0.035 * distance)
     camera.rotation_euler = (math.radians(88.0), 0.0, azimuth)
     return camera
 
@@ -131,7 +141,8 @@ def weight_chart(face: bpy.types.Object, take, width: int, height: int, marks: l
         x = int((mark - take.start_frame) / max(1, take.frames - 1) * (width - 1))
         chart[:, max(0, x - 1):x + 1, :3] = 0.8
     for name, colour in CURVES:
-        values = actions.read_curve(take.action, writers.key_value_path(name))
+        # What plays at each frame (read_curve's keys are only where the reduced curve needs them).
+        values = actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
         if values is None:
             continue
         xs = np.linspace(0, width - 1, 4 * width)
@@ -184,17 +195,40 @@ def save_png(pixels: np.ndarray, path: Path) -> None:
     bpy.data.images.remove(image)
 
 
+def sheet_frames(take, tiles: int) -> list[tuple[int, str]]:
+    """[(scene frame, what it shows)] in time order: each of MOMENTS at its key's peak
+    (when keyed), the others spread evenly over the line away from those."""
+    from bl_ext.meshtalk_demo.meshtalk_blender.blender import actions, writers  # the enabled extension
+
+    chosen: dict[int, str] = {}
+    for label, name in MOMENTS:
+        values = actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
+        if values is not None and values.max() > 0.3:
+            frame = take.start_frame + int(np.argmax(values))
+            chosen.setdefault(frame, label)
+    spread = np.linspace(take.start_frame, take.start_frame + take.frames - 1, tiles).round().astype(int)
+    for frame in spread:
+        if len(chosen) >= tiles:
+            break
+        if all(abs(frame - other) > 15 for other in chosen):
+            chosen[int(frame)] = ""
+    return sorted(chosen.items())
+
+
 def contact_sheet(scene, face, out: Path, tiles: int = 8, tile=(240, 300)) -> Path:
     take = face.meshtalk.takes[0]
-    frames = np.linspace(take.start_frame, take.start_frame + take.frames - 1, tiles).round().astype(int).tolist()
+    picked = sheet_frames(take, tiles)
+    frames = [frame for frame, _ in picked]
     set_up_camera(scene, *tile)
     tiles_pixels = []
     with tempfile.TemporaryDirectory() as folder:
-        for frame in frames:
-            set_label(f"frame {frame}  ({(frame - take.start_frame) / 30:.1f} s)")
+        for frame, label in picked:
+            set_label(f"frame {frame}  ({(frame - take.start_frame) / 30:.1f} s)" + (f"  {label}" if label else ""))
             tiles_pixels.append(render_frame(scene, frame, Path(folder)))
-    set_label("")
-    row = np.concatenate(tiles_pixels, axis=1)
+        set_label("")
+        set_up_camera(scene, tile[0], tile[0] // 2, mouth=True)
+        mouths = [render_frame(scene, frame, Path(folder)) for frame in frames]
+    row = np.concatenate([np.concatenate(tiles_pixels, axis=1), np.concatenate(mouths, axis=1)], axis=0)
     chart = weight_chart(face, take, row.shape[1], 140, frames)
     legend = legend_strip(scene, row.shape[1], 40)
     path = out / "demo_contact_sheet.png"

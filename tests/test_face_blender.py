@@ -12,6 +12,7 @@ import pytest
 
 from meshtalk_blender.core.face import ARKIT_NAMES, apply_arkit, arkit_deltas, eye_rotations, load_bundled_head
 from meshtalk_blender.core.face.mouth_parts import build_mouth_parts
+from meshtalk_blender.core.tongue import TONGUE_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,9 +76,9 @@ def blender_report():
     return report
 
 
-def test_face_object_has_the_52_arkit_keys_on_a_basis(blender_report):
+def test_face_object_has_the_52_arkit_keys_and_the_tongue_controls_on_a_basis(blender_report):
     head = load_bundled_head()
-    assert blender_report["keys"] == ["Basis", *ARKIT_NAMES]
+    assert blender_report["keys"] == ["Basis", *ARKIT_NAMES, *TONGUE_KEYS]
     assert blender_report["vertices"] == head.vertex_count
     assert blender_report["faces"] == len(head.faces)
     assert blender_report["uv_layers"] == 1

@@ -16,7 +16,7 @@ import pytest
 from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, build_head, load_bundled_head
 from meshtalk_blender.core.face.head import MOUTH_MATERIAL
 from meshtalk_blender.core.face.identity import IdentityParams
-from meshtalk_blender.core.face.mouth_parts import GUM, TONGUE, TOOTH, build_mouth_parts
+from meshtalk_blender.core.face.mouth_parts import DENTAL_LIP_PART, GUM, TONGUE, TOOTH, build_mouth_parts
 from meshtalk_blender.core.face.rig import jaw_open_offsets
 
 COMBINATIONS = (
@@ -164,10 +164,11 @@ def pose(head, deltas: np.ndarray, names: str) -> tuple[np.ndarray, np.ndarray]:
     return head.vertices + np.tensordot(weights, deltas, axes=1), weights
 
 
-def posed_part(part, weights: np.ndarray) -> np.ndarray:
+def posed_part(part, weights: np.ndarray, tongue: dict[str, float] | None = None) -> np.ndarray:
+    """The part at (52,) ARKit weights and {tongue control: weight} (core.tongue's keys)."""
     moved = part.vertices.astype(np.float64).copy()
     for name, delta in part.key_deltas.items():
-        moved += weights[ARKIT_INDEX[name]] * delta
+        moved += (weights[ARKIT_INDEX[name]] if name in ARKIT_INDEX else (tongue or {}).get(name, 0.0)) * delta
     return moved
 
 
@@ -259,6 +260,45 @@ def test_the_lower_teeth_follow_the_jaw_exactly_and_show_when_it_opens(neutral):
     lips = head.vertices[lip_vertices(head)]
     lips_front = lips[(np.abs(lips[:, 0]) < 0.005) & (np.abs(lips[:, 2] - upper_edge) < 0.008), 1].min()
     assert (tongue.vertices + tongue.key_deltas["tongueOut"])[:, 1].min() < lips_front - 0.005
+
+
+@pytest.mark.parametrize("jaw", [0.0, 0.15, 0.4])
+def test_the_tongue_articulates_inside_the_mouth_without_entering_the_teeth(neutral, jaw):
+    """t/d/n/l put the tip on the ridge behind the upper incisors, th between the incisors'
+    edges at their front, k/g raise the back; never through a tooth or in front of the skin."""
+    head, deltas, parts = neutral
+    upper, lower, tongue = parts
+    closed, lips = ClosedFace(head), lip_vertices(head)
+    front = lambda vertices: vertices[np.abs(vertices[:, 0]) < 0.004]  # noqa: E731
+    upper_edge, incisor_front = front(upper.vertices)[:, 2].min(), upper.vertices[:, 1].min()
+    tip = np.argmin(tongue.vertices[:, 1])
+    posed, weights = pose(head, deltas, "neutral")
+    weights[ARKIT_INDEX["jawOpen"]] = jaw
+    posed = posed + jaw * deltas[ARKIT_INDEX["jawOpen"]]
+    rest = posed_part(tongue, weights)
+    for key in ("tongueTipUp", "tongueDental", "tongueBackUp"):
+        moved = posed_part(tongue, weights, {key: 1.0})
+        face = posed  # the face's own tongueDental key parts the lips
+        if key == "tongueDental":
+            face = posed + DENTAL_LIP_PART * deltas[ARKIT_INDEX["tongueOut"]]
+        assert not closed.in_front_of_skin(moved, face).any(), key
+        for teeth in (upper, lower):
+            placed = posed_part(teeth, weights, {key: 1.0})
+            assert not inside(moved, placed, triangles(teeth.faces)).any(), (key, teeth.name)
+            assert not inside(face[lips], placed, triangles(teeth.faces)).any(), (key, teeth.name)
+        if key == "tongueTipUp":
+            lift = moved[tip, 2] - rest[tip, 2]
+            assert lift > 0.012, lift  # from behind the lower incisors up to the ridge
+            if jaw == 0.0:
+                assert 0.004 < moved[tip, 2] - upper_edge < 0.01  # the ridge: above the upper incisors' edges
+                assert 0.007 < moved[tip, 1] - incisor_front < 0.013  # behind their crowns and gum
+        elif key == "tongueDental":
+            assert abs(moved[tip, 1] - incisor_front) < 0.003 + jaw * 0.012  # at the incisors' front
+            assert moved[:, 1].min() > incisor_front - 0.004  # not out past the lips: that is tongueOut
+        else:
+            dorsum = rest[:, 1] > rest[tip, 1] + 0.02
+            assert (moved - rest)[dorsum, 2].max() > 0.005
+            assert np.allclose(moved[tip], rest[tip])
 
 
 def test_teeth_stay_behind_the_lips_in_the_bundled_models_animation_of_the_sample_line(neutral):

@@ -69,8 +69,11 @@ class ScriptedDetector(torch.nn.Module):
         self.logits = torch.logit(torch.as_tensor(probabilities, dtype=torch.float32))
         self.output = torch.nn.Conv1d(1, 1, 1)  # only its dtype is read (closure_probabilities)
 
+    def event_logits(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.logits[None, None, :log_mel.shape[2]]
+
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        return self.logits[None, :log_mel.shape[2]]
+        return self.event_logits(log_mel)[:, 0]
 
 
 def test_a_closure_between_two_frames_is_shown_on_the_frames_around_it():
@@ -90,7 +93,7 @@ def test_targets_mark_the_bilabials_frames():
     phonemes = [("sil", 0.0, 0.5), ("b", 0.5, 0.6), ("a", 0.6, 0.8), ("??", 0.8, 0.9), ("m", 0.9, 1.0)]
     sequence = Sequence(np.zeros(RATE, np.float32), np.zeros((31, 1, 3), np.float32), np.zeros((1, 3), np.float32),
                         metadata={"phonemes": phonemes})
-    targets = closure_targets(sequence, 101).numpy()
+    targets = closure_targets(sequence, 101)[0].numpy()
     assert np.flatnonzero(targets).tolist() == list(range(50, 61)) + list(range(90, 101))
 
 

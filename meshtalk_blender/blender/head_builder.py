@@ -1,8 +1,10 @@
 """Builds the MeshTalk head as Blender objects: the face mesh with its 52 ARKit shape
-keys; two eyeballs parented to it that turn with the eyeLook keys; and the mouth's
-upper teeth, lower teeth and tongue, parented to it too, whose shape keys (jawOpen,
-jawForward, jawLeft, jawRight, tongueOut) follow the face's keys of the same names.
-All of that motion is drivers, so it plays whatever sets the face's keys.
+keys and three tongue controls (core.tongue.TONGUE_KEYS: on the face itself only
+tongueDental moves, parting the lips a little); two eyeballs parented to it that turn with the eyeLook keys; and the
+mouth's upper teeth, lower teeth and tongue, parented to it too, whose shape keys
+(jawOpen, jawForward, jawLeft, jawRight, tongueOut and the tongue controls) follow the
+face's keys of the same names. All of that motion is drivers, so it plays whatever sets
+the face's keys.
 
 Used by the "Add MeshTalk Head" button and by scripts/render_head.py. The face mesh's
 vertex order is the model's topology, so animation written to it lines up.
@@ -13,10 +15,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..core.face.arkit_names import ARKIT_NAMES
+from ..core.face.arkit_names import ARKIT_NAMES, TONGUE_KEYS
 from ..core.face.eyes import IRIS, PUPIL, SCLERA
 from ..core.face.head import MOUTH_MATERIAL, SKIN_MATERIAL, HeadModel, load_bundled_head
-from ..core.face.mouth_parts import GUM, TONGUE, TOOTH, PartMesh, build_mouth_parts
+from ..core.face.mouth_parts import DENTAL_LIP_PART, GUM, TONGUE, TOOTH, PartMesh, build_mouth_parts
 from ..core.face.rig import EYE_PITCH_DOWN, EYE_PITCH_UP, EYE_YAW, arkit_deltas
 
 FACE_COLOURS = {SKIN_MATERIAL: ("MeshTalk Skin", (0.80, 0.60, 0.50, 1.0)), MOUTH_MATERIAL: ("MeshTalk Mouth", (0.25, 0.06, 0.07, 1.0))}
@@ -33,7 +35,8 @@ def build_head_objects(
 ) -> tuple[bpy.types.Object, list[bpy.types.Object]]:
     """Creates (face object, [left eye, right eye]) in `collection` (default: the
     scene's), and the mouth's parts (the face's other children, see `mouth_parts`).
-    The face has a Basis key and one key per ARKIT name, in ARKIT_NAMES order."""
+    The face has a Basis key, one key per ARKIT name in ARKIT_NAMES order, then the
+    tongue controls in TONGUE_KEYS order."""
     head = load_bundled_head() if head is None else head
     collection = bpy.context.scene.collection if collection is None else collection
 
@@ -55,6 +58,13 @@ def build_head_objects(
             key.data.foreach_set("co", (head.vertices + delta).astype(np.float32).ravel())
             key.slider_min, key.slider_max = 0.0, 1.0
             key.value = 0.0  # Blender 5.0 starts new keys at 1.0
+        for key_name in TONGUE_KEYS:  # controls: the tongue's own keys follow them
+            key = face.shape_key_add(name=key_name, from_mix=False)
+            if key_name == "tongueDental":  # the lips part a little around the tip
+                parted = head.vertices + DENTAL_LIP_PART * deltas[ARKIT_NAMES.index("tongueOut")]
+                key.data.foreach_set("co", parted.astype(np.float32).ravel())
+            key.slider_min, key.slider_max = 0.0, 1.0
+            key.value = 0.0
 
     eyes = []
     for label, eye in zip(("Left", "Right"), head.eyes):

@@ -87,6 +87,9 @@ class JobPlan:
     key_tolerance: float = 0.0
     head_motion: bool = False  # draw the head's motion too (an object shaped like the MeshTalk head)
     head_motion_note: str = ""  # why head motion was asked for and left out, for the report
+    # The object has the MeshTalk head's tongue controls (core.tongue.TONGUE_KEYS): the
+    # tongue's track is keyed on them; without, an ARKit take's tongueOut shows a "th".
+    tongue_controls: bool = False
     # A character's point cache: its stored binding (blender/bindings.py) maps the
     # model's frames to its own vertices (object_rest), vertex by vertex.
     bound_arrays: dict | None = None
@@ -148,6 +151,9 @@ class JobResult:
     # key, since the eyeballs turn by those keys, not by the vertices.
     look_weights: np.ndarray | None = None  # (T, 8)
     look_curves: list[ReducedCurve | None] | None = None
+    # An object with the tongue controls: their weights (core.tongue.TONGUE_KEYS), to key.
+    tongue_weights: np.ndarray | None = None  # (T, 3)
+    tongue_curves: list[ReducedCurve | None] | None = None
 
 
 class Job:
@@ -284,7 +290,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
         # The take's phrases and pitch accents (gaze, brows, head motion) come from the
         # audio alone: read beside the model, on a thread of their own.
         analysis = ClipAnalysis(info, total, plan.fps, sink.draws_upper_face() or plan.head_motion,
-                                sink.draws_upper_face())
+                                sink.draws_upper_face(), loaded.tongue if sink.draws_tongue() else None)
         try:
             done = window[1] if window is not None else 0
             sink.add_previous(0, done)  # before the part that is run again
@@ -296,6 +302,7 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
                 done += len(frames)
             sink.add_previous(done, total)  # and after it
             sink.levels_db, sink.accents = analysis.result()
+            sink.tongue = analysis.tongue_track()
             return sink.finish(report, should_cancel)
         except BaseException:
             sink.abort()  # no partial point cache stays behind
@@ -338,6 +345,7 @@ class _Sink:
         self.weight_chunks: list[np.ndarray] = []
         self.levels_db: np.ndarray | None = None  # (T,) the take's audio level per frame: its phrases
         self.accents: list | None = None  # the take's pitch accents (core.prosody), for the brows
+        self.tongue: np.ndarray | None = None  # (T, 3) the take's tongue (core.tongue), when drawn
         self.frames: np.ndarray | None = None
         if plan.output == MESH_CACHE:
             self.writer = cache_io.CacheWriter(plan.cache_path, total, len(geometry.neutral), plan.fps)
@@ -409,6 +417,9 @@ class _Sink:
 
     def finish(self, report, should_cancel) -> JobResult:
         result = self._finish(report, should_cancel)
+        if self.tongue is not None and self.plan.tongue_controls:
+            result.tongue_weights = self.tongue
+            result.tongue_curves = _reduced(self.tongue, self.plan.key_tolerance, should_cancel)
         result.head_motion = self.head_motion()
         if self.plan.head_motion_note:
             result.notes.append(self.plan.head_motion_note)
@@ -449,6 +460,10 @@ class _Sink:
 
             weights = self._with_brows(self._with_gaze(np.concatenate(self.weight_chunks)))
             weights = complete_blinks(weights, plan.solve_names, plan.fps)
+            if self.tongue is not None and not plan.tongue_controls:
+                from ..core.tongue import with_dental_tongue_out
+
+                weights = with_dental_tongue_out(weights, list(plan.solve_names), self.tongue)
             return JobResult(np.zeros((0, 0)), self.total, "", weights=weights,
                              curves=_reduced(weights, plan.key_tolerance, should_cancel))
         def fitting(fraction: float) -> None:
@@ -489,6 +504,11 @@ class _Sink:
         drawn = set(LOOK_NAMES) | set(BROW_NAMES)
         return self.upper is not None or (self.plan.output == ARKIT
                                           and any(name in drawn for name in self.plan.solve_names))
+
+    def draws_tongue(self) -> bool:
+        """Whether the tongue's track is wanted: keyed on the head's controls, or shown as
+        tongueOut on an ARKit take."""
+        return self.plan.tongue_controls or (self.plan.output == ARKIT and "tongueOut" in self.plan.solve_names)
 
     def _redrawn(self, new: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """A take-long (T, ...) track drawn for the plan's seed, kept as `previous` where a

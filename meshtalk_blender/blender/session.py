@@ -87,7 +87,7 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
                    object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips,
-                   key_tolerance=key_tolerance(settings))
+                   key_tolerance=key_tolerance(settings), tongue_controls=bool(_tongue_key_names(obj)))
     if output == ARKIT:
         if not info.arkit_keys:
             raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
@@ -165,7 +165,8 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
                        seal_lips=settings.seal_lips, key_tolerance=key_tolerance(settings),
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache,
                                          previous_head=previous_head, previous_looks=_previous_looks(obj, take)),
-                       head_motion=previous_head is not None and wants_head_motion(obj, take.mode))
+                       head_motion=previous_head is not None and wants_head_motion(obj, take.mode),
+                       tongue_controls=bool(_tongue_key_names(obj)))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
             if tuple(info.arkit_keys[name] for name in plan.solve_names) != key_names:
@@ -326,9 +327,13 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
     take.key_names = json.dumps(list(spec.key_names))
     action_name = f"MeshTalk {obj.name} take {number}"
     take.key_tolerance = spec.key_tolerance if result.curves is not None else 0.0
+    tongue_names, tongue, tongue_curves = _tongue_keys(obj, result)
     if spec.output == ARKIT:
-        take.action = writers.write_weight_action(obj, action_name, list(spec.key_names), result.weights,
-                                                  spec.start_frame, result.curves)
+        names = list(spec.key_names) + tongue_names  # the tongue follows the Mouth slider too
+        take.key_names = json.dumps(names)
+        take.action = writers.write_weight_action(obj, action_name, names,
+                                                  np.concatenate([result.weights, tongue], axis=1),
+                                                  spec.start_frame, _joined(result.curves, tongue_curves))
         strengths.apply_to_take(obj, take)  # the object's sliders, from the start
     elif spec.output == BASIS:
         shared = writers.shared_basis_keys(obj)
@@ -341,17 +346,18 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
             obj, new, f"{writers.BASIS_KEY_PREFIX} {number}")
         take.basis_keys = json.dumps(names)
         look_names, looks, look_curves = _look_keys(obj, result)
-        curves = None if result.curves is None else list(result.curves) + (look_curves or [])
-        take.action = writers.write_weight_action(obj, action_name, names + look_names,
-                                                  np.concatenate([result.basis.weights, looks], axis=1),
-                                                  spec.start_frame, curves)
+        take.action = writers.write_weight_action(obj, action_name, names + look_names + tongue_names,
+                                                  np.concatenate([result.basis.weights, looks, tongue], axis=1),
+                                                  spec.start_frame,
+                                                  _joined(_joined(result.curves, look_curves), tongue_curves))
     else:
         take.cache_file = spec.cache_file
         cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more
         look_names, looks, look_curves = _look_keys(obj, result)
-        if look_names:  # the eyes turn by these keys; the cache moves the rest
-            take.action = writers.write_weight_action(obj, action_name, look_names, looks, spec.start_frame,
-                                                      look_curves)
+        if look_names or tongue_names:  # the eyes and tongue move by these keys; the cache moves the rest
+            take.action = writers.write_weight_action(obj, action_name, look_names + tongue_names,
+                                                      np.concatenate([looks, tongue], axis=1), spec.start_frame,
+                                                      _joined(look_curves, tongue_curves))
     owner = head_actions.owner_for(obj, spec.mode == targets.SAME_TOPOLOGY)
     if result.head_motion is not None and owner is not None:
         owner, bone = owner
@@ -363,6 +369,27 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
                                       "bone": bone})
         strengths.record_head(take, strengths.wanted(obj)["head"])
     return len(state.takes) - 1
+
+
+def _joined(curves: list | None, more: list | None) -> list | None:
+    """Two columns' reduced curves side by side (None: keyed at every frame)."""
+    return None if curves is None or more is None else list(curves) + list(more)
+
+
+def _tongue_key_names(obj) -> list[str]:
+    """The MeshTalk head's tongue controls (core.tongue.TONGUE_KEYS) the object has: all
+    or none (a face without all three is not the head's)."""
+    from ..core.face.arkit_names import TONGUE_KEYS
+
+    present = set(targets.shape_key_names(obj))
+    return list(TONGUE_KEYS) if all(name in present for name in TONGUE_KEYS) else []
+
+
+def _tongue_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | None]:
+    """(the tongue controls to key, (T, n) their weights, their reduced curves or None)."""
+    if result.tongue_weights is None or not _tongue_key_names(obj):
+        return [], np.zeros((result.num_frames, 0), np.float32), []
+    return _tongue_key_names(obj), result.tongue_weights, result.tongue_curves
 
 
 def _look_key_names(obj) -> dict[str, str]:

@@ -18,6 +18,7 @@ import json
 import bpy
 import numpy as np
 
+from ..core.face.arkit_names import TONGUE_KEYS
 from ..core.retarget import arkit_name_of, is_mouth_key
 from . import actions, writers
 
@@ -28,7 +29,9 @@ LEAST_FACTOR = 1e-4
 
 
 def group_of(key_name: str) -> str | None:
-    """The slider a shape key follows (None: not an ARKit shape)."""
+    """The slider a shape key follows (None: not an ARKit shape or a tongue control)."""
+    if key_name in TONGUE_KEYS:
+        return "mouth"
     arkit = arkit_name_of(key_name)
     if arkit is None:
         return None

@@ -3,7 +3,8 @@
 Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
   optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
-  ``lip_closure.safetensors`` (``model.lip_closure``);
+  ``lip_closure.safetensors`` (``model.lip_closure``) and ``tongue.safetensors``
+  (``tongue``);
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -27,6 +28,7 @@ from .atomic_files import describe_os_error
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
 from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
+from .tongue import TONGUE_FILE, TongueDetector, load_tongue_detector
 from .model.prior import head_mask
 from .obj_io import read_obj
 from .tensor_checks import check_values
@@ -53,6 +55,7 @@ class LoadedModel:
     mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
     metadata: dict = field(default_factory=dict)
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
+    tongue: TongueDetector | None = None  # where the tongue goes (core.tongue; bundles may have one)
 
     @property
     def config(self) -> MeshTalkConfig:
@@ -88,7 +91,7 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
     folder = Path(path) if not Path(path).is_file() else Path(path).parent
-    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, *ORIGINAL_FILES)]
+    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TONGUE_FILE, *ORIGINAL_FILES)]
 
 
 def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
@@ -371,6 +374,8 @@ def load_bundle(directory: str | Path) -> LoadedModel:
             raise MeshTalkError(f"{directory / CLOSURE_FILE} needs a model that normalises audio per utterance; "
                                 f"this one does not. Delete the file to use the model without it.")
         detector = load_detector(directory / CLOSURE_FILE)
+    # It reads the audio on its own, normalised per clip: it fits any model of the head.
+    tongue = load_tongue_detector(directory / TONGUE_FILE) if (directory / TONGUE_FILE).is_file() else None
     return LoadedModel(
         model=model,
         template=template.numpy().astype(np.float32),
@@ -380,4 +385,5 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         mouth_heads=tuple(info.get("mouth_heads", ())),
         metadata=info.get("metadata", {}),
         lip_closure=detector,
+        tongue=tongue,
     )

@@ -8,8 +8,8 @@ The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run t
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
-detector of p/b/m that training.lip_closure trains last; a run stopped during it trains
-it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
+detector of p/b/m that training.lip_closure trains, and tongue.safetensors, the tongue's
+places that training.tongue trains last; a run stopped during either trains it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
 and the command line find it.
 
 Sizes are chosen so that the training takes about two hours on one CPU core; it runs
@@ -33,7 +33,8 @@ from ..core.checkpoints import save_bundle
 from ..core.face import load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
 from ..core.model.lip_closure import CLOSURE_FILE
-from . import lip_closure
+from ..core.tongue import TONGUE_FILE
+from . import lip_closure, tongue
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
@@ -219,6 +220,11 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
         lip_closure.train_and_save(train, validation, detector_file, closure_settings, device,
                                    log=lambda line: print(line, flush=True))
+    tongue_file = out / "model" / TONGUE_FILE
+    if not tongue_file.is_file():
+        tongue_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
+        tongue.train_and_save(train, validation, tongue_file, tongue_settings, device,
+                              log=lambda line: print(line, flush=True))
     return out / "model"
 
 
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", CLOSURE_FILE):
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TONGUE_FILE):
         shutil.copy2(model_dir / name, INSTALL_DIR / name)
     print(f"installed {INSTALL_DIR}")
 

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from torch.nn import functional as F
 from ..core import audio
 from ..core.device import choose_device
 from ..core.model.config import MEL_HOP, MEL_RATE
-from ..core.model.lip_closure import SEAL_FULL, SEAL_FROM, LipClosureDetector, save_detector
+from ..core.model.lip_closure import SEAL_FULL, SEAL_FROM, EventDetector, LipClosureDetector, save_detector
 from .corpus.loader import load_corpus
 from .dataset import Sequence
 from .metrics import bilabial_closures, frames_in
@@ -71,19 +72,28 @@ def utterance_log_mel(waveform: np.ndarray) -> torch.Tensor:
     return statistics.apply(audio.log_mel_uncentred(torch.from_numpy(samples_for(start, end))[None], window, filterbank))[0]
 
 
-def closure_targets(sequence: Sequence, count: int) -> torch.Tensor:
-    """(count,) 1.0 on the mel frames inside the sequence's bilabials."""
+def segment_targets(segments: list[tuple[float, float]], count: int) -> torch.Tensor:
+    """(count,) 1.0 on the mel frames inside the (start_s, end_s) segments."""
     targets = torch.zeros(count)
-    for start, end in bilabial_closures(sequence.metadata["phonemes"]):
+    for start, end in segments:
         targets[frames_in(start, end, MEL_RATE, count)] = 1.0
     return targets
 
 
-def examples(sequences: list[Sequence]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def closure_targets(sequence: Sequence, count: int) -> torch.Tensor:
+    """(1, count) 1.0 on the mel frames inside the sequence's bilabials."""
+    return segment_targets(bilabial_closures(sequence.metadata["phonemes"]), count)[None]
+
+
+Targets = Callable[[Sequence, int], torch.Tensor]  # (sequence, mel frames) -> (E, mel frames)
+
+
+def examples(sequences: list[Sequence], targets_of: Targets = closure_targets) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[((80, M) log-mel, (E, M) targets)] of each sequence."""
     pairs = []
     for sequence in sequences:
         log_mel = utterance_log_mel(sequence.waveform)
-        pairs.append((log_mel, closure_targets(sequence, log_mel.shape[1])))
+        pairs.append((log_mel, targets_of(sequence, log_mel.shape[1])))
     return pairs
 
 
@@ -102,13 +112,15 @@ def closure_peaks(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTINGS, device: str = "auto",
-                   log=print) -> LipClosureDetector:
-    """The trained detector, in eval mode on the CPU."""
+                   log=print, kind: type[EventDetector] = LipClosureDetector, targets_of: Targets = closure_targets,
+                   what: str = "lip closure") -> EventDetector:
+    """The trained detector, in eval mode on the CPU: a ``kind`` with one output per row of
+    ``targets_of``'s targets."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    data = examples(train)
+    data = examples(train, targets_of)
     target_device = choose_device(device)
-    detector = LipClosureDetector().to(target_device)
+    detector = kind(outputs=len(data[0][1])).to(target_device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
     detector.train()
     started, losses = time.perf_counter(), []
@@ -118,14 +130,14 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
             log_mel, target = data[index]
             first = int(rng.integers(0, max(1, log_mel.shape[1] - CROP_FRAMES)))
             crops.append(log_mel[:, first:first + CROP_FRAMES])
-            targets.append(target[first:first + CROP_FRAMES])
+            targets.append(target[:, first:first + CROP_FRAMES])
         length = min(c.shape[1] for c in crops)  # utterances shorter than a crop shorten the batch
         batch = torch.stack([c[:, :length] for c in crops]).to(target_device)
-        target = torch.stack([t[:length] for t in targets]).to(target_device)
-        logits = detector(batch)
+        target = torch.stack([t[:, :length] for t in targets]).to(target_device)  # (B, E, M)
+        logits = detector.event_logits(batch)
         loss = F.binary_cross_entropy_with_logits(logits, target)
-        if settings.peak_weight > 0:
-            peaks = closure_peaks(logits, target)
+        if settings.peak_weight > 0:  # each event of each kind: one row of (B E, M)
+            peaks = closure_peaks(logits.flatten(0, 1), target.flatten(0, 1))
             if len(peaks):
                 loss = loss + settings.peak_weight * F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
         optimizer.zero_grad(set_to_none=True)
@@ -133,7 +145,7 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
         optimizer.step()
         losses.append(float(loss.detach()))
         if (step + 1) % settings.log_every == 0 or step + 1 == settings.steps:
-            log(f"lip closure step {step + 1}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
+            log(f"{what} step {step + 1}: loss {np.mean(losses):.4f} ({time.perf_counter() - started:.0f} s)")
             losses = []
     return detector.cpu().eval()
 
@@ -141,33 +153,35 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
 FALSE_ALARM_RATES = (0.04, 0.08)
 
 
-def closure_peaks_and_background(detector: LipClosureDetector,
-                                 sequences: list[Sequence]) -> tuple[np.ndarray, np.ndarray]:
-    """(C,) the highest probability within 30 ms of each of the sequences' bilabials, and
-    (F,) the probabilities of all frames more than 60 ms from any bilabial (silences
-    included, where a closed mouth does no harm)."""
+def closure_peaks_and_background(detector: EventDetector, sequences: list[Sequence],
+                                 targets_of: Targets = closure_targets, kind: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) the highest probability of event ``kind`` within 30 ms of each of its events in
+    the sequences (by default the bilabials), and (F,) its probabilities on all frames
+    more than 60 ms from any of them (silences included, where a closed mouth does no
+    harm)."""
     peaks, background = [], []
     with torch.no_grad():
-        for log_mel, target in examples(sequences):
-            probability = torch.sigmoid(detector(log_mel[None]))
-            peaks.append(closure_peaks(probability, target[None]).numpy())
-            away = np.convolve(target.numpy(), np.ones(4 * SLACK_FRAMES + 1), "same") == 0
-            background.append(probability[0].numpy()[away])
+        for log_mel, target in examples(sequences, targets_of):
+            probability = torch.sigmoid(detector.event_logits(log_mel[None]))[0, kind]
+            peaks.append(closure_peaks(probability[None], target[kind:kind + 1]).numpy())
+            away = np.convolve(target[kind].numpy(), np.ones(4 * SLACK_FRAMES + 1), "same") == 0
+            background.append(probability.numpy()[away])
     return (np.concatenate(peaks or [np.zeros(0, np.float32)]).astype(np.float32),
             np.concatenate(background or [np.zeros(0, np.float32)]))
 
 
-def detection_report(detector: LipClosureDetector, sequences: list[Sequence]) -> dict:
-    """On held-out voices: the share of bilabials heard (probability over SEAL_FROM /
-    SEAL_FULL within 30 ms), the share of frames away from any bilabial over SEAL_FROM
+def detection_report(detector: EventDetector, sequences: list[Sequence], targets_of: Targets = closure_targets,
+                     kind: int = 0, events: str = "bilabials") -> dict:
+    """On held-out voices: the share of events heard (probability over SEAL_FROM /
+    SEAL_FULL within 30 ms), the share of frames away from any event over SEAL_FROM
     (false alarms), and the share heard at fixed false-alarm rates.
 
     Compare detectors by the last: a fixed threshold mixes how well a detector hears with
     where its probabilities sit. Seeds of one recipe heard 70-81 % over 0.3 but 77-79 % at
     4 % false alarms (see the model card)."""
-    peaks, background = closure_peaks_and_background(detector, sequences)
+    peaks, background = closure_peaks_and_background(detector, sequences, targets_of, kind)
     share = lambda mask: float(mask.mean()) if mask.size else 0.0  # noqa: E731
-    report = {"bilabials": len(peaks),
+    report = {events: len(peaks),
               **{f"heard_over_{threshold:g}": share(peaks > threshold) for threshold in (SEAL_FROM, SEAL_FULL)},
               "false_alarm_frames": share(background > SEAL_FROM)}
     for rate in FALSE_ALARM_RATES:

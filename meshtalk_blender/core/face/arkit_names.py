@@ -16,6 +16,11 @@ ARKIT_NAMES: tuple[str, ...] = (
 
 ARKIT_INDEX = {name: i for i, name in enumerate(ARKIT_NAMES)}
 
+# Not ARKit's: the MeshTalk head's tongue controls (core.tongue), keys on its face that
+# its tongue's shape keys follow (face.mouth_parts). Here, with the names, so that code
+# that only needs the names does not load core.tongue's torch.
+TONGUE_KEYS: tuple[str, ...] = ("tongueTipUp", "tongueDental", "tongueBackUp")
+
 
 def mirror_name(name: str) -> str:
     """The shape's twin on the other side (itself for a shape without a side).

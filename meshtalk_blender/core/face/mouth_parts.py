@@ -3,10 +3,11 @@
 They are not part of the face mesh (whose vertex order is the model's topology), but
 objects parented to it, like the eyes: the upper teeth stay with the skull, the lower
 teeth follow the jaw exactly as the chin's skin does (`rig.jaw_key_offsets`, weight
-1), and the tongue rests on the mouth's floor, follows the jaw
-and comes out between the lips with tongueOut. Each moving part carries one delta per
-ARKit key that moves it (`PartMesh.key_deltas`), which Blender plays as shape keys
-driven by the face's keys of the same names.
+1), and the tongue rests on the mouth's floor, follows the jaw,
+comes out between the lips with tongueOut and articulates with the head's tongue
+controls (core.tongue.TONGUE_KEYS: the tip to the ridge, between the teeth, the back
+up). Each moving part carries one delta per key that moves it (`PartMesh.key_deltas`),
+which Blender plays as shape keys driven by the face's keys of the same names.
 
 Placement is measured on the head itself (the inner lip line, the mouth bag's front and
 the mouth corners), so every identity gets teeth that sit behind its own lips. Sizes
@@ -47,7 +48,7 @@ class PartMesh:
     vertices: np.ndarray  # (n, 3) float32, model space
     faces: list[list[int]]
     face_materials: np.ndarray  # (F,) TOOTH, GUM or TONGUE
-    key_deltas: dict[str, np.ndarray] = field(default_factory=dict)  # ARKit name -> (n, 3) at weight 1
+    key_deltas: dict[str, np.ndarray] = field(default_factory=dict)  # ARKit or tongue key -> (n, 3) at weight 1
 
 
 @dataclass(frozen=True)
@@ -261,11 +262,63 @@ def _tongue_out(vertices: np.ndarray, front_y: float, lip_line: float) -> np.nda
     return delta
 
 
+# ---------------------------------------------------------------- articulation
+# The places the tongue goes in speech (core.tongue's keys). Measured from the upper
+# incisors: their crowns are 7 mm deep at the midline, their gum 1 mm more, and the
+# alveolar ridge, where t, d, n, l touch, sits about a centimetre above their edges.
+RIDGE_ABOVE_EDGE = 0.0085
+RIDGE_BEHIND_FRONT = 0.0095
+BLADE_LENGTH = 0.03  # how much of the front bends with the tip
+BACK_RISE = 0.006  # the dorsum toward the soft palate for k, g, ng
+
+
+def _front_reach(vertices: np.ndarray, front_y: float, power: float) -> np.ndarray:
+    """(n,) 1 at the tip, falling to 0 a BLADE_LENGTH behind it."""
+    return np.clip(1.0 - (vertices[:, 1] - front_y) / BLADE_LENGTH, 0.0, 1.0) ** power
+
+
+def _tip_to(vertices: np.ndarray, front_y: float, target_y: float, target_z: float, thinning: float) -> np.ndarray:
+    """The blade bent so that the tip's centre reaches (target_y, target_z), thinned by
+    ``thinning`` at the tip (a tongue's blade narrows as it reaches)."""
+    reach = _front_reach(vertices, front_y, 2.0)
+    tip = reach > 0.8
+    centre = 0.5 * (vertices[tip, 2].max() + vertices[tip, 2].min())
+    delta = np.zeros_like(vertices)
+    delta[:, 1] = reach * (target_y - front_y)
+    delta[:, 2] = reach * (target_z - centre) - thinning * reach * (vertices[:, 2] - centre)
+    delta[:, 0] = -0.2 * vertices[:, 0] * reach
+    return delta
+
+
+def _tongue_tip_up(vertices: np.ndarray, front_y: float, incisor_front: float, upper_edge: float) -> np.ndarray:
+    """tongueTipUp at 1: the tip on the ridge behind the upper incisors (t, d, n, l)."""
+    return _tip_to(vertices, front_y, incisor_front + RIDGE_BEHIND_FRONT, upper_edge + RIDGE_ABOVE_EDGE - 0.002, 0.5)
+
+
+def _tongue_dental(vertices: np.ndarray, front_y: float, incisor_front: float, upper_edge: float) -> np.ndarray:
+    """tongueDental at 1: the tip just under the upper incisors' edges and a little in
+    front of them, where it shows between the teeth (th), still behind the lips."""
+    return _tip_to(vertices, front_y, incisor_front - 0.0025, upper_edge - 0.002, 0.8)
+
+
+def _tongue_back_up(vertices: np.ndarray, front_y: float) -> np.ndarray:
+    """tongueBackUp at 1: the back of the tongue raised toward the soft palate (k, g)."""
+    length = vertices[:, 1].max() - front_y
+    along = np.clip((vertices[:, 1] - front_y) / length, 0.0, 1.0)
+    delta = np.zeros_like(vertices)
+    delta[:, 2] = BACK_RISE * np.sin(np.pi * np.clip((along - 0.2) / 0.55, 0.0, 1.0))
+    return delta
+
+
 # ---------------------------------------------------------------- assembly
 
 # The lower teeth drop a little with tongueOut so the tongue can pass over them (a
 # tongue cannot come out between closed incisors); the lower lip hides the drop.
 TONGUE_OUT_JAW_DROP = 0.3
+DENTAL_JAW_DROP = 0.5  # and so they do for a "th", whose tip rests on their edges
+# On the face, a "th" parts the lips around the tip as tongueOut does, this much of it:
+# the face's tongueDental key (the other tongue controls move nothing on the face).
+DENTAL_LIP_PART = 0.6
 
 
 def _jaw_key_deltas(vertices: np.ndarray, hinge: np.ndarray) -> dict[str, np.ndarray]:
@@ -287,11 +340,15 @@ def build_mouth_parts(head: HeadModel) -> tuple[PartMesh, PartMesh, PartMesh]:
     vertices, faces, materials = _arch_teeth(lower_arch, LOWER_TEETH_MM, lower_edge, upper=False)
     lower_deltas = _jaw_key_deltas(vertices, frame.hinge)
     lower_deltas["tongueOut"] = TONGUE_OUT_JAW_DROP * lower_deltas["jawOpen"]
+    lower_deltas["tongueDental"] = DENTAL_JAW_DROP * lower_deltas["jawOpen"]
     lower = PartMesh("Teeth Lower", vertices.astype(np.float32), faces, materials, lower_deltas)
 
     tip_y = frame.incisor_front + OVERJET + 0.0085  # just behind the lower incisors and their gum
     vertices, faces = _tongue(tip_y, lower_edge - 0.0025, lower_arch)
     tongue_deltas = _jaw_key_deltas(vertices, frame.hinge)
     tongue_deltas["tongueOut"] = _tongue_out(vertices, tip_y, frame.lip_line).astype(np.float32)
+    tongue_deltas["tongueTipUp"] = _tongue_tip_up(vertices, tip_y, frame.incisor_front, upper_edge).astype(np.float32)
+    tongue_deltas["tongueDental"] = _tongue_dental(vertices, tip_y, frame.incisor_front, upper_edge).astype(np.float32)
+    tongue_deltas["tongueBackUp"] = _tongue_back_up(vertices, tip_y).astype(np.float32)
     tongue = PartMesh("Tongue", vertices.astype(np.float32), faces, np.full(len(faces), TONGUE), tongue_deltas)
     return upper, lower, tongue

@@ -38,49 +38,71 @@ INPUT_KERNEL = 5
 MAX_WIDTH = 4096  # far above the shipped detector's 128; bounds what a damaged file can allocate
 
 
-class LipClosureDetector(nn.Module):
-    def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1):
+class EventDetector(nn.Module):
+    """A dilated 1D CNN on the normalised log-mel that gives each mel frame one logit per
+    kind of event it was trained on (a lip closure; the tongue's places, ``core.tongue``)."""
+
+    def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1,
+                 outputs: int = 1):
         super().__init__()
-        self.width, self.dilations, self.dropout = width, tuple(dilations), dropout
+        self.width, self.dilations, self.dropout, self.outputs = width, tuple(dilations), dropout, outputs
         self.input = nn.Conv1d(MEL_BANDS, width, INPUT_KERNEL, padding=INPUT_KERNEL // 2)
         self.convs = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
-        self.output = nn.Conv1d(width, 1, 1)
+        self.output = nn.Conv1d(width, outputs, 1)
 
     @property
     def margin(self) -> int:
         """Mel frames it sees on each side of the frame it scores."""
         return INPUT_KERNEL // 2 + sum(self.dilations)
 
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """(B, 80, M) normalised log-mel -> (B, M) closure logits, one per mel frame
-        (zero-padded at the edges: frames within ``margin`` of an edge see less)."""
+    def event_logits(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, 80, M) normalised log-mel -> (B, E, M) logits, E = ``outputs``, one per mel
+        frame (zero-padded at the edges: frames within ``margin`` of an edge see less)."""
         x = F.leaky_relu(self.input(log_mel), LEAKY_SLOPE)
         for conv in self.convs:
             x = F.dropout(F.leaky_relu(conv(x), LEAKY_SLOPE), self.dropout, self.training)
-        return self.output(x)[:, 0]
+        return self.output(x)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.event_logits(log_mel)
 
     def settings(self) -> dict:
-        return {"width": self.width, "dilations": list(self.dilations)}
+        return {"width": self.width, "dilations": list(self.dilations), "outputs": self.outputs}
+
+
+class LipClosureDetector(EventDetector):
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, 80, M) normalised log-mel -> (B, M) closure logits."""
+        return self.event_logits(log_mel)[:, 0]
+
+
+def frame_maxima(probabilities: np.ndarray, first_mel: int, frame_times: np.ndarray,
+                 fps: float = MODEL_FPS) -> np.ndarray:
+    """(..., M) per-mel-frame probabilities from 100 Hz grid index ``first_mel`` on ->
+    (T, ...) float32: for each frame at ``frame_times`` (seconds) of a ``fps`` animation,
+    the highest within half a frame of its time.
+
+    A model frame stands for 1/30 s of speech, about 3 mel frames, and an event heard on
+    any of them is shown: read at the frame's time alone, a closure of 20-30 ms that
+    falls between two frames was lost (18 of the 159 held-out p/b/m the bundled model
+    left open had been heard at over 0.6 this way)."""
+    count = probabilities.shape[-1]
+    positions = frame_times * MEL_RATE - first_mel
+    half = 0.5 * MEL_RATE / fps
+    reach = int(np.ceil(half))
+    candidates = np.round(positions)[:, None].astype(np.int64) + np.arange(-reach, reach + 1)  # (T, 2 reach + 1)
+    inside = (np.abs(candidates - positions[:, None]) <= half) & (candidates >= 0) & (candidates < count)
+    picked = probabilities[..., np.clip(candidates, 0, count - 1)]  # (..., T, 2 reach + 1)
+    return np.moveaxis(np.where(inside, picked, 0.0).max(axis=-1), -1, 0).astype(np.float32)
 
 
 def closure_probabilities(detector: LipClosureDetector, window: LogMelWindow, frame_times: np.ndarray) -> np.ndarray:
     """(T,) float32 closure probability of the model frames at ``frame_times`` (seconds),
     from the log-mel window of those times (``meshtalk.log_mel_window``, which has
-    ``CODE_MARGIN`` >= ``detector.margin`` frames of context on each side).
-
-    A model frame stands for 1/30 s of speech, about 3 mel frames, and a closure heard on
-    any of them is shown closed: the highest probability within half a frame of its
-    time (which includes the two mel frames around it). Read at the frame's time alone,
-    a closure of 20-30 ms that falls between two frames was lost (18 of the 159 held-out
-    p/b/m the bundled model left open had been heard at over 0.6 this way)."""
+    ``CODE_MARGIN`` >= ``detector.margin`` frames of context on each side): the highest
+    within half a frame of each frame's time (``frame_maxima``)."""
     probabilities = torch.sigmoid(detector(window.log_mel.to(detector.output.weight.dtype)))[0].float().cpu().numpy()
-    positions = frame_times * MEL_RATE - window.first_mel
-    half = 0.5 * MEL_RATE / MODEL_FPS
-    reach = int(np.ceil(half))
-    candidates = np.round(positions)[:, None].astype(np.int64) + np.arange(-reach, reach + 1)  # (T, 2 reach + 1)
-    inside = (np.abs(candidates - positions[:, None]) <= half) & (candidates >= 0) & (candidates < len(probabilities))
-    return np.where(inside, probabilities[np.clip(candidates, 0, len(probabilities) - 1)], 0.0).max(axis=1).astype(
-        np.float32)
+    return frame_maxima(probabilities, window.first_mel, frame_times)
 
 
 def seal_weights(probabilities: np.ndarray) -> np.ndarray:
@@ -105,15 +127,16 @@ def _ease(distance: np.ndarray, span: float) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def closure_envelope(weights: np.ndarray, first: int, stop: int) -> np.ndarray:
-    """(stop - first,) the seal weights of model frames [first, stop) with approaches and
+def closure_envelope(weights: np.ndarray, first: int, stop: int, fps: float = MODEL_FPS,
+                     approach_s: float = CLOSURE_APPROACH_S, release_s: float = CLOSURE_RELEASE_S) -> np.ndarray:
+    """(stop - first,) the seal weights of frames [first, stop) with approaches and
     releases: the largest of each frame's neighbours' weights (within ENVELOPE_REACH
-    frames, in ``weights`` (T,)), eased by their distance in time. Reads ``weights`` up to
-    ``stop + ENVELOPE_REACH`` (fewer at the end)."""
+    frames at the model's rate, in ``weights`` (T,)), eased by their distance in time.
+    Reads ``weights`` up to ``stop + ENVELOPE_REACH`` (fewer at the end)."""
     out = weights[first:stop].astype(np.float32).copy()
-    for offset in range(1, ENVELOPE_REACH + 1):
-        seconds = offset / MODEL_FPS
-        ahead, behind = _ease(seconds, CLOSURE_APPROACH_S), _ease(seconds, CLOSURE_RELEASE_S)
+    for offset in range(1, int(np.ceil(max(approach_s, release_s) * fps)) + 1):
+        seconds = offset / fps
+        ahead, behind = _ease(seconds, approach_s), _ease(seconds, release_s)
         later = weights[first + offset:stop + offset]  # a closure after the frame: approaching it
         out[:len(later)] = np.maximum(out[:len(later)], ahead * later)
         start = max(first - offset, 0)
@@ -122,14 +145,16 @@ def closure_envelope(weights: np.ndarray, first: int, stop: int) -> np.ndarray:
     return out
 
 
-def save_detector(detector: LipClosureDetector, path: str | Path, half_precision: bool = True) -> None:
+def save_detector(detector: EventDetector, path: str | Path, half_precision: bool = True) -> None:
     tensors = {k: v.detach().cpu().to(torch.float16 if half_precision else torch.float32).contiguous()
                for k, v in detector.state_dict().items()}
     save_file(tensors, str(path), metadata={"settings": json.dumps(detector.settings())})
 
 
-def load_detector(path: str | Path) -> LipClosureDetector:
-    """Reads a detector written by ``save_detector``, in float32 and eval mode."""
+def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetector, outputs: int = 1,
+                  what: str = "lip-closure detector") -> EventDetector:
+    """Reads a detector written by ``save_detector`` as a ``kind`` with ``outputs`` events
+    (files from before the setting existed have one), in float32 and eval mode."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             settings = json.loads(handle.metadata()["settings"])
@@ -137,16 +162,18 @@ def load_detector(path: str | Path) -> LipClosureDetector:
         # Sizes are checked before anything is built: a damaged width must not allocate gigabytes.
         if not 1 <= width <= MAX_WIDTH or not 1 <= len(dilations) <= 16 or not all(d >= 1 for d in dilations):
             raise ValueError(f"width {width} and dilations {dilations} are not sizes it can have")
+        if int(settings.get("outputs", 1)) != outputs:
+            raise ValueError(f"it gives {settings.get('outputs', 1)} kinds of event, not {outputs}")
         margin = INPUT_KERNEL // 2 + sum(dilations)
         if margin <= CODE_MARGIN:
             tensors = load_file(str(path))
-            detector = LipClosureDetector(width, dilations)
+            detector = kind(width, dilations, outputs=outputs)
             detector.load_state_dict({k: v.float() for k, v in tensors.items()})
     except Exception as error:  # any damage: a clear message, never a half-loaded model
-        raise MeshTalkError(f"Cannot read the lip-closure detector {path} ({error}); the file is damaged. "
+        raise MeshTalkError(f"Cannot read the {what} {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
     if margin > CODE_MARGIN:  # the pipeline's windows have that much context
-        raise MeshTalkError(f"The lip-closure detector {path} sees {margin} mel frames on each side; this "
+        raise MeshTalkError(f"The {what} {path} sees {margin} mel frames on each side; this "
                             f"version supports at most {CODE_MARGIN}. Delete the file to animate without it.")
     for key, tensor in tensors.items():
         check_values(Path(path).name, key, tensor, "Reinstall the add-on or delete the file to animate without it.")

@@ -1,0 +1,92 @@
+"""Training the tongue detector (core.tongue) on the corpus's phoneme timings.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m meshtalk_blender.training.tongue --corpus /work/corpus \
+        [--real-corpus /work/corpus_real] --out meshtalk_blender/assets/model/tongue.safetensors
+
+The lip-closure detector's recipe (``training.lip_closure``: random 2 s crops, per-frame
+binary cross entropy plus each event's highest logit within 30 ms) with one target row
+per place of articulation in ``core.tongue.TONGUE_KEYS`` order. Held-out voices measure
+it, per place, as the lip seal's detector is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ..core.model.lip_closure import save_detector
+from ..core.tongue import TONGUE_KEYS, TongueDetector
+from .corpus.loader import load_corpus
+from .dataset import Sequence
+from .lip_closure import SETTINGS, ClosureTrainSettings, detection_report, segment_targets, train_detector
+from .speech import ipa
+
+# The manners in which the tongue makes a contact or a narrow gap at its place (an
+# approximant such as English r or j only comes near it).
+CONTACT_MANNERS = {"stop", "nasal", "lateral", "tap", "trill", "fricative", "affricate"}
+PLACES = {
+    "tongueTipUp": {"alveolar", "retroflex"},
+    "tongueDental": {"dental"},
+    "tongueBackUp": {"velar", "uvular"},
+}
+
+
+def tongue_segments(phonemes: list[tuple[str, float, float]], key: str) -> list[tuple[float, float]]:
+    """The (start_s, end_s) of the phonemes that put the tongue where ``key`` says."""
+    places = PLACES[key]
+    found = []
+    for symbol, start, end in phonemes:
+        if not ipa.is_known(symbol):
+            continue
+        features = ipa.features(symbol)
+        if features.manner in CONTACT_MANNERS and features.place in places:
+            found.append((start, end))
+    return found
+
+
+def tongue_targets(sequence: Sequence, count: int) -> torch.Tensor:
+    """(3, count) 1.0 on the mel frames of each place's phonemes (TONGUE_KEYS order)."""
+    phonemes = sequence.metadata["phonemes"]
+    return torch.stack([segment_targets(tongue_segments(phonemes, key), count) for key in TONGUE_KEYS])
+
+
+def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
+                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
+    """Trains on the training voices, writes ``out`` and returns, per key, the report on the
+    held-out ones (``lip_closure.detection_report``)."""
+    detector = train_detector(train, settings, device, log, TongueDetector, tongue_targets, "tongue")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_detector(detector, out)
+    report = {key: detection_report(detector, validation, tongue_targets, kind, "events")
+              for kind, key in enumerate(TONGUE_KEYS)}
+    for key, numbers in report.items():
+        log(f"tongue {key} on held-out voices: {numbers}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshtalk_blender.training.tongue",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--real-corpus", type=Path, action="append", default=[],
+                        help="a training.real_corpus folder whose training split joins (repeatable)")
+    parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    parser.add_argument("--steps", type=int, default=SETTINGS.steps)
+    parser.add_argument("--seed", type=int, default=SETTINGS.seed)
+    parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    # Lazy: the detector needs the audio and the phoneme timings, not the faces.
+    train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
+    for real in args.real_corpus:
+        train += load_corpus(real, "train", limit=args.limit, lazy=True)
+    train_and_save(train, load_corpus(args.corpus, "validation", limit=args.limit, lazy=True), args.out,
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed), args.device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The MeshTalk head's tongue in Blender: its controls keyed from the audio in every
+output, the tongue mesh following them by drivers, the Mouth slider scaling them, and
+nothing left behind when the take goes."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from blender_support import (ADDON, add_head, add_strip, addon_module, evaluated_positions, fingerprint, import_bpy,
+                             run_operator)
+
+bpy = import_bpy()
+ASSETS = Path(__file__).resolve().parents[1] / "meshtalk_blender" / "assets"
+SAMPLE = ASSETS / "sample_speech.flac"  # "... the ..." : t, d, n, th, k in 8.5 s of a real voice
+
+
+@pytest.fixture
+def model_with_tongue(addon, test_model_folder, tmp_path):
+    """The test model with the shipped tongue detector beside it, for this test only."""
+    folder = tmp_path / "model"
+    shutil.copytree(test_model_folder, folder)
+    shutil.copy2(ASSETS / "model" / "tongue.safetensors", folder / "tongue.safetensors")
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    before = prefs.model_folder
+    prefs.model_folder = str(folder)
+    yield folder
+    prefs.model_folder = before
+
+
+def expected_track(take, fps: float = 30.0) -> np.ndarray:
+    """(T, 3) what core.tongue draws for the take's clip (the strip's part of the file)."""
+    audio, tongue = addon_module("core.audio"), addon_module("core.tongue")
+    clock = json.loads(take.clock)
+    info = audio.probe(audio.AudioClip(SAMPLE, clock["start"], clock["duration"]))
+    detector = tongue.load_tongue_detector(ASSETS / "model" / "tongue.safetensors")
+    return tongue.clip_tongue(detector, info, take.frames, fps)
+
+
+def keyed(take, names) -> np.ndarray:
+    actions = addon_module("blender.actions")
+    return np.stack([actions.sample_curve(take.action, f'key_blocks["{name}"].value', take.start_frame, take.frames)
+                     for name in names], axis=1)
+
+
+@pytest.mark.parametrize("output", ["ARKIT", "MESH_CACHE"])
+def test_the_tongue_follows_the_speech_on_the_heads_controls(saved_scene, model_with_tongue, output):
+    scene = saved_scene
+    face = add_head()
+    tongue_object = bpy.data.objects["MeshTalk Head Tongue"]
+    names = list(addon_module("core.tongue").TONGUE_KEYS)
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.output = output
+    scene.meshtalk.keys = "EVERY_FRAME"
+    rest = evaluated_positions(tongue_object)
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    track = expected_track(take)
+    np.testing.assert_allclose(keyed(take, names), track, atol=1e-5)
+    assert (track.max(axis=0) > 0.9).all(), track.max(axis=0)  # each place is reached in the sample line
+    if output == "ARKIT":
+        assert set(names) <= set(json.loads(take.key_names))
+    # The tongue's mesh moves by its own keys, driven by the controls: the tip up on a "t".
+    frame = int(np.argmax(track[:, 0] - track[:, 1] - track[:, 2]))
+    scene.frame_set(take.start_frame + frame)
+    moved = evaluated_positions(tongue_object)
+    tip = np.argmin(rest[:, 1])
+    assert moved[tip, 2] - rest[tip, 2] > 0.004
+    assert run_operator("remove_animation") == {"FINISHED"}
+    assert [face.data.shape_keys.key_blocks[name].value for name in names] == [0.0, 0.0, 0.0]
+
+
+def test_the_mouth_slider_scales_the_tongue_without_running_again(saved_scene, model_with_tongue):
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.output = "ARKIT"
+    scene.meshtalk.keys = "EVERY_FRAME"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    names = list(addon_module("core.tongue").TONGUE_KEYS)
+    before = keyed(take, names)
+    face.meshtalk.strength_mouth = 0.5
+    np.testing.assert_allclose(keyed(take, names), 0.5 * before, atol=1e-5)
+
+
+def test_a_face_without_the_tongue_controls_is_keyed_as_before(saved_scene, model_with_tongue):
+    """A mesh of the head's topology whose tongue controls were deleted: no tongue keys,
+    no error."""
+    scene = saved_scene
+    face = add_head()
+    for name in addon_module("core.tongue").TONGUE_KEYS:
+        face.shape_key_remove(face.data.shape_keys.key_blocks[name])
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.output = "ARKIT"
+    before = fingerprint()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    assert not any(name.startswith("tongue") and name != "tongueOut" for name in json.loads(take.key_names))
+    assert run_operator("remove_animation") == {"FINISHED"}
+    after = fingerprint()
+    after["strips"] = before["strips"]
+    assert after == before
