@@ -90,6 +90,9 @@ class JobPlan:
     # The object has the MeshTalk head's tongue controls (core.tongue.TONGUE_KEYS): the
     # tongue's track is keyed on them; without, an ARKit take's tongueOut shows a "th".
     tongue_controls: bool = False
+    # The object has ARKit's four jaw keys: a head's vertex take keys them from its frames
+    # (its lower teeth and tongue follow them).
+    jaw_keys: bool = False
     # A character's point cache: its stored binding (blender/bindings.py) maps the
     # model's frames to its own vertices (object_rest), vertex by vertex.
     bound_arrays: dict | None = None
@@ -151,6 +154,10 @@ class JobResult:
     # key, since the eyeballs turn by those keys, not by the vertices.
     look_weights: np.ndarray | None = None  # (T, 8)
     look_curves: list[ReducedCurve | None] | None = None
+    # A head's point cache: the jaw keys' weights read from its frames (JAW_NAMES), to key,
+    # since the lower teeth and tongue follow those keys, not the vertices.
+    jaw_weights: np.ndarray | None = None  # (T, 4)
+    jaw_curves: list[ReducedCurve | None] | None = None
     # An object with the tongue controls: their weights (core.tongue.TONGUE_KEYS), to key.
     tongue_weights: np.ndarray | None = None  # (T, 3)
     tongue_curves: list[ReducedCurve | None] | None = None
@@ -362,19 +369,27 @@ class _Sink:
         if plan.bound_arrays is not None:  # a character's vertices: its mouth region through the binding
             self.vertex_lips = geometry.to_output.carry_mask(self.vertex_lips)
         self.key_lips = np.array([is_mouth_key(n) for n in plan.solve_names], dtype=np.float32) * float(same)
+        self.jaw = None  # a head's vertex take: reads its jaw keys' weights (core.upper_face_vertices.KeyReader)
         self.upper = self._upper_face_on_vertices(loaded)
 
     def _upper_face_on_vertices(self, loaded):
         """Blinks and brows for the vertex outputs of a head of the MeshTalk head's
-        topology (core/upper_face_vertices.py), or None."""
+        topology (core/upper_face_vertices.py), or None; and the jaw's reader
+        (``self.jaw``): its lower teeth and tongue follow the face's jaw keys, which the
+        take keys from the frames (a point cache overwrites what they do to the face; a
+        compact basis fits the frames less the jaw keys' share, ``_without_jaw``)."""
         if (self.plan.output not in (MESH_CACHE, BASIS) or self.plan.bound_arrays is not None
                 or loaded.config.num_vertices != model_source.bundled_head_vertex_count()):
             return None
         from ..core.face import ARKIT_NAMES, arkit_deltas, load_bundled_head
-        from ..core.upper_face_vertices import UpperFaceOnVertices
+        from ..core.face.arkit_names import JAW_NAMES
+        from ..core.upper_face_vertices import KeyReader, UpperFaceOnVertices
 
         to_output = self.geometry.to_output or NO_TRANSFORM
         deltas = to_output.apply_to_offsets(arkit_deltas(load_bundled_head()))
+        if self.plan.jaw_keys:
+            self.jaw = KeyReader(deltas, ARKIT_NAMES, self.geometry.neutral, JAW_NAMES, alone=True)
+            self.jaw_deltas = deltas[[ARKIT_NAMES.index(name) for name in JAW_NAMES]]  # (4, V, 3)
         return UpperFaceOnVertices(deltas, ARKIT_NAMES, self.geometry.neutral)
 
     def add_previous(self, start: int, end: int) -> None:
@@ -386,6 +401,8 @@ class _Sink:
             kept = np.asarray(self.previous[first:min(end, first + PREVIOUS_BLOCK)], dtype=np.float32)
             if self.upper is not None:
                 self.upper.add(kept)
+            if self.jaw is not None:
+                self.jaw.add(kept)
             if self.plan.output == ARKIT:
                 self.weight_chunks.append(kept)
             elif self.writer is not None:
@@ -410,6 +427,8 @@ class _Sink:
                                          self.vertex_lips)
         if self.upper is not None:
             self.upper.add(frames)
+        if self.jaw is not None:
+            self.jaw.add(frames)
         if self.writer is not None:
             self.writer.write(frames)
         else:
@@ -420,6 +439,9 @@ class _Sink:
         if self.tongue is not None and self.plan.tongue_controls:
             result.tongue_weights = self.tongue
             result.tongue_curves = _reduced(self.tongue, self.plan.key_tolerance, should_cancel)
+        if self.jaw is not None:
+            result.jaw_weights = self._jaw_weights()
+            result.jaw_curves = _reduced(result.jaw_weights, self.plan.key_tolerance, should_cancel)
         result.head_motion = self.head_motion()
         if self.plan.head_motion_note:
             result.notes.append(self.plan.head_motion_note)
@@ -472,11 +494,28 @@ class _Sink:
                 raise pipeline.Cancelled()
 
         existing = plan.basis_existing if plan.basis_existing is not None else np.zeros((0,) + self.frames.shape[1:])
-        basis, new = extend_basis(self.frames - self.geometry.neutral[None], existing, plan.basis_tolerance,
-                                  on_step=fitting)
+        basis, new = extend_basis(self._without_jaw(self.frames - self.geometry.neutral[None]), existing,
+                                  plan.basis_tolerance, on_step=fitting)
         return self._with_looks(JobResult(np.zeros((0, 0)), self.total, "", basis=basis, basis_new=new,
                                           curves=_reduced(basis.weights, plan.key_tolerance, should_cancel)),
                                 looks, should_cancel)
+
+    def _jaw_weights(self) -> np.ndarray:
+        """(T, 4) the jaw keys' weights read from the frames, in JAW_NAMES order."""
+        from ..core.face.arkit_names import JAW_NAMES
+
+        return self.jaw.weights()[:, [self.jaw.names.index(name) for name in JAW_NAMES]]
+
+    def _without_jaw(self, displacements: np.ndarray) -> np.ndarray:
+        """(T, V, 3) a head's displacements less what its keyed jaw keys will add, in
+        blocks (in place: the frames are not needed again)."""
+        if self.jaw is None:
+            return displacements
+        weights = self._jaw_weights()
+        for first in range(0, len(displacements), PREVIOUS_BLOCK):
+            block = weights[first:first + PREVIOUS_BLOCK]
+            displacements[first:first + len(block)] -= np.einsum("tk,kvc->tvc", block, self.jaw_deltas)
+        return displacements
 
     def _looks(self) -> np.ndarray | None:
         """(T, 8) the gaze drawn for the plan's seed (core.gaze.LOOK_NAMES); in a

@@ -87,7 +87,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
     key_names: tuple[str, ...] = ()
     plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
                    object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips,
-                   key_tolerance=key_tolerance(settings), tongue_controls=bool(_tongue_key_names(obj)))
+                   key_tolerance=key_tolerance(settings), tongue_controls=bool(_tongue_key_names(obj)),
+                   jaw_keys=_has_jaw_keys(obj))
     if output == ARKIT:
         if not info.arkit_keys:
             raise MeshTalkError(f"'{obj.name}' has no ARKit-named shape keys: choose the output 'Shape Keys: "
@@ -166,7 +167,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache,
                                          previous_head=previous_head, previous_looks=_previous_looks(obj, take)),
                        head_motion=previous_head is not None and wants_head_motion(obj, take.mode),
-                       tongue_controls=bool(_tongue_key_names(obj)))
+                       tongue_controls=bool(_tongue_key_names(obj)), jaw_keys=_has_jaw_keys(obj))
         if take.output == ARKIT:
             plan.solve_names = tuple(name for name, key in info.arkit_keys.items() if key in key_names)
             if tuple(info.arkit_keys[name] for name in plan.solve_names) != key_names:
@@ -216,7 +217,13 @@ def _previous_output(obj, take, key_names: tuple[str, ...]) -> tuple[np.ndarray 
         raise MeshTalkError("The take's action was deleted; animate again.")
     if take.output == ARKIT:
         return _played_weights(take, key_names), None
+    from ..core.face.arkit_names import JAW_NAMES
+
     names = tuple(json.loads(take.basis_keys or "[]"))
+    # A head's basis was fitted without the share of the jaw keys keyed beside it (takes
+    # made before that key none).
+    names += tuple(name for name in _arkit_key_names(obj, JAW_NAMES).values()
+                   if actions.find_curve(take.action, writers.key_value_path(name)) is not None)
     rest = targets.rest_positions(obj)
     components = targets.key_offsets(obj, list(names))
     return rest[None] + np.einsum("tk,kvc->tvc", _played_weights(take, names), components), None
@@ -346,18 +353,20 @@ def _add_take(obj, spec: TakeSpec, result: JobResult, summary) -> int:
             obj, new, f"{writers.BASIS_KEY_PREFIX} {number}")
         take.basis_keys = json.dumps(names)
         look_names, looks, look_curves = _look_keys(obj, result)
-        take.action = writers.write_weight_action(obj, action_name, names + look_names + tongue_names,
-                                                  np.concatenate([result.basis.weights, looks, tongue], axis=1),
-                                                  spec.start_frame,
-                                                  _joined(_joined(result.curves, look_curves), tongue_curves))
+        jaw_names, jaw, jaw_curves = _jaw_keys(obj, result)  # the basis was fitted without their share
+        take.action = writers.write_weight_action(
+            obj, action_name, names + look_names + jaw_names + tongue_names,
+            np.concatenate([result.basis.weights, looks, jaw, tongue], axis=1), spec.start_frame,
+            _joined(_joined(_joined(result.curves, look_curves), jaw_curves), tongue_curves))
     else:
         take.cache_file = spec.cache_file
         cache_files.record_created(result.cache_path)  # deleted when nothing can reach it any more
         look_names, looks, look_curves = _look_keys(obj, result)
-        if look_names or tongue_names:  # the eyes and tongue move by these keys; the cache moves the rest
-            take.action = writers.write_weight_action(obj, action_name, look_names + tongue_names,
-                                                      np.concatenate([looks, tongue], axis=1), spec.start_frame,
-                                                      _joined(look_curves, tongue_curves))
+        jaw_names, jaw, jaw_curves = _jaw_keys(obj, result)
+        if look_names or jaw_names or tongue_names:  # the eyes, teeth and tongue move by these keys; the cache
+            take.action = writers.write_weight_action(  # moves the face (it overwrites what the keys do to it)
+                obj, action_name, look_names + jaw_names + tongue_names, np.concatenate([looks, jaw, tongue], axis=1),
+                spec.start_frame, _joined(_joined(look_curves, jaw_curves), tongue_curves))
     owner = head_actions.owner_for(obj, spec.mode == targets.SAME_TOPOLOGY)
     if result.head_motion is not None and owner is not None:
         owner, bone = owner
@@ -395,24 +404,49 @@ def _tongue_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | 
 def _look_key_names(obj) -> dict[str, str]:
     """{eyeLook ARKit name: the object's key} for the look keys the object has."""
     from ..core.gaze import LOOK_NAMES
+
+    return _arkit_key_names(obj, LOOK_NAMES)
+
+
+def _arkit_key_names(obj, wanted) -> dict[str, str]:
+    """{ARKit name: the object's key} for the ``wanted`` ARKit keys the object has."""
     from ..core.retarget import match_arkit_keys
 
     present = match_arkit_keys(targets.shape_key_names(obj))
-    return {name: present[name] for name in LOOK_NAMES if name in present}
+    return {name: present[name] for name in wanted if name in present}
+
+
+def _arkit_columns(obj, wanted, weights: np.ndarray | None, curves: list | None,
+                   count: int) -> tuple[list[str], np.ndarray, list | None]:
+    """(the object's key names, (T, n) their weights, their reduced curves or None for a
+    key at every frame) of a vertex take's extra track of ``wanted`` ARKit keys (T,
+    len(wanted)), for those the object has (none: nothing to key)."""
+    if weights is None:
+        return [], np.zeros((count, 0), np.float32), []
+    names = _arkit_key_names(obj, wanted)
+    columns = [i for i, name in enumerate(wanted) if name in names]
+    curves = None if curves is None else [curves[i] for i in columns]
+    return [names[wanted[i]] for i in columns], weights[:, columns], curves
 
 
 def _look_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | None]:
-    """(the object's eyeLook key names, (T, n) their weights, their reduced curves or
-    None for a key at every frame) of a vertex take's gaze, for the look keys the object
-    has (none: nothing to key)."""
+    """The eyeLook keys of a vertex take's gaze (``_arkit_columns``)."""
     from ..core.gaze import LOOK_NAMES
 
-    if result.look_weights is None:
-        return [], np.zeros((result.num_frames, 0), np.float32), []
-    names = _look_key_names(obj)
-    columns = [i for i, name in enumerate(LOOK_NAMES) if name in names]
-    curves = None if result.look_curves is None else [result.look_curves[i] for i in columns]
-    return [names[LOOK_NAMES[i]] for i in columns], result.look_weights[:, columns], curves
+    return _arkit_columns(obj, LOOK_NAMES, result.look_weights, result.look_curves, result.num_frames)
+
+
+def _has_jaw_keys(obj) -> bool:
+    from ..core.face.arkit_names import JAW_NAMES
+
+    return len(_arkit_key_names(obj, JAW_NAMES)) == len(JAW_NAMES)
+
+
+def _jaw_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | None]:
+    """The jaw keys of a head's point cache, which move its teeth and tongue (``_arkit_columns``)."""
+    from ..core.face.arkit_names import JAW_NAMES
+
+    return _arkit_columns(obj, JAW_NAMES, result.jaw_weights, result.jaw_curves, result.num_frames)
 
 
 def _previous_looks(obj, take) -> np.ndarray | None:

@@ -26,45 +26,77 @@ from .brows import BROW_NAMES, add_brows
 BLINK_NAMES = ("eyeBlinkLeft", "eyeBlinkRight")
 SMALLEST_CHANGE = 1e-5  # weights: frames whose completion changes less are left as they are
 RIDGE = 1e-4  # relative to a shape's mean squared norm: keeps the least squares stable
+ALONE_TRAVEL, OTHERS_STILL = 1e-3, 2e-4  # metres at weight 1 (KeyReader's ``alone``)
 
 
-class UpperFaceOnVertices:
-    def __init__(self, deltas: np.ndarray, names: Sequence[str], neutral: np.ndarray):
-        """(K, V, 3) the rig's shapes and (V, 3) its rest, in the output's space."""
+class KeyReader:
+    """Reads the weights of some of a rig's shapes from frames of its mesh, as they
+    stream: plain least squares, over the vertices those shapes move, against every
+    shape that moves them there (for the lids: squints, wide eyes, looks, sneers too).
+    Exact for what the frames show (no smoothing over time, which would under-read a
+    fast blink), and fast."""
+
+    def __init__(self, deltas: np.ndarray, names: Sequence[str], neutral: np.ndarray, wanted: Sequence[str],
+                 alone: bool = False):
+        """(K, V, 3) the rig's shapes named ``names`` and (V, 3) its rest, in the output's
+        space; ``wanted``: the shapes whose region is read. ``alone``: read them only where
+        they move the mesh (over 1 mm at weight 1) and no other shape does (under 0.2 mm),
+        e.g. the jaw's keys on the chin below the lips, where no mouth shape can stand in
+        for them (over the whole lower face, least squares gave the mouth's keys the jaw's
+        opening: jawOpen under 0.01 on the sample line)."""
         deltas = np.asarray(deltas, dtype=np.float64)
         self.names = list(names)
         self.neutral = np.asarray(neutral, dtype=np.float32)
-        self.columns = [i for i, name in enumerate(self.names) if name in BLINK_NAMES or name in BROW_NAMES]
-        # Read the weights where the lids and brows are, from every shape that moves them
-        # (squints, wide eyes, looks, sneers too), by plain least squares over all frames
-        # at once: exact for what the frames show (no smoothing over time, which would
-        # under-read a fast blink), and fast.
-        self.region = np.flatnonzero(np.abs(deltas[self.columns]).max(axis=(0, 2)) > 1e-7)
-        self.keys = [k for k in range(len(deltas)) if np.abs(deltas[k][self.region]).max() > 1e-6]
+        self.columns = [i for i, name in enumerate(self.names) if name in wanted]
+        travel = np.abs(deltas).max(axis=2)  # (K, V)
+        if alone:
+            others = [k for k in range(len(deltas)) if k not in self.columns]
+            self.region = np.flatnonzero((travel[self.columns].max(axis=0) > ALONE_TRAVEL)
+                                         & (travel[others].max(axis=0) < OTHERS_STILL))
+            self.keys = list(self.columns)
+        else:
+            self.region = np.flatnonzero(travel[self.columns].max(axis=0) > 1e-7)
+            self.keys = [k for k in range(len(deltas)) if travel[k][self.region].max() > 1e-6]
         basis = deltas[self.keys][:, self.region].reshape(len(self.keys), -1)  # (K_r, 3 V_r)
         gram = basis @ basis.T
         ridge = RIDGE * float(np.trace(gram)) / len(self.keys)
         self.projection = np.linalg.solve(gram + ridge * np.eye(len(self.keys)), basis).astype(np.float32)
-        self.shapes = deltas[self.columns].astype(np.float32)
         self.chunks: list[np.ndarray] = []
-        self.change: np.ndarray | None = None  # (T, len(columns)) once completed
 
     def reset(self) -> None:
         """Forgets the frames read so far (a take that is read again from its start)."""
-        self.chunks, self.change = [], None
+        self.chunks = []
 
     def add(self, frames: np.ndarray) -> None:
         """(n, V, 3) the next frames of the take, in order."""
         moved = (np.asarray(frames, dtype=np.float32)[:, self.region] - self.neutral[self.region])
         self.chunks.append(moved.reshape(len(moved), -1) @ self.projection.T)
 
+    def weights(self) -> np.ndarray:
+        """(T, K) every shape's weight read so far, in [0, 1] (0 for shapes that do not
+        move the region)."""
+        read = np.concatenate(self.chunks) if self.chunks else np.zeros((0, len(self.keys)), np.float32)
+        weights = np.zeros((len(read), len(self.names)), np.float32)
+        weights[:, self.keys] = np.clip(read, 0.0, 1.0)
+        return weights
+
+
+class UpperFaceOnVertices(KeyReader):
+    def __init__(self, deltas: np.ndarray, names: Sequence[str], neutral: np.ndarray):
+        """(K, V, 3) the rig's shapes and (V, 3) its rest, in the output's space."""
+        super().__init__(deltas, names, neutral, BLINK_NAMES + BROW_NAMES)
+        self.shapes = np.asarray(deltas, dtype=np.float32)[self.columns]
+        self.change: np.ndarray | None = None  # (T, len(columns)) once completed
+
+    def reset(self) -> None:
+        super().reset()
+        self.change = None
+
     def complete(self, fps: float, drawn_brows: np.ndarray | None, redrawn: np.ndarray | None = None) -> None:
         """Completes the take's blinks, joins `drawn_brows` (T, K) to its brows, and keeps
         the change; `redrawn` (T,) in [0, 1]: how much of each frame is new (a resample
         leaves the rest as it was)."""
-        read = np.concatenate(self.chunks) if self.chunks else np.zeros((0, len(self.keys)), np.float32)
-        weights = np.zeros((len(read), len(self.names)), np.float32)
-        weights[:, self.keys] = np.clip(read, 0.0, 1.0)
+        weights = self.weights()
         completed = weights if drawn_brows is None else add_brows(weights, self.names, drawn_brows)
         completed = complete_blinks(completed, self.names, fps)
         change = (completed - weights)[:, self.columns]

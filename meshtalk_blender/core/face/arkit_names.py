@@ -16,6 +16,9 @@ ARKIT_NAMES: tuple[str, ...] = (
 
 ARKIT_INDEX = {name: i for i, name in enumerate(ARKIT_NAMES)}
 
+# ARKit's jaw keys: the MeshTalk head's lower teeth and tongue follow them (face.mouth_parts).
+JAW_NAMES: tuple[str, ...] = ("jawOpen", "jawForward", "jawLeft", "jawRight")
+
 # Not ARKit's: the MeshTalk head's tongue controls (core.tongue), keys on its face that
 # its tongue's shape keys follow (face.mouth_parts). Here, with the names, so that code
 # that only needs the names does not load core.tongue's torch.

@@ -1,6 +1,7 @@
-"""The MeshTalk head's tongue in Blender: its controls keyed from the audio in every
-output, the tongue mesh following them by drivers, the Mouth slider scaling them, and
-nothing left behind when the take goes."""
+"""The MeshTalk head's teeth and tongue in Blender: the tongue's controls keyed from the
+audio in every output, the tongue mesh following them by drivers, the Mouth slider
+scaling them, nothing left behind when the take goes; in a point cache, the jaw keys
+read from the frames, so that the lower teeth open with the mouth."""
 
 import json
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from blender_support import (ADDON, add_head, add_strip, addon_module, evaluated_positions, fingerprint, import_bpy,
-                             run_operator)
+                             positions_at, run_operator)
 
 bpy = import_bpy()
 ASSETS = Path(__file__).resolve().parents[1] / "meshtalk_blender" / "assets"
@@ -27,6 +28,16 @@ def model_with_tongue(addon, test_model_folder, tmp_path):
     prefs.model_folder = str(folder)
     yield folder
     prefs.model_folder = before
+
+
+@pytest.fixture
+def bundled_model(addon):
+    """The shipped model, for this test only (the test model's random jaw never opens)."""
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    before = prefs.model_source
+    prefs.model_source = "BUNDLED"
+    yield
+    prefs.model_source = before
 
 
 def expected_track(take, fps: float = 30.0) -> np.ndarray:
@@ -102,3 +113,58 @@ def test_a_face_without_the_tongue_controls_is_keyed_as_before(saved_scene, mode
     after = fingerprint()
     after["strips"] = before["strips"]
     assert after == before
+
+
+def test_in_a_point_cache_the_lower_teeth_open_with_the_mouth(saved_scene, bundled_model):
+    """The cache moves the face's vertices; the lower teeth and tongue follow the face's
+    jaw keys, so the take keys those from the frames (and they do not move the face:
+    the cache overwrites it)."""
+    scene = saved_scene
+    face = add_head()
+    teeth = bpy.data.objects["MeshTalk Head Teeth Lower"]
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    scene.meshtalk.keys = "EVERY_FRAME"
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    frames = addon_module("core.cache_io").read_cache(bpy.path.abspath(face.modifiers["MeshTalk Cache"].filepath))
+    face_module = addon_module("core.face")
+    JAW_NAMES = addon_module("core.face.arkit_names").JAW_NAMES  # noqa: N806
+    reader = addon_module("core.upper_face_vertices").KeyReader(
+        face_module.arkit_deltas(face_module.load_bundled_head()), face_module.ARKIT_NAMES,
+        addon_module("blender.targets").rest_positions(face), JAW_NAMES, alone=True)
+    reader.add(frames)
+    jaw = keyed(take, JAW_NAMES)
+    np.testing.assert_allclose(jaw, reader.weights()[:, [reader.names.index(name) for name in JAW_NAMES]], atol=1e-5)
+    frame = int(np.argmax(jaw[:, 0]))
+    assert jaw[frame, 0] > 0.1, jaw[:, 0].max()
+    rest = np.array([v.co for v in teeth.data.vertices])
+    np.testing.assert_allclose(positions_at(scene, face, take.start_frame + frame), frames[frame], atol=1e-6)
+    lower = positions_at(scene, teeth, take.start_frame + frame)
+    deltas = addon_module("core.face.mouth_parts").build_mouth_parts(face_module.load_bundled_head())[1].key_deltas
+    expected = rest + sum(jaw[frame, k] * deltas[name] for k, name in enumerate(JAW_NAMES))
+    np.testing.assert_allclose(lower, expected, atol=1e-5)
+
+
+def test_in_a_compact_basis_the_jaw_keys_carry_the_jaw_and_the_face_is_unchanged(saved_scene, bundled_model):
+    """The basis is fitted to the frames less the jaw keys' share, and the jaw keys are
+    keyed: the face shows what the point cache shows (within the basis's tolerance) and
+    the lower teeth move with it."""
+    scene = saved_scene
+    face = add_head()
+    teeth = bpy.data.objects["MeshTalk Head Teeth Lower"]
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.keys = "EVERY_FRAME"
+    shown = {}
+    for output in ("MESH_CACHE", "BASIS"):
+        scene.meshtalk.output = output
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        take = face.meshtalk.takes[len(face.meshtalk.takes) - 1]
+        jaw = keyed(take, ["jawOpen"])[:, 0]
+        frame = take.start_frame + 178
+        shown[output] = (jaw, positions_at(scene, face, frame), positions_at(scene, teeth, frame))
+    np.testing.assert_allclose(shown["BASIS"][0], shown["MESH_CACHE"][0], atol=1e-5)
+    assert shown["BASIS"][0].max() > 0.1
+    size = np.ptp(addon_module("blender.targets").rest_positions(face), axis=0).max()
+    assert np.abs(shown["BASIS"][1] - shown["MESH_CACHE"][1]).max() < 0.001 * size
+    np.testing.assert_allclose(shown["BASIS"][2], shown["MESH_CACHE"][2], atol=1e-5)
