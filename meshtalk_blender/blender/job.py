@@ -154,7 +154,7 @@ class JobResult:
     # key, since the eyeballs turn by those keys, not by the vertices.
     look_weights: np.ndarray | None = None  # (T, 8)
     look_curves: list[ReducedCurve | None] | None = None
-    # A head's point cache: the jaw keys' weights read from its frames (JAW_NAMES), to key,
+    # A head's vertex take: the jaw keys' weights read from its frames (JAW_NAMES), to key,
     # since the lower teeth and tongue follow those keys, not the vertices.
     jaw_weights: np.ndarray | None = None  # (T, 4)
     jaw_curves: list[ReducedCurve | None] | None = None
