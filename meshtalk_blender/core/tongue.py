@@ -25,7 +25,7 @@ import torch
 
 from . import audio
 from .face.arkit_names import TONGUE_KEYS
-from .model.config import MEL_HOP, MEL_RATE
+from .model.config import MEL_HOP
 from .model.lip_closure import EventDetector, closure_envelope, frame_maxima, load_detector
 
 TONGUE_FILE = "tongue.safetensors"
