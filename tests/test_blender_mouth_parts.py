@@ -168,3 +168,20 @@ def test_in_a_compact_basis_the_jaw_keys_carry_the_jaw_and_the_face_is_unchanged
     size = np.ptp(addon_module("blender.targets").rest_positions(face), axis=0).max()
     assert np.abs(shown["BASIS"][1] - shown["MESH_CACHE"][1]).max() < 0.001 * size
     np.testing.assert_allclose(shown["BASIS"][2], shown["MESH_CACHE"][2], atol=1e-5)
+
+
+def test_undo_takes_the_tongue_and_jaw_keys_away_in_one_step(saved_scene, model_with_tongue):
+    """As test_blender_animate's undo test: the step pushed where the UI would."""
+    scene = saved_scene
+    face = add_head()
+    add_strip(scene, SAMPLE, frame=1)
+    scene.meshtalk.output = "MESH_CACHE"
+    bpy.ops.ed.undo_push(message="before MeshTalk")
+    before = fingerprint()
+    assert run_operator("animate_from_audio") == {"FINISHED"}
+    take = face.meshtalk.takes[0]
+    assert addon_module("blender.actions").find_curve(take.action, 'key_blocks["tongueTipUp"].value') is not None
+    bpy.ops.ed.undo_push(message="Animate from Audio")
+    bpy.ops.ed.undo()
+    assert fingerprint() == before
+    assert len(bpy.data.objects["MeshTalk Head"].meshtalk.takes) == 0
