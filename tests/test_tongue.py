@@ -124,3 +124,26 @@ def test_the_shipped_detector_puts_the_tongue_where_real_voices_do(tmp_path):
     for key, (least_heard, most_away) in bounds.items():
         assert np.mean(heard[key]) >= least_heard, (key, np.mean(heard[key]), len(heard[key]))
         assert np.mean(away[key]) <= most_away, (key, np.mean(away[key]))
+
+
+def test_the_command_lines_arkit_weights_show_a_th_as_tongue_out(tmp_path):
+    """A character has no tongue controls: the .json/.csv/.glb weights show the bundled
+    model's "th" as tongueOut (the sample line: "by the boat", "in the morning")."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sample = root / "meshtalk_blender" / "assets" / "sample_speech.flac"
+    out = tmp_path / "line.json"
+    result = subprocess.run([sys.executable, "-m", "meshtalk_blender", "animate", str(sample), "--out", str(out)],
+                            cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    frames = json.loads(out.read_text())["frames"]
+    tongue_out = np.array([frame["weights"]["tongueOut"] for frame in frames])
+    info = audio.probe(audio.AudioClip(sample))
+    track = tongue.clip_tongue(tongue.load_tongue_detector(SHIPPED), info, len(frames), 30.0)
+    dental = track[:, TONGUE_KEYS.index("tongueDental")]
+    assert dental.max() > 0.5
+    assert np.all(tongue_out >= tongue.DENTAL_TONGUE_OUT * dental - 1e-5)
+    assert tongue_out[np.argmax(dental)] >= tongue.DENTAL_TONGUE_OUT * 0.5
