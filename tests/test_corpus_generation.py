@@ -219,7 +219,8 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert loaded.config.vertex_space == "offsets" and loaded.config.audio_normalisation == "utterance"
     assert loaded.mouth_heads == tuple(range(9)), "head 0 held and heads 1-8 the mouth's (training.mouth_heads)"
     assert any("mouth_invariance" in entry and "audio_lip_shape" in entry for entry in log)
-    assert loaded.lip_closure is not None, "the recipe's last step trains the p/b/m detector into the bundle"
+    assert loaded.lip_closure is not None, "the recipe trains the p/b/m detector into the bundle"
+    assert loaded.tongue is not None, "and then the tongue detector"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
 

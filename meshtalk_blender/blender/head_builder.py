@@ -1,7 +1,8 @@
 """Builds the MeshTalk head as Blender objects: the face mesh with its 52 ARKit shape
 keys and three tongue controls (core.tongue.TONGUE_KEYS: on the face itself only
-tongueDental moves, parting the lips a little); two eyeballs parented to it that turn with the eyeLook keys; and the
-mouth's upper teeth, lower teeth and tongue, parented to it too, whose shape keys
+tongueDental moves, parting the lips a little); two eyeballs parented to it that turn
+with the eyeLook keys; and the mouth's upper teeth, lower teeth and tongue, parented to
+it too, whose shape keys
 (jawOpen, jawForward, jawLeft, jawRight, tongueOut and the tongue controls) follow the
 face's keys of the same names. All of that motion is drivers, so it plays whatever sets
 the face's keys.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..core.face.arkit_names import ARKIT_NAMES, TONGUE_KEYS
+from ..core.face.arkit_names import ARKIT_INDEX, ARKIT_NAMES, TONGUE_KEYS
 from ..core.face.eyes import IRIS, PUPIL, SCLERA
 from ..core.face.head import MOUTH_MATERIAL, SKIN_MATERIAL, HeadModel, load_bundled_head
 from ..core.face.mouth_parts import DENTAL_LIP_PART, GUM, TONGUE, TOOTH, PartMesh, build_mouth_parts
@@ -61,7 +62,7 @@ def build_head_objects(
         for key_name in TONGUE_KEYS:  # controls: the tongue's own keys follow them
             key = face.shape_key_add(name=key_name, from_mix=False)
             if key_name == "tongueDental":  # the lips part a little around the tip
-                parted = head.vertices + DENTAL_LIP_PART * deltas[ARKIT_NAMES.index("tongueOut")]
+                parted = head.vertices + DENTAL_LIP_PART * deltas[ARKIT_INDEX["tongueOut"]]
                 key.data.foreach_set("co", parted.astype(np.float32).ravel())
             key.slider_min, key.slider_max = 0.0, 1.0
             key.value = 0.0

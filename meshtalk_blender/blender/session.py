@@ -396,9 +396,10 @@ def _tongue_key_names(obj) -> list[str]:
 
 def _tongue_keys(obj, result: JobResult) -> tuple[list[str], np.ndarray, list | None]:
     """(the tongue controls to key, (T, n) their weights, their reduced curves or None)."""
-    if result.tongue_weights is None or not _tongue_key_names(obj):
+    names = _tongue_key_names(obj)
+    if result.tongue_weights is None or not names:
         return [], np.zeros((result.num_frames, 0), np.float32), []
-    return _tongue_key_names(obj), result.tongue_weights, result.tongue_curves
+    return names, result.tongue_weights, result.tongue_curves
 
 
 def _look_key_names(obj) -> dict[str, str]:

@@ -92,11 +92,10 @@ def tongue_weights(probabilities: np.ndarray, count: int, fps: float) -> np.ndar
     """(3, M) mel-frame probabilities -> (count, 3) float32 key weights at ``fps``: each
     frame takes the highest probability within half a frame, mapped to a weight (nothing
     below TONGUE_FROM, fully from TONGUE_FULL), with eased approaches and releases."""
-    times = np.arange(count) / fps
-    heard = frame_maxima(probabilities, 0, times, fps)  # (count, 3)
-    weights = np.clip((heard - TONGUE_FROM) / (TONGUE_FULL - TONGUE_FROM), 0.0, 1.0).astype(np.float32)
     if count == 0:
         return np.zeros((0, len(TONGUE_KEYS)), np.float32)
+    heard = frame_maxima(probabilities, 0, np.arange(count) / fps, fps)  # (count, 3)
+    weights = np.clip((heard - TONGUE_FROM) / (TONGUE_FULL - TONGUE_FROM), 0.0, 1.0).astype(np.float32)
     out = np.stack([closure_envelope(weights[:, k], 0, count, fps, TONGUE_APPROACH_S, TONGUE_RELEASE_S)
                     for k in range(weights.shape[1])], axis=1)
     # The tip is on the ridge or between the teeth, not both (the keys add up): a "th"

@@ -9,8 +9,9 @@ command again to continue), log.jsonl (one line per logged step, both stages, wi
 validation on held-out voices), heads.json (which latent heads move the mouth), and
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
 detector of p/b/m that training.lip_closure trains, and tongue.safetensors, the tongue's
-places that training.tongue trains last; a run stopped during either trains it again). --install copies model/ into meshtalk_blender/assets/model, where the add-on
-and the command line find it.
+places that training.tongue trains last; a run stopped during either trains it again).
+--install copies model/ into meshtalk_blender/assets/model, where the add-on and the
+command line find it.
 
 Sizes are chosen so that the training takes about two hours on one CPU core; it runs
 unchanged on CUDA or MPS (--device).
@@ -215,16 +216,13 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
-    detector_file = out / "model" / CLOSURE_FILE
-    if not detector_file.is_file():  # the corpus already in memory: no second load
-        closure_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-        lip_closure.train_and_save(train, validation, detector_file, closure_settings, device,
-                                   log=lambda line: print(line, flush=True))
-    tongue_file = out / "model" / TONGUE_FILE
-    if not tongue_file.is_file():
-        tongue_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-        tongue.train_and_save(train, validation, tongue_file, tongue_settings, device,
-                              log=lambda line: print(line, flush=True))
+    # The detectors beside the weights, each by the lip seal's recipe, with the corpus
+    # already in memory (no second load); one a stopped run had finished is kept.
+    detector_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
+    for name, train_and_save in ((CLOSURE_FILE, lip_closure.train_and_save), (TONGUE_FILE, tongue.train_and_save)):
+        if not (out / "model" / name).is_file():
+            train_and_save(train, validation, out / "model" / name, detector_settings, device,
+                           log=lambda line: print(line, flush=True))
     return out / "model"
 
 
