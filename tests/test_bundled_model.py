@@ -122,12 +122,12 @@ def test_the_lip_seal_fires_on_the_bilabials_of_the_sample_line(loaded, padded_s
         sealed = gap_mm[speech] < 1.5
         meetings[seal] = onsets(sealed)
         if seal:
-            firing = run.frame_seal_weights > 0.5  # what the detector hears, before the approach and release
+            firing = run.seal.frame_weights > 0.5  # what the detector hears, before the approach and release
             near = [(times > PADDING + start - 0.06) & (times < PADDING + end + 0.06) for start, end in SAMPLE_BILABIALS]
             heard = sum(bool(firing[window].any()) for window in near)
             assert heard >= 12, f"the seal fired on {heard} of the line's {len(near)} p/b/m"
             away = onsets(firing & ~np.logical_or.reduce(near))
             assert away <= 10, f"the seal fired {away} times away from any p/b/m"
             assert firing[speech].mean() < 0.22, "the seal closes the lips on few frames of speech"
-            assert run.frame_seal_weights[~speech].max() < 0.1, "nothing to seal in silence"
+            assert run.seal.frame_weights[~speech].max() < 0.1, "nothing to seal in silence"
     assert meetings[True] >= meetings[False] + 3, meetings

@@ -220,6 +220,7 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert loaded.mouth_heads == tuple(range(9)), "head 0 held and heads 1-8 the mouth's (training.mouth_heads)"
     assert any("mouth_invariance" in entry and "audio_lip_shape" in entry for entry in log)
     assert loaded.lip_closure is not None, "the recipe trains the p/b/m detector into the bundle"
+    assert loaded.lip_tuck is not None, "the f/v detector"
     assert loaded.tongue is not None, "and then the tongue detector"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
@@ -249,3 +250,12 @@ def test_lazy_offsets_are_the_rigs_offsets_made_when_read(small_corpus):
         assert np.abs(b.vertices - a.vertices).max() < 2e-5
         picks = np.array([0, 3, 7])
         np.testing.assert_allclose(b.offsets[picks], b.offsets.astype(np.float32)[picks])
+
+
+def test_lip_tuck_command_writes_a_detector_the_pipeline_reads(small_corpus, tmp_path):
+    from meshtalk_blender.core.lip_tuck import load_tuck_detector
+    from meshtalk_blender.training.lip_tuck import main as tuck_main
+
+    out = tmp_path / "lip_tuck.safetensors"
+    assert tuck_main(["--corpus", str(small_corpus), "--out", str(out), "--steps", "4", "--device", "cpu"]) == 0
+    assert load_tuck_detector(out).outputs == 5

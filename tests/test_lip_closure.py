@@ -215,11 +215,11 @@ def test_at_24_fps_the_mouth_closes_by_the_seal_weights_resampled_to_keep_their_
     run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
     sealed = np.concatenate(list(run.chunks()))
     plain = pipeline.animate(loaded, audio.AudioClip(speech_path), replace(options, seal_lips=False)).vertices
-    closing = FpsResampler(24, len(plain), keep_peaks=True).push(run.seal_weights, last=True)
+    closing = FpsResampler(24, len(plain), keep_peaks=True).push(run.seal.weights, last=True)
     mouth = loaded.vertex_masks["mouth"]
     expected = plain + closing[:, None, None] * mouth[None, :, None] * (loaded.template[None] - plain)
     np.testing.assert_allclose(sealed, expected, atol=1e-5)
-    linear = FpsResampler(24, len(plain)).push(run.seal_weights, last=True)
+    linear = FpsResampler(24, len(plain)).push(run.seal.weights, last=True)
     assert closing.max() > 0.5 and np.abs(closing - linear).max() > 0.02, "the test tells the two resamplings apart"
 
 
@@ -230,6 +230,6 @@ def test_seal_weights_do_not_depend_on_the_chunking(loaded_with, speech_path):
         options = pipeline.AnimateOptions(seed=3, chunk_frames=chunk_frames, device="cpu")
         run = pipeline.AnimationRun(loaded, audio.AudioClip(speech_path), options)
         list(run.chunks())
-        runs.append(run.seal_weights)
+        runs.append(run.seal.weights)
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
     assert runs[0].shape == (61,) and runs[0].std() > 0.01, "the random detector's weights vary"

@@ -41,9 +41,11 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     rest_in_pauses: BoolProperty(name="Rest Mouth in Pauses", default=True,
                                  description="Close the mouth to the neutral rest where the audio pauses for 0.3 s "
                                              "or more (found from its level), easing out 0.2 s before speech")
-    seal_lips: BoolProperty(name="Seal Lips on P/B/M", default=True,
-                            description="Close the lips where the model's lip-closure detector hears a p, b or m "
-                                        "(models without a detector, like the original release, are unaffected)")
+    seal_lips: BoolProperty(name="Lip Contacts (P/B/M, F/V)", default=True,
+                            description="Close the lips where the model's detector hears a p, b or m, and roll the "
+                                        "lower lip in under the upper lip where it hears an f or v while the lips "
+                                        "are nearly closed (models without detectors, like the original release, "
+                                        "are unaffected)")
     head_motion: BoolProperty(name="Head Motion", default=True,
                               description="The head nods on emphasis, shifts as phrases start and drifts (drawn "
                                           "by the seed): the MeshTalk head through its delta transforms, a "

@@ -3,8 +3,8 @@
 Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
   optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
-  ``lip_closure.safetensors`` (``model.lip_closure``) and ``tongue.safetensors``
-  (``tongue``);
+  ``lip_closure.safetensors`` (``model.lip_closure``), ``lip_tuck.safetensors``
+  (``lip_tuck``) and ``tongue.safetensors`` (``tongue``);
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -28,6 +28,7 @@ from .atomic_files import describe_os_error
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
 from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
+from .lip_tuck import TUCK_FILE, LipTuckDetector, load_tuck_detector
 from .tongue import TONGUE_FILE, TongueDetector, load_tongue_detector
 from .model.prior import head_mask
 from .obj_io import read_obj
@@ -55,6 +56,7 @@ class LoadedModel:
     mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
     metadata: dict = field(default_factory=dict)
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
+    lip_tuck: LipTuckDetector | None = None  # where the lower lip tucks (f, v; core.lip_tuck)
     tongue: TongueDetector | None = None  # where the tongue goes (core.tongue; bundles may have one)
 
     @property
@@ -91,7 +93,8 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
     folder = Path(path) if not Path(path).is_file() else Path(path).parent
-    return [folder / name for name in (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TONGUE_FILE, *ORIGINAL_FILES)]
+    names = (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, *ORIGINAL_FILES)
+    return [folder / name for name in names]
 
 
 def read_template(obj_path: str | Path, num_vertices: int) -> np.ndarray:
@@ -368,12 +371,14 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         check_values(WEIGHTS_FILE, key, tensor)
     masks = {name: _checked_mask(name, mask, config.num_vertices) for name, mask in masks.items()}
     model = model_with_weights(config, tensors)
-    detector = None
-    if (directory / CLOSURE_FILE).is_file():
-        if config.audio_normalisation != "utterance":  # what the detector is trained on
-            raise MeshTalkError(f"{directory / CLOSURE_FILE} needs a model that normalises audio per utterance; "
-                                f"this one does not. Delete the file to use the model without it.")
-        detector = load_detector(directory / CLOSURE_FILE)
+    contacts = {}
+    for name, load in ((CLOSURE_FILE, load_detector), (TUCK_FILE, load_tuck_detector)):
+        if (directory / name).is_file():
+            # They read the model's log-mel windows, normalised as it normalises them.
+            if config.audio_normalisation != "utterance":  # what the detectors are trained on
+                raise MeshTalkError(f"{directory / name} needs a model that normalises audio per utterance; "
+                                    f"this one does not. Delete the file to use the model without it.")
+            contacts[name] = load(directory / name)
     # It reads the audio on its own, normalised per clip: it fits any model of the head.
     tongue = load_tongue_detector(directory / TONGUE_FILE) if (directory / TONGUE_FILE).is_file() else None
     return LoadedModel(
@@ -384,6 +389,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         vertex_masks=masks,
         mouth_heads=tuple(info.get("mouth_heads", ())),
         metadata=info.get("metadata", {}),
-        lip_closure=detector,
+        lip_closure=contacts.get(CLOSURE_FILE),
+        lip_tuck=contacts.get(TUCK_FILE),
         tongue=tongue,
     )

@@ -24,7 +24,8 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
-from .model.lip_closure import ENVELOPE_REACH, closure_envelope, closure_probabilities, seal_weights
+from .lip_tuck import tuck_rig, tuck_weights
+from .model.lip_closure import ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, seal_weights
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
 from .sampling import PriorSampler, draws
@@ -51,8 +52,10 @@ class AnimateOptions:
     # Close the mouth to the template's rest in pauses (core.pauses); needs the model's
     # "mouth" vertex mask (the bundled model has one; the original release does not).
     rest_in_pauses: bool = True
-    # Close the lips where the model's lip-closure detector hears a p, b or m
-    # (core.model.lip_closure); needs the detector and the "mouth" mask (the bundled model).
+    # Close the lips where the model's lip-closure detector hears a p, b or m, and tuck
+    # the lower lip where its lip-tuck detector hears an f or v (core.model.lip_closure,
+    # core.lip_tuck); needs the detectors and the "mouth" mask (the bundled model; the
+    # tuck also its head).
     seal_lips: bool = True
 
     def validate(self, num_model_frames: int | None = None, num_heads: int | None = None) -> None:
@@ -91,6 +94,29 @@ ProgressCallback = Callable[[float], None]
 CancelCallback = Callable[[], bool]
 
 
+class HeardContact:
+    """Blend weights (K,) of one lip contact (the seal of p/b/m, the tuck of f/v) where its
+    detector hears it, filled by the worker chunk by chunk before it hands the chunk over:
+    frame by frame, and with each contact's approach and release. The latter, final up to
+    ENVELOPE_REACH frames behind the worker, is what is blended (the consumer reads no
+    further: the smoother holds back more frames than that)."""
+
+    def __init__(self, detector: EventDetector, count: int,
+                 weights_of: Callable[[np.ndarray], np.ndarray] = seal_weights):
+        self.detector = detector
+        self.weights_of = weights_of  # (n,) probabilities -> (n,) weights
+        self.frame_weights = np.zeros(count, np.float32)
+        self.weights = np.zeros(count, np.float32)
+
+    def hear(self, window, times: np.ndarray, start: int, end: int) -> None:
+        """Model frames [start, end) at ``times`` (s), from their log-mel ``window``."""
+        self.frame_weights[start:end] = self.weights_of(closure_probabilities(self.detector, window, times))
+        first = max(0, start - ENVELOPE_REACH)
+        final = end if end == len(self.weights) else end - ENVELOPE_REACH
+        if final > first:
+            self.weights[first:final] = closure_envelope(self.frame_weights, first, final)
+
+
 class AnimationRun:
     """One animation of one clip. ``chunks()`` yields output frames as they are made."""
 
@@ -117,36 +143,40 @@ class AnimationRun:
         self.uniforms = draws(options.seed, self.num_model_frames, config.num_heads)
         # The mouth blends to the template's closed rest by the larger of two weights
         # (K,): in pauses (set by the worker before its first chunk) and on p/b/m (set by
-        # the worker chunk by chunk, before it hands the chunk over).
+        # the worker chunk by chunk, before it hands the chunk over); before that, the
+        # lower lip tucks on f/v (core.lip_tuck; a seal wins where both are heard).
         self.mouth_mask = loaded.vertex_masks.get("mouth")
         has_mouth = self.mouth_mask is not None
         self.rest_weights: np.ndarray | None = None
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
-        self.lip_closure = loaded.lip_closure if options.seal_lips and has_mouth else None
-        # Frame by frame (the worker's), and with each closure's approach and release: the
-        # latter, final up to ENVELOPE_REACH frames behind the worker, is what is blended.
-        self.frame_seal_weights = np.zeros(self.num_model_frames, np.float32) if self.lip_closure is not None else None
-        self.seal_weights = np.zeros(self.num_model_frames, np.float32) if self.lip_closure is not None else None
+        contacts = options.seal_lips and has_mouth
+        self.seal = (HeardContact(loaded.lip_closure, self.num_model_frames)
+                     if contacts and loaded.lip_closure is not None else None)
+        self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
+        self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights)
+                     if self.tuck_rig is not None else None)
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
                device: torch.device | None = None) -> Iterator[np.ndarray]:
         """Yields (n, V, 3) float32 output frames; all chunks together are the animation."""
         device = device or choose_device(self.options.device)
         model = self.loaded.model.to(device).eval()
-        if self.lip_closure is not None:
-            self.lip_closure.to(device).eval()
+        for contact in (self.seal, self.tuck):
+            if contact is not None:
+                contact.detector.to(device).eval()
         resampler = FpsResampler(self.options.fps, self.num_output_frames)
         # The mouth's closed rest is blended in at the output rate, by weights resampled
         # to keep their peaks: a closure one model frame long (a p/b/m) blended at 30 fps
         # and then interpolated to 24 fps would come out half closed on most frames.
         closing_resampler = FpsResampler(self.options.fps, self.num_output_frames, keep_peaks=True)
+        tucking_resampler = FpsResampler(self.options.fps, self.num_output_frames, keep_peaks=True)
         smoothing = self.loaded.vertex_masks.get("smoothing")
-        if smoothing is None and self.lip_closure is not None:
+        if smoothing is None and (self.seal is not None or self.tuck is not None):
             # A smoother that smooths nothing, for its delay: a closure's approach needs the
             # seal weights of frames the decoder has not reached yet.
             smoothing = np.zeros(len(self.template), np.float32)
         smoother = TemporalSmoother(smoothing) if smoothing is not None else None
-        assert self.lip_closure is None or smoother.radius >= ENVELOPE_REACH
+        assert (self.seal is None and self.tuck is None) or smoother.radius >= ENVELOPE_REACH
         stop = threading.Event()
         labelled: queue.Queue = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
@@ -183,8 +213,12 @@ class AnimationRun:
                         if smoother is not None:  # it delays the stream: its frames start at ``ready``
                             frames = smoother.push(frames, last)
                         closing = self._mouth_weights(ready, ready + len(frames))
+                        tucking = self.tuck.weights[ready:ready + len(frames)] if self.tuck is not None else None
                         ready += len(frames)
                         out = resampler.push(frames, last)
+                        if tucking is not None:
+                            out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
+                                                     tucking_resampler.push(tucking, last))
                         if closing is not None:
                             out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
                     if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
@@ -207,7 +241,8 @@ class AnimationRun:
 
     def _mouth_weights(self, start: int, stop: int) -> np.ndarray | None:
         """(stop - start,) weights of the mouth's closed rest, or None: nothing to close."""
-        parts = [w[start:stop] for w in (self.rest_weights, self.seal_weights) if w is not None]
+        sealing = self.seal.weights if self.seal is not None else None
+        parts = [w[start:stop] for w in (self.rest_weights, sealing) if w is not None]
         return np.maximum.reduce(parts) if parts else None
 
     def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
@@ -233,15 +268,9 @@ class AnimationRun:
                     times = np.arange(start, end) / MODEL_FPS
                     window = log_mel_window(model, samples.get, times, statistics)
                     codes = codes_in_window(model, window, times).float().cpu().numpy()
-                    if self.lip_closure is not None:
-                        self.frame_seal_weights[start:end] = seal_weights(
-                            closure_probabilities(self.lip_closure, window, times))
-                        # Final where every neighbour is known; the consumer reads no further
-                        # (the smoother holds back more frames than ENVELOPE_REACH).
-                        first = max(0, start - ENVELOPE_REACH)
-                        final = end if end == self.num_model_frames else end - ENVELOPE_REACH
-                        if final > first:
-                            self.seal_weights[first:final] = closure_envelope(self.frame_seal_weights, first, final)
+                    for contact in (self.seal, self.tuck):
+                        if contact is not None:
+                            contact.hear(window, times, start, end)
                     keep = options.keep_mask[start:end] if options.keep_mask is not None else None
                     kept = options.keep_labels[start:end] if options.keep_labels is not None else None
                     labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)

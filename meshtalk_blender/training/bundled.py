@@ -8,8 +8,9 @@ The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run t
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
-detector of p/b/m that training.lip_closure trains, and tongue.safetensors, the tongue's
-places that training.tongue trains last; a run stopped during either trains it again).
+detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/v of
+training.lip_tuck, and tongue.safetensors, the tongue's places that training.tongue
+trains last; a run stopped during one trains it again).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
 command line find it.
 
@@ -33,9 +34,10 @@ import torch
 from ..core.checkpoints import save_bundle
 from ..core.face import load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
+from ..core.lip_tuck import TUCK_FILE
 from ..core.model.lip_closure import CLOSURE_FILE
 from ..core.tongue import TONGUE_FILE
-from . import lip_closure, tongue
+from . import lip_closure, lip_tuck, tongue
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
@@ -219,7 +221,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     # The detectors beside the weights, each by the lip seal's recipe, with the corpus
     # already in memory (no second load); one a stopped run had finished is kept.
     detector_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-    for name, train_and_save in ((CLOSURE_FILE, lip_closure.train_and_save), (TONGUE_FILE, tongue.train_and_save)):
+    for name, train_and_save in ((CLOSURE_FILE, lip_closure.train_and_save), (TUCK_FILE, lip_tuck.train_and_save),
+                                 (TONGUE_FILE, tongue.train_and_save)):
         if not (out / "model" / name).is_file():
             train_and_save(train, validation, out / "model" / name, detector_settings, device,
                            log=lambda line: print(line, flush=True))
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TONGUE_FILE):
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE):
         shutil.copy2(model_dir / name, INSTALL_DIR / name)
     print(f"installed {INSTALL_DIR}")
 

@@ -201,23 +201,36 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshtalk_blender.training.lip_closure",
-                                     description=__doc__.splitlines()[0])
+TrainAndSave = Callable[..., dict]  # (train, validation, out, settings, device) -> held-out report
+
+
+def detector_command(argv: list[str] | None, prog: str, description: str, train_and_save: TrainAndSave) -> int:
+    """The command line every detector's training shares: corpus (and real corpora) in,
+    the .safetensors file out."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--real-corpus", type=Path, action="append", default=[],
+                        help="a training.real_corpus folder whose training split joins (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     parser.add_argument("--steps", type=int, default=SETTINGS.steps)
     parser.add_argument("--seed", type=int, default=SETTINGS.seed,
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--peak-weight", type=float, default=SETTINGS.peak_weight,
-                        help="weight of the term on each bilabial's highest logit within 30 ms")
+                        help="weight of the term on each event's highest logit within 30 ms")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    train_and_save(load_corpus(args.corpus, "train", limit=args.limit),
-                   load_corpus(args.corpus, "validation", limit=args.limit), args.out,
+    # Lazy: a detector needs the audio and the phoneme timings, not the faces.
+    train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
+    for real in args.real_corpus:
+        train += load_corpus(real, "train", limit=args.limit, lazy=True)
+    train_and_save(train, load_corpus(args.corpus, "validation", limit=args.limit, lazy=True), args.out,
                    ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight), args.device)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return detector_command(argv, "meshtalk_blender.training.lip_closure", __doc__.splitlines()[0], train_and_save)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ it, per place, as the lip seal's detector is measured.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import torch
 
 from ..core.model.lip_closure import save_detector
 from ..core.tongue import TONGUE_KEYS, TongueDetector
-from .corpus.loader import load_corpus
 from .dataset import Sequence
-from .lip_closure import SETTINGS, ClosureTrainSettings, detection_report, segment_targets, train_detector
+from .lip_closure import (SETTINGS, ClosureTrainSettings, detection_report, detector_command, segment_targets,
+                          train_detector)
 from .speech import ipa
 
 # The manners in which the tongue makes a contact or a narrow gap at its place (an
@@ -68,24 +67,7 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshtalk_blender.training.tongue",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--real-corpus", type=Path, action="append", default=[],
-                        help="a training.real_corpus folder whose training split joins (repeatable)")
-    parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
-    parser.add_argument("--steps", type=int, default=SETTINGS.steps)
-    parser.add_argument("--seed", type=int, default=SETTINGS.seed)
-    parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
-    # Lazy: the detector needs the audio and the phoneme timings, not the faces.
-    train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
-    for real in args.real_corpus:
-        train += load_corpus(real, "train", limit=args.limit, lazy=True)
-    train_and_save(train, load_corpus(args.corpus, "validation", limit=args.limit, lazy=True), args.out,
-                   ClosureTrainSettings(steps=args.steps, seed=args.seed), args.device)
-    return 0
+    return detector_command(argv, "meshtalk_blender.training.tongue", __doc__.splitlines()[0], train_and_save)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
+from ...core.lip_tuck import TUCK_ROLL, TUCK_SHRUG  # the pipeline's tuck is this one
 from .visemes import FUNNEL, JAW, LIP_OPEN, PUCKER, SPREAD
 
 JAW_GAIN = 0.55
@@ -28,8 +29,6 @@ STRETCH_GAIN = 0.35
 SPREAD_SMILE_GAIN = 0.15
 PRESS_GAIN = 0.35  # sealed lips press together a little
 TUCK_JAW_CLOSING = 0.85  # share of the jaw opening a full tuck takes away
-TUCK_ROLL = 0.6  # mouthRollLower at a full tuck: the lower lip rolls in ...
-TUCK_SHRUG = 0.4  # ... and mouthShrugLower lifts it to the upper lip's edge
 
 
 def _both(weights: np.ndarray, stem: str, values: np.ndarray) -> None:
