@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 CURVES = (("jawOpen", (0.85, 0.25, 0.2)), ("mouthClose", (0.95, 0.6, 0.1)), ("eyeBlinkLeft", (0.2, 0.45, 0.9)),
           ("browInnerUp", (0.2, 0.7, 0.3)), ("tongueDental", (0.6, 0.3, 0.7)))
 # The moments the sheet shows, each where its key peaks (the rest of its tiles spread over
-# the line): the tongue between the teeth on "the", the tip up on a "t"/"n", a blink, a
-# brow raise and the widest jaw (the teeth).
-MOMENTS = (("th", "tongueDental"), ("tip up", "tongueTipUp"), ("blink", "eyeBlinkLeft"),
+# the line): the tongue between the teeth on "the", the tip up on a "t"/"n", the lower
+# lip tucked on an "f", a blink, a brow raise and the widest jaw (the teeth).
+MOMENTS = (("th", "tongueDental"), ("tip up", "tongueTipUp"), ("f/v", "mouthRollLower"), ("blink", "eyeBlinkLeft"),
            ("brows", "browInnerUp"), ("open", "jawOpen"))
 
 
