@@ -190,6 +190,21 @@ def detection_report(detector: EventDetector, sequences: list[Sequence], targets
     return report
 
 
+def train_and_save_events(train: list[Sequence], validation: list[Sequence], out: Path,
+                          settings: ClosureTrainSettings, device: str, log, kind: type[EventDetector],
+                          targets_of: Targets, what: str, reported: tuple[str, ...]) -> dict:
+    """Trains a ``kind`` on ``targets_of``'s rows, writes ``out`` and returns the report on
+    the held-out voices of its first len(``reported``) outputs, by those names."""
+    detector = train_detector(train, settings, device, log, kind, targets_of, what)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_detector(detector, out)
+    report = {name: detection_report(detector, validation, targets_of, index, "events")
+              for index, name in enumerate(reported)}
+    for name, numbers in report.items():
+        log(f"{what} {name} on held-out voices: {numbers}")
+    return report
+
+
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
                    settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report on the held-out ones."""

@@ -20,10 +20,9 @@ from pathlib import Path
 import torch
 
 from ..core.lip_tuck import LipTuckDetector
-from ..core.model.lip_closure import save_detector
 from .dataset import Sequence
-from .lip_closure import (SETTINGS, ClosureTrainSettings, closure_targets, detection_report, detector_command,
-                          segment_targets, train_detector)
+from .lip_closure import (SETTINGS, ClosureTrainSettings, closure_targets, detector_command, segment_targets,
+                          train_and_save_events)
 from .metrics import labiodentals
 from .tongue import tongue_targets
 
@@ -38,12 +37,8 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
                    settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report of its f/v
     output on the held-out ones (``lip_closure.detection_report``)."""
-    detector = train_detector(train, settings, device, log, LipTuckDetector, tuck_targets, "lip tuck")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_detector(detector, out)
-    report = detection_report(detector, validation, tuck_targets, 0, "labiodentals")
-    log(f"lip tuck on held-out voices: {report}")
-    return report
+    return train_and_save_events(train, validation, out, settings, device, log, LipTuckDetector, tuck_targets,
+                                 "lip tuck", ("f/v",))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..core.model.lip_closure import save_detector
 from ..core.tongue import TONGUE_KEYS, TongueDetector
 from .dataset import Sequence
-from .lip_closure import (SETTINGS, ClosureTrainSettings, detection_report, detector_command, segment_targets,
-                          train_detector)
+from .lip_closure import SETTINGS, ClosureTrainSettings, detector_command, segment_targets, train_and_save_events
 from .speech import ipa
 
 # The manners in which the tongue makes a contact or a narrow gap at its place (an
@@ -56,14 +54,8 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
                    settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns, per key, the report on the
     held-out ones (``lip_closure.detection_report``)."""
-    detector = train_detector(train, settings, device, log, TongueDetector, tongue_targets, "tongue")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_detector(detector, out)
-    report = {key: detection_report(detector, validation, tongue_targets, kind, "events")
-              for kind, key in enumerate(TONGUE_KEYS)}
-    for key, numbers in report.items():
-        log(f"tongue {key} on held-out voices: {numbers}")
-    return report
+    return train_and_save_events(train, validation, out, settings, device, log, TongueDetector, tongue_targets,
+                                 "tongue", TONGUE_KEYS)
 
 
 def main(argv: list[str] | None = None) -> int:
