@@ -8,8 +8,9 @@ labiodental fricatives (f, v), which the pipeline reads, then the bilabials and 
 tongue's three places (``training.tongue``), learned beside them. The neighbours are what
 f and v are confused with; as classes of their own they taught the detector to tell them
 apart on real voices: on the real-speech report's English f/v, heard at 4 % false alarms
-57 % with f/v alone, 71 % with the four neighbours (both trained on the synthetic and the
-real corpora; /work/probe/fv_real.py). Held-out voices measure it as the seal's detector.
+57 % with f/v alone, 67-71 % with the four neighbours (all trained on the synthetic and
+the real corpora; /work/probe/fv_real.py). Held-out voices measure it as the seal's
+detector.
 """
 
 from __future__ import annotations
