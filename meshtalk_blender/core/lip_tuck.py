@@ -87,6 +87,8 @@ class TuckRig:
         """(n, V, 3) frames with the lower lip tucked by (n,) weights in [0, 1], within the
         (V,) mouth mask and as far as the frames' lips are nearly closed; ``template`` is
         the closed rest."""
+        if not weights.any():  # most frames of speech: nothing heard, nothing to compute
+            return frames
         amount = (weights * (1.0 - self.openness(frames)))[:, None, None] * mouth[None, :, None]
         moved = frames + amount * (TUCK_CLOSING * (template[None] - frames) + self.offsets[None])
         return moved.astype(frames.dtype, copy=False)

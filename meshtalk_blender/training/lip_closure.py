@@ -208,12 +208,8 @@ def train_and_save_events(train: list[Sequence], validation: list[Sequence], out
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
                    settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report on the held-out ones."""
-    detector = train_detector(train, settings, device, log)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_detector(detector, out)
-    report = detection_report(detector, validation)
-    log(f"lip closure on held-out voices: {report}")
-    return report
+    return train_and_save_events(train, validation, out, settings, device, log, LipClosureDetector, closure_targets,
+                                 "lip closure", ("p/b/m",))
 
 
 TrainAndSave = Callable[..., dict]  # (train, validation, out, settings, device) -> held-out report
