@@ -26,7 +26,11 @@ run() {
     fi
 }
 
-run "core and training tests" timeout 1500 .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=600 tests \
+# One torch (OpenMP) thread for the core suite: its training tests take tiny steps, and two
+# threads fighting any other process for a core of a 2-core machine made them 3-30 times
+# slower (a CI run timed out). The pipeline's own thread handling is tested with two
+# threads (tests/test_pipeline.py) and in every Blender test.
+run "core and training tests" env OMP_NUM_THREADS=1 timeout 1500 .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=600 tests \
     --ignore-glob='tests/test_blender_*' "$@"
 for venv in .venv .venv-bpy5; do
     version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("bpy"))')

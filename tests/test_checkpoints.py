@@ -122,12 +122,25 @@ def test_release_checkpoint_loads_and_computes_what_the_release_computes(release
     torch.testing.assert_close(model.audio_encoder.log_mel.window, torch.hann_window(800))
 
 
-def _copy_release(directory, tmp_path):
+@pytest.fixture
+def release_copy(release, tmp_path):
+    """The release's folder with each file a symbolic link to the original, removed after
+    the test: eleven real copies of its 200 MB filled a CI machine's small disk. Damage
+    goes through _replace, so it never writes through a link."""
     import shutil
 
     target = tmp_path / "copy"
-    shutil.copytree(directory, target)
-    return target
+    target.mkdir()
+    for file in release[0].iterdir():
+        (target / file.name).symlink_to(file)
+    yield target
+    shutil.rmtree(target)
+
+
+def _replace(path):
+    """``path`` ready to be written as a file of its own (never through the link)."""
+    path.unlink()
+    return path
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -143,22 +156,21 @@ def _copy_release(directory, tmp_path):
     ("float64_overflow", "'logits.masked_linear.bias' contains NaN or infinite values"),
     ("one_dimensional_mean", r"vertex_unet.pkl: 'mean' has shape \(18516,\), expected \(1, 1, vertices, 3\)"),
 ])
-def test_damaged_release_files_get_clear_messages(release, tmp_path, damage, message):
-    directory, states = release
-    target = _copy_release(directory, tmp_path)
+def test_damaged_release_files_get_clear_messages(release, release_copy, damage, message):
+    states, target = release[1], release_copy
     context = {k: v.clone() for k, v in states["context_model.pkl"].items()}
     if damage == "missing_file":
         (target / "context_model.pkl").unlink()
     elif damage == "truncated":
         data = (target / "context_model.pkl").read_bytes()
-        (target / "context_model.pkl").write_bytes(data[: len(data) // 3])
+        _replace(target / "context_model.pkl").write_bytes(data[: len(data) // 3])
     elif damage == "pickled_object":
         # A pickle that would run code when unpickled: weights_only must refuse it.
         class Payload:
             def __reduce__(self):
                 return (print, ("this must never run",))
 
-        (target / "context_model.pkl").write_bytes(pickle.dumps({"embedding.mask": Payload()}))
+        _replace(target / "context_model.pkl").write_bytes(pickle.dumps({"embedding.mask": Payload()}))
     else:
         if damage == "extra_key":
             context["surprise.weight"] = torch.zeros(3)
@@ -176,8 +188,8 @@ def test_damaged_release_files_get_clear_messages(release, tmp_path, damage, mes
             context["logits.masked_linear.bias"] = torch.full((2048,), 1e39, dtype=torch.float64)
         elif damage == "one_dimensional_mean":
             unet = dict(states["vertex_unet.pkl"], mean=states["vertex_unet.pkl"]["mean"].flatten())
-            torch.save(unet, target / "vertex_unet.pkl")
-        torch.save(context, target / "context_model.pkl")
+            torch.save(unet, _replace(target / "vertex_unet.pkl"))
+        torch.save(context, _replace(target / "context_model.pkl"))
     with pytest.raises(MeshTalkError, match=message) as refused:
         load_model(target, target / "face_template.obj")
     assert "weights_only" not in str(refused.value)  # torch's advice to load it unsafely is never passed on

@@ -173,6 +173,28 @@ def test_cancel_stops_the_run_and_its_worker(loaded, speech_wav):
     assert threading.active_count() == before
 
 
+@pytest.fixture
+def two_torch_threads():
+    """Two torch threads, as on a user's laptop; the core suite itself runs with one (see
+    scripts/test.sh), so this is where the pipeline's own thread handling is exercised."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_on_the_cpu_the_run_leaves_a_core_to_its_sampler_and_restores_the_thread_count(
+        loaded, speech_wav, two_torch_threads):
+    during = []
+    options = pipeline.AnimateOptions(seed=2, chunk_frames=9, device="cpu")
+    first = pipeline.animate(loaded, audio.AudioClip(speech_wav), options,
+                             progress=lambda _: during.append(torch.get_num_threads()))
+    assert during and set(during) == {1}
+    assert torch.get_num_threads() == 2
+    second = pipeline.animate(loaded, audio.AudioClip(speech_wav), options)
+    np.testing.assert_array_equal(first.vertices, second.vertices)
+
+
 def test_streamed_cache_file_equals_the_in_memory_animation(loaded, speech_wav, tmp_path):
     options = pipeline.AnimateOptions(fps=25, seed=3, chunk_frames=20, device="cpu")
     animation = pipeline.animate(loaded, audio.AudioClip(speech_wav), options)
