@@ -238,7 +238,10 @@ def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     assert files["a"].read_bytes() == files["again"].read_bytes()
     assert files["a"].read_bytes() != files["other"].read_bytes()
     for file in files.values():  # each is a detector the pipeline accepts
-        load_detector(file)
+        assert load_detector(file).width == 128
+    narrow = tmp_path / "narrow.safetensors"
+    assert closure_main(arguments[:2] + ["--out", str(narrow), "--steps", "4", "--device", "cpu", "--width", "24"]) == 0
+    assert load_detector(narrow).width == 24
 
 
 def test_lazy_offsets_are_the_rigs_offsets_made_when_read(small_corpus):

@@ -48,6 +48,7 @@ class ClosureTrainSettings:
     # seal needs the lips to meet on one frame of a closure, not on all of its frames,
     # and the per-frame targets alone leave short and blurred closures unheard.
     peak_weight: float = 1.0
+    width: int = 128  # channels of each layer (EventDetector)
 
 
 # The peak term (weight 1) on the corpus with 16 ms vocoder frames: held-out closures
@@ -120,7 +121,7 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     rng = np.random.default_rng(settings.seed)
     data = examples(train, targets_of)
     target_device = choose_device(device)
-    detector = kind(outputs=len(data[0][1])).to(target_device)
+    detector = kind(width=settings.width, outputs=len(data[0][1])).to(target_device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
     detector.train()
     started, losses = time.perf_counter(), []
@@ -228,6 +229,7 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--peak-weight", type=float, default=SETTINGS.peak_weight,
                         help="weight of the term on each event's highest logit within 30 ms")
+    parser.add_argument("--width", type=int, default=SETTINGS.width, help="channels of each layer")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
@@ -236,7 +238,8 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
     for real in args.real_corpus:
         train += load_corpus(real, "train", limit=args.limit, lazy=True)
     train_and_save(train, load_corpus(args.corpus, "validation", limit=args.limit, lazy=True), args.out,
-                   ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight), args.device)
+                   ClosureTrainSettings(steps=args.steps, seed=args.seed, peak_weight=args.peak_weight,
+                                       width=args.width), args.device)
     return 0
 
 
