@@ -173,6 +173,31 @@ def test_cancel_stops_the_run_and_its_worker(loaded, speech_wav):
     assert threading.active_count() == before
 
 
+def test_a_seed_redraws_the_upper_face_heads_and_never_the_heads_the_audio_decides(tiny_model, template_vertices,
+                                                                                  speech_wav):
+    """With the prior's mouth heads cut off from the upper face's history (as the recipe
+    trains them), their labels are the same for every seed; without the bundle naming
+    them, a seed redraws them too."""
+    import dataclasses
+
+    from meshtalk_blender.training.mouth_heads import HeadRoles, isolate_mouth_context
+
+    mouth = (0, 1, 2)
+    with torch.no_grad():
+        isolate_mouth_context(tiny_model.prior, HeadRoles(mouth=mouth))
+    plain = LoadedModel(tiny_model, template_vertices, "tiny", "test")
+    named = dataclasses.replace(plain, mouth_heads=mouth)
+    clip = audio.AudioClip(speech_wav)
+    takes = {(loaded is named, seed): pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=seed, device="cpu"))
+             for loaded in (plain, named) for seed in (1, 2)}
+    np.testing.assert_array_equal(takes[True, 1].labels[:, :3], takes[True, 2].labels[:, :3])
+    assert (takes[True, 1].labels[:, 3:] != takes[True, 2].labels[:, 3:]).mean() > 0.2
+    assert (takes[False, 1].labels[:, :3] != takes[False, 2].labels[:, :3]).mean() > 0.2
+    # Seed 0 draws what it always drew.
+    np.testing.assert_array_equal(pipeline.animate(plain, clip, pipeline.AnimateOptions(seed=0, device="cpu")).labels,
+                                  pipeline.animate(named, clip, pipeline.AnimateOptions(seed=0, device="cpu")).labels)
+
+
 @pytest.fixture
 def two_torch_threads():
     """Two torch threads, as on a user's laptop; the core suite itself runs with one (see

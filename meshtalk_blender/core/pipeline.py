@@ -28,7 +28,7 @@ from .lip_tuck import tuck_rig, tuck_weights
 from .model.lip_closure import ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, seal_weights
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
-from .sampling import PriorSampler, draws
+from .sampling import PriorSampler, seed_draws
 from .timeline import FpsResampler, TemporalSmoother
 
 CHUNK_FRAMES = 150  # model frames per chunk (5 s): bounded memory, overlap, little overhead
@@ -140,7 +140,7 @@ class AnimationRun:
                 f"The template has {len(self.template)} vertices; this model animates {config.num_vertices}."
             )
         self.labels = np.zeros((self.num_model_frames, config.num_heads), dtype=np.int64)
-        self.uniforms = draws(options.seed, self.num_model_frames, config.num_heads)
+        self.uniforms = seed_draws(options.seed, self.num_model_frames, config.num_heads, loaded.mouth_heads)
         # The mouth blends to the template's closed rest by the larger of two weights
         # (K,): in pauses (set by the worker before its first chunk) and on p/b/m (set by
         # the worker chunk by chunk, before it hands the chunk over); before that, the
