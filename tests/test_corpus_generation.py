@@ -222,6 +222,7 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert loaded.lip_closure is not None, "the recipe trains the p/b/m detector into the bundle"
     assert loaded.lip_tuck is not None, "the f/v detector"
     assert loaded.tongue is not None, "and then the tongue detector"
+    assert (loaded.lip_closure.width, loaded.lip_tuck.width, loaded.tongue.width) == (256, 128, 128), "each its recipe"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
 
@@ -237,8 +238,8 @@ def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
         assert closure_main(arguments + ["--seed", str(seed)]) == 0
     assert files["a"].read_bytes() == files["again"].read_bytes()
     assert files["a"].read_bytes() != files["other"].read_bytes()
-    for file in files.values():  # each is a detector the pipeline accepts
-        assert load_detector(file).width == 128
+    for file in files.values():  # each is a detector the pipeline accepts, 256 channels wide
+        assert load_detector(file).width == 256
     narrow = tmp_path / "narrow.safetensors"
     assert closure_main(arguments[:2] + ["--out", str(narrow), "--steps", "4", "--device", "cpu", "--width", "24"]) == 0
     assert load_detector(narrow).width == 24

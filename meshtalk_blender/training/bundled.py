@@ -102,7 +102,6 @@ STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_ra
 BLINKS_FORMED_EYELID = 0.15  # mm^2: held-out no-blink level ~0.28, with blinks ~0.08 at 1,000 steps
 STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rate=1e-3, decay_at=0.75,
                        log_every=50, checkpoint_every=250, roles=ROLES)
-CLOSURE = lip_closure.SETTINGS
 QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
 
 
@@ -220,11 +219,12 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     )
     # The detectors beside the weights, each by the lip seal's recipe, with the corpus
     # already in memory (no second load); one a stopped run had finished is kept.
-    detector_settings = replace(CLOSURE, steps=QUICK_STEPS, log_every=5) if quick else CLOSURE
-    for name, train_and_save in ((CLOSURE_FILE, lip_closure.train_and_save), (TUCK_FILE, lip_tuck.train_and_save),
-                                 (TONGUE_FILE, tongue.train_and_save)):
+    for name, train_and_save, recipe in ((CLOSURE_FILE, lip_closure.train_and_save, lip_closure.SETTINGS),
+                                         (TUCK_FILE, lip_tuck.train_and_save, lip_closure.EVENT_SETTINGS),
+                                         (TONGUE_FILE, tongue.train_and_save, lip_closure.EVENT_SETTINGS)):
         if not (out / "model" / name).is_file():
-            train_and_save(train, validation, out / "model" / name, detector_settings, device,
+            settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
+            train_and_save(train, validation, out / "model" / name, settings, device,
                            log=lambda line: print(line, flush=True))
     return out / "model"
 

@@ -22,7 +22,7 @@ import torch
 
 from ..core.lip_tuck import LipTuckDetector
 from .dataset import Sequence
-from .lip_closure import (SETTINGS, ClosureTrainSettings, closure_targets, detector_command, segment_targets,
+from .lip_closure import (EVENT_SETTINGS, ClosureTrainSettings, closure_targets, detector_command, segment_targets,
                           train_and_save_events)
 from .metrics import labiodentals
 from .tongue import tongue_targets
@@ -35,7 +35,7 @@ def tuck_targets(sequence: Sequence, count: int) -> torch.Tensor:
 
 
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
-                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
+                   settings: ClosureTrainSettings = EVENT_SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report of its f/v
     output on the held-out ones (``lip_closure.detection_report``)."""
     return train_and_save_events(train, validation, out, settings, device, log, LipTuckDetector, tuck_targets,
@@ -43,7 +43,8 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    return detector_command(argv, "meshtalk_blender.training.lip_tuck", __doc__.splitlines()[0], train_and_save)
+    return detector_command(argv, "meshtalk_blender.training.lip_tuck", __doc__.splitlines()[0], train_and_save,
+                            EVENT_SETTINGS)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 
 from ..core.tongue import TONGUE_KEYS, TongueDetector
 from .dataset import Sequence
-from .lip_closure import SETTINGS, ClosureTrainSettings, detector_command, segment_targets, train_and_save_events
+from .lip_closure import EVENT_SETTINGS, ClosureTrainSettings, detector_command, segment_targets, train_and_save_events
 from .speech import ipa
 
 # The manners in which the tongue makes a contact or a narrow gap at its place (an
@@ -51,7 +51,7 @@ def tongue_targets(sequence: Sequence, count: int) -> torch.Tensor:
 
 
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
-                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
+                   settings: ClosureTrainSettings = EVENT_SETTINGS, device: str = "auto", log=print) -> dict:
     """Trains on the training voices, writes ``out`` and returns, per key, the report on the
     held-out ones (``lip_closure.detection_report``)."""
     return train_and_save_events(train, validation, out, settings, device, log, TongueDetector, tongue_targets,
@@ -59,7 +59,8 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    return detector_command(argv, "meshtalk_blender.training.tongue", __doc__.splitlines()[0], train_and_save)
+    return detector_command(argv, "meshtalk_blender.training.tongue", __doc__.splitlines()[0], train_and_save,
+                            EVENT_SETTINGS)
 
 
 if __name__ == "__main__":
