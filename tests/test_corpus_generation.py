@@ -229,7 +229,7 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
 def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     """The detector's own command: the same --seed writes the same bytes (the shipped file
     is reproducible), another seed another detector (the model card reports seeds)."""
-    from meshtalk_blender.core.model.lip_closure import load_detector
+    from meshtalk_blender.core.model.lip_closure import LipClosureDetector, load_detector
     from meshtalk_blender.training.lip_closure import main as closure_main
 
     files = {name: tmp_path / f"{name}.safetensors" for name in ("a", "again", "other")}
@@ -238,8 +238,9 @@ def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
         assert closure_main(arguments + ["--seed", str(seed)]) == 0
     assert files["a"].read_bytes() == files["again"].read_bytes()
     assert files["a"].read_bytes() != files["other"].read_bytes()
-    for file in files.values():  # each is a detector the pipeline accepts, 256 channels wide
-        assert load_detector(file).width == 256
+    for file in files.values():  # each is a detector the pipeline accepts, 256 channels wide, calibrated
+        detector = load_detector(file)
+        assert detector.width == 256 and detector.thresholds != LipClosureDetector.thresholds
     narrow = tmp_path / "narrow.safetensors"
     assert closure_main(arguments[:2] + ["--out", str(narrow), "--steps", "4", "--device", "cpu", "--width", "24"]) == 0
     assert load_detector(narrow).width == 24

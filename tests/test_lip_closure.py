@@ -20,7 +20,8 @@ from meshtalk_blender.core.model.meshtalk import LogMelWindow, clip_mel_statisti
 from meshtalk_blender.core.timeline import FpsResampler
 from meshtalk_blender.training.dataset import Sequence
 from meshtalk_blender.training.lip_closure import (
-    ClosureTrainSettings, closure_peaks, closure_targets, detection_report, train_detector, utterance_log_mel)
+    SEAL_FALSE_ALARMS, ClosureTrainSettings, calibrated_thresholds, closure_peaks, closure_peaks_and_background,
+    closure_targets, detection_report, train_detector, utterance_log_mel)
 
 RATE = 16000
 
@@ -59,6 +60,43 @@ def test_a_detector_beside_a_model_that_does_not_normalise_per_utterance_is_refu
 def test_seal_weights_ramp_between_the_two_probabilities():
     weights = seal_weights(np.array([0.0, SEAL_FROM, (SEAL_FROM + SEAL_FULL) / 2, SEAL_FULL, 1.0]))
     np.testing.assert_allclose(weights, [0, 0, 0.5, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(seal_weights(np.array([0.5, 0.8, 0.85, 0.9, 0.95]), (0.8, 0.9)), [0, 0, 0.5, 1, 1],
+                               atol=1e-6)
+
+
+def test_a_detector_carries_its_seal_thresholds_in_its_file(tmp_path):
+    detector = random_detector()
+    assert detector.thresholds == (SEAL_FROM, SEAL_FULL)
+    detector.thresholds = (0.72, 0.91)
+    save_detector(detector, tmp_path / "calibrated.safetensors")
+    assert load_detector(tmp_path / "calibrated.safetensors").thresholds == pytest.approx((0.72, 0.91))
+    # A file from before thresholds were stored: the fixed ones.
+    from safetensors.torch import load_file, save_file
+
+    settings = {"width": 16, "dilations": [2, 4], "outputs": 1}
+    import json
+
+    save_file(load_file(str(tmp_path / "calibrated.safetensors")), str(tmp_path / "old.safetensors"),
+              metadata={"settings": json.dumps(settings)})
+    assert load_detector(tmp_path / "old.safetensors").thresholds == (SEAL_FROM, SEAL_FULL)
+    for damaged in ([0.9, 0.7], [0.5], [0.5, 1.5]):
+        save_file(load_file(str(tmp_path / "calibrated.safetensors")), str(tmp_path / "bad.safetensors"),
+                  metadata={"settings": json.dumps(settings | {"thresholds": damaged})})
+        with pytest.raises(MeshTalkError, match="damaged"):
+            load_detector(tmp_path / "bad.safetensors")
+
+
+def test_calibration_puts_the_thresholds_where_the_detector_fires_on_2_and_1_percent_of_frames_away_from_p_b_m():
+    sequences = [gapped_speech(seed) for seed in range(100, 108)]
+    detector = random_detector(3)
+    with torch.no_grad():  # probabilities spread over (0, 1), as a trained detector's
+        detector.output.weight.mul_(100.0)
+    _, background = closure_peaks_and_background(detector, sequences)
+    start, full = calibrated_thresholds(detector, sequences)
+    assert SEAL_FALSE_ALARMS == (0.02, 0.01) and len(background) > 1000
+    assert np.mean(background > start) == pytest.approx(0.02, abs=2 / len(background))
+    assert np.mean(background > full) == pytest.approx(0.01, abs=2 / len(background))
+    assert calibrated_thresholds(detector, []) == detector.thresholds
 
 
 class ScriptedDetector(torch.nn.Module):
@@ -205,6 +243,11 @@ def test_pipeline_closes_only_the_mouth_and_only_where_the_detector_fires(loaded
     np.testing.assert_array_equal(sealed[:, ~lips], plain[:, ~lips])
     np.testing.assert_array_equal(animate(loaded_with(firing(True)), speech_path, seal=False), plain)
     np.testing.assert_array_equal(animate(loaded_with(firing(False)), speech_path), plain)
+    # The detector's own thresholds decide: a closure heard at p = 0.99995 is no seal for
+    # a detector calibrated to start at 0.99999.
+    deaf = firing(True)
+    deaf.thresholds = (0.99999, 0.999995)
+    np.testing.assert_array_equal(animate(loaded_with(deaf), speech_path), plain)
 
 
 def test_at_24_fps_the_mouth_closes_by_the_seal_weights_resampled_to_keep_their_peaks(loaded_with, speech_path):

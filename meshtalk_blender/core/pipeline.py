@@ -10,6 +10,7 @@ sampler releases the GIL), so on a 2-core CPU they overlap.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from dataclasses import dataclass
@@ -101,8 +102,7 @@ class HeardContact:
     ENVELOPE_REACH frames behind the worker, is what is blended (the consumer reads no
     further: the smoother holds back more frames than that)."""
 
-    def __init__(self, detector: EventDetector, count: int,
-                 weights_of: Callable[[np.ndarray], np.ndarray] = seal_weights):
+    def __init__(self, detector: EventDetector, count: int, weights_of: Callable[[np.ndarray], np.ndarray]):
         self.detector = detector
         self.weights_of = weights_of  # (n,) probabilities -> (n,) weights
         self.frame_weights = np.zeros(count, np.float32)
@@ -150,7 +150,8 @@ class AnimationRun:
         self.rest_weights: np.ndarray | None = None
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
         contacts = options.seal_lips and has_mouth
-        self.seal = (HeardContact(loaded.lip_closure, self.num_model_frames)
+        self.seal = (HeardContact(loaded.lip_closure, self.num_model_frames,
+                                  functools.partial(seal_weights, thresholds=loaded.lip_closure.thresholds))
                      if contacts and loaded.lip_closure is not None else None)
         self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
         self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights)

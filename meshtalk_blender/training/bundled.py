@@ -137,7 +137,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   limit: int | None = None, steps: tuple[int, int] | None = None,
                   real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True) -> Path:
     """``real_corpora``: ``training.real_corpus`` folders whose "train" split joins the
-    synthetic one (their "validation" split is left for tuning). For comparisons with the
+    synthetic one (their "validation" split is left for tuning: the detectors' thresholds
+    and reports take it beside the synthetic one). For comparisons with the
     recipe before: ``mouth_heads`` False, the latent without heads held or decided by the
     audio alone; ``lip_shape`` False, no inner-lip position terms."""
     out.mkdir(parents=True, exist_ok=True)
@@ -219,12 +220,14 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     )
     # The detectors beside the weights, each by the lip seal's recipe, with the corpus
     # already in memory (no second load); one a stopped run had finished is kept.
+    held_out = validation + [sequence for real in real_corpora
+                             for sequence in load_corpus(real, "validation", limit=limit, lazy=True)]
     for name, train_and_save, recipe in ((CLOSURE_FILE, lip_closure.train_and_save, lip_closure.SETTINGS),
                                          (TUCK_FILE, lip_tuck.train_and_save, lip_closure.EVENT_SETTINGS),
                                          (TONGUE_FILE, tongue.train_and_save, lip_closure.EVENT_SETTINGS)):
         if not (out / "model" / name).is_file():
             settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
-            train_and_save(train, validation, out / "model" / name, settings, device,
+            train_and_save(train, held_out, out / "model" / name, settings, device,
                            log=lambda line: print(line, flush=True))
     return out / "model"
 

@@ -71,9 +71,20 @@ class EventDetector(nn.Module):
 
 
 class LipClosureDetector(EventDetector):
+    # Probabilities -> seal weights: nothing below the first, fully closed from the second.
+    # A detector trained since the recipe calibrates them (training.lip_closure
+    # .calibrated_thresholds) carries its own in its file: two seeds of one recipe put
+    # their probabilities in different places (at 0.3 / 0.6 one sealed 33 % of real
+    # speech frames away from p/b/m, the other 45 %), and fire alike at equal false-alarm
+    # rates. Older files use SEAL_FROM / SEAL_FULL.
+    thresholds: tuple[float, float] = (SEAL_FROM, SEAL_FULL)
+
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, M) normalised log-mel -> (B, M) closure logits."""
         return self.event_logits(log_mel)[:, 0]
+
+    def settings(self) -> dict:
+        return {**super().settings(), "thresholds": list(self.thresholds)}
 
 
 def frame_maxima(probabilities: np.ndarray, first_mel: int, frame_times: np.ndarray,
@@ -105,10 +116,12 @@ def closure_probabilities(detector: LipClosureDetector, window: LogMelWindow, fr
     return frame_maxima(probabilities, window.first_mel, frame_times)
 
 
-def seal_weights(probabilities: np.ndarray) -> np.ndarray:
-    """(T,) closure probabilities -> (T,) mouth blend weights in [0, 1], frame by frame
-    (``closure_envelope`` then gives each closure its approach and release)."""
-    return np.clip((probabilities - SEAL_FROM) / (SEAL_FULL - SEAL_FROM), 0.0, 1.0).astype(np.float32)
+def seal_weights(probabilities: np.ndarray, thresholds: tuple[float, float] = (SEAL_FROM, SEAL_FULL)) -> np.ndarray:
+    """(T,) closure probabilities -> (T,) mouth blend weights in [0, 1], frame by frame,
+    by a detector's ``thresholds`` (``closure_envelope`` then gives each closure its
+    approach and release)."""
+    start, full = thresholds
+    return np.clip((probabilities - start) / (full - start), 0.0, 1.0).astype(np.float32)
 
 
 # Real lips take 2-4 frames at 30 fps to meet and to part (the teacher: 60 ms approach,
@@ -164,11 +177,18 @@ def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetect
             raise ValueError(f"width {width} and dilations {dilations} are not sizes it can have")
         if int(settings.get("outputs", 1)) != outputs:
             raise ValueError(f"it gives {settings.get('outputs', 1)} kinds of event, not {outputs}")
+        thresholds = settings.get("thresholds")
+        if thresholds is not None:
+            thresholds = tuple(float(t) for t in thresholds)
+            if len(thresholds) != 2 or not 0.0 <= thresholds[0] < thresholds[1] <= 1.0:
+                raise ValueError(f"thresholds {thresholds} are not two probabilities, the first below the second")
         margin = INPUT_KERNEL // 2 + sum(dilations)
         if margin <= CODE_MARGIN:
             tensors = load_file(str(path))
             detector = kind(width, dilations, outputs=outputs)
             detector.load_state_dict({k: v.float() for k, v in tensors.items()})
+            if thresholds is not None:
+                detector.thresholds = thresholds
     except Exception as error:  # any damage: a clear message, never a half-loaded model
         raise MeshTalkError(f"Cannot read the {what} {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
