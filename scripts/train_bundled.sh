@@ -11,11 +11,13 @@
 # Time on this project's 2-core CPU (AMD EPYC, 2026-12-06, a fresh machine): synthetic
 # corpus 5 min (2 workers); Debian packages a few minutes; Drascula's transcriptions are
 # kept in the repository (Whisper took ~18 min for them); Flight of the Amazon Queen's
-# Whisper pass ~1 s a clip on one core (it continues where it stopped, and the real
-# corpus takes what is there); real corpus 7.5 min; training stage 1 0.39-0.46 s a step
-# pinned to one core with the other core busy (10,000 steps, ~70 min; 0.6 s on the
-# machine of runs/bundled_r1), stage 2 0.22 s a step (3,000 steps, 11 min), then the
-# lip-closure detector (~10 min): about 1 h 50 min in all from a fresh machine.
+# Whisper pass over its 6,745 clips ~50 min on one core beside other work (it continues
+# where it stopped, and the real corpus takes what is there); real corpus ~20 min with
+# all of them (5.1 h of training speech, 129 voices; 2026-12-07); training stage 1
+# 0.39-0.46 s a step pinned to one core with the other core busy (10,000 steps, ~70 min;
+# 0.6 s on the machine of runs/bundled_r1), stage 2 0.22 s a step (3,000 steps, 11 min),
+# then the three detectors (~30 min for the 256-channel p/b/m one, ~15 min each for the
+# others): about 3 h 30 min in all from a fresh machine.
 # The shipped model was not made by this script (MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
