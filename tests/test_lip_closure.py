@@ -1,6 +1,7 @@
 """The lip-closure detector: its file, its training inputs, and the pipeline closing the
 lips where it fires (and nowhere else)."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import soundfile
 import torch
 from audio_fixtures import speech_like
+from safetensors.torch import load_file, save_file
 from conftest import TINY, random_model
 
 from meshtalk_blender.core import audio, pipeline
@@ -71,11 +73,7 @@ def test_a_detector_carries_its_seal_thresholds_in_its_file(tmp_path):
     save_detector(detector, tmp_path / "calibrated.safetensors")
     assert load_detector(tmp_path / "calibrated.safetensors").thresholds == pytest.approx((0.72, 0.91))
     # A file from before thresholds were stored: the fixed ones.
-    from safetensors.torch import load_file, save_file
-
     settings = {"width": 16, "dilations": [2, 4], "outputs": 1}
-    import json
-
     save_file(load_file(str(tmp_path / "calibrated.safetensors")), str(tmp_path / "old.safetensors"),
               metadata={"settings": json.dumps(settings)})
     assert load_detector(tmp_path / "old.safetensors").thresholds == (SEAL_FROM, SEAL_FULL)
@@ -276,3 +274,18 @@ def test_seal_weights_do_not_depend_on_the_chunking(loaded_with, speech_path):
         runs.append(run.seal.weights)
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
     assert runs[0].shape == (61,) and runs[0].std() > 0.01, "the random detector's weights vary"
+
+
+def test_the_seal_sweep_replays_the_detectors_own_thresholds_unless_a_setting_gives_others():
+    from meshtalk_blender.core.model.lip_closure import closure_envelope
+    from meshtalk_blender.training.seal_sweep import ClipTrace, Setting, closing_weights
+
+    probabilities = np.linspace(0.0, 1.0, 60).astype(np.float32)
+    zeros = np.zeros((60, 2, 3), np.float32)
+    trace = ClipTrace(zeros, zeros, zeros[0], zeros[0], np.ones(2), np.ones(2), probabilities,
+                      np.zeros(60, np.float32), np.zeros(60), [], seal_thresholds=(0.8, 0.9))
+    own = closing_weights(trace, Setting(rest=False))
+    np.testing.assert_array_equal(own, closure_envelope(seal_weights(probabilities, (0.8, 0.9)), 0, 60))
+    assert own[: int(0.7 * 59)].max() == 0.0
+    fixed = closing_weights(trace, Setting(seal_from=0.3, seal_full=0.6, rest=False))
+    np.testing.assert_array_equal(fixed, closure_envelope(seal_weights(probabilities), 0, 60))

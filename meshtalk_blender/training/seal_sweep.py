@@ -59,6 +59,7 @@ class ClipTrace:
     levels_db: np.ndarray  # (T,) the pause rest's frame levels
     reference_gap: np.ndarray  # (T,) mm, the teacher's
     phonemes: list  # [(symbol, start_s, end_s)]
+    seal_thresholds: tuple[float, float]  # the detector's own, as the pipeline uses them
 
 
 def trace_clip(loaded, waveform: np.ndarray, template: np.ndarray, reference_gap: np.ndarray, phonemes: list,
@@ -83,13 +84,14 @@ def trace_clip(loaded, waveform: np.ndarray, template: np.ndarray, reference_gap
     mouth = loaded.vertex_masks["mouth"]
     return ClipTrace(vertices[:count, upper], vertices[:count, lower], template[upper], template[lower],
                      mouth[upper], mouth[lower], probabilities[:count], levels[:count], reference_gap[:count],
-                     [tuple(p) for p in phonemes])
+                     [tuple(p) for p in phonemes], loaded.lip_closure.thresholds)
 
 
 @dataclass(frozen=True)
 class Setting:
-    seal_from: float = lip_closure.SEAL_FROM
-    seal_full: float = lip_closure.SEAL_FULL
+    # None: the detector's own thresholds (calibrated when it was trained), as the pipeline.
+    seal_from: float | None = None
+    seal_full: float | None = None
     seal: bool = True
     rest: bool = True
     min_pause: float = pauses.MIN_PAUSE_SECONDS
@@ -102,8 +104,9 @@ def closing_weights(trace: ClipTrace, setting: Setting) -> np.ndarray:
     count = len(trace.probabilities)
     weights = np.zeros(count, np.float32)
     if setting.seal:
-        frame = np.clip((trace.probabilities - setting.seal_from) / (setting.seal_full - setting.seal_from), 0, 1)
-        weights = np.maximum(weights, lip_closure.closure_envelope(frame.astype(np.float32), 0, count))
+        thresholds = trace.seal_thresholds if setting.seal_from is None else (setting.seal_from, setting.seal_full)
+        frame = lip_closure.seal_weights(trace.probabilities, thresholds)
+        weights = np.maximum(weights, lip_closure.closure_envelope(frame, 0, count))
     if setting.rest:
         levels = trace.levels_db
         speech, floor = np.percentile(levels, 95), np.percentile(levels, 5)
