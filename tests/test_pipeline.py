@@ -198,6 +198,37 @@ def test_a_seed_redraws_the_upper_face_heads_and_never_the_heads_the_audio_decid
                                   pipeline.animate(named, clip, pipeline.AnimateOptions(seed=0, device="cpu")).labels)
 
 
+def test_every_seed_gets_the_lips_of_seed_0_and_draws_the_rest_of_the_face(tiny_model, template_vertices,
+                                                                          speech_wav):
+    """The lip lock: the mouth (mask >= 0.5) of any seed is seed 0's to the bit, with the
+    same kept labels too; it fades out where the mask is under half; the rest of the face
+    is the seed's own; off, the seed moves the lips as well."""
+    from meshtalk_blender.core.sampling import keep_mask
+
+    mouth = np.zeros(TINY.num_vertices, np.float32)
+    lips, fading, rest = slice(0, 20), slice(20, 30), slice(30, None)
+    mouth[lips], mouth[fading] = 1.0, 0.3
+    loaded = LoadedModel(tiny_model, template_vertices, "tiny", "test", vertex_masks={"mouth": mouth})
+    clip = audio.AudioClip(speech_wav)
+
+    def run(seed, **options):
+        return pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=seed, chunk_frames=13, device="cpu",
+                                                                      **options))
+
+    first, other, unlocked = run(0), run(3), run(3, lock_lips=False)
+    np.testing.assert_array_equal(other.vertices[:, lips], first.vertices[:, lips])
+    np.testing.assert_array_equal(other.vertices[:, rest], unlocked.vertices[:, rest])
+    assert np.abs(other.vertices[:, rest] - first.vertices[:, rest]).max() > 1e-3
+    assert np.abs(unlocked.vertices[:, lips] - first.vertices[:, lips]).max() > 1e-3
+    # Where the mask is 0.3 the lock weighs 0.6 (every later step of the pipeline is affine).
+    np.testing.assert_allclose(other.vertices[:, fading],
+                               0.4 * unlocked.vertices[:, fading] + 0.6 * first.vertices[:, fading], atol=1e-5)
+    np.testing.assert_array_equal(run(0, lock_lips=False).vertices, first.vertices)  # seed 0 is its own reference
+    # A redraw keeping another take's labels: the lips are those of seed 0 keeping the same.
+    kept = {"keep_labels": run(5).labels, "keep_mask": keep_mask(len(first.labels), TINY.num_heads, [2, 3])}
+    np.testing.assert_array_equal(run(3, **kept).vertices[:, lips], run(0, **kept).vertices[:, lips])
+
+
 @pytest.fixture
 def two_torch_threads():
     """Two torch threads, as on a user's laptop; the core suite itself runs with one (see

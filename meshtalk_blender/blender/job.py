@@ -280,7 +280,8 @@ def _work(plan: JobPlan, report: Callable[[str, float], None], should_cancel: Ca
             window = (first, first_output)
     options = pipeline.AnimateOptions(fps=plan.fps, seed=plan.seed, temperature=plan.temperature,
                                       device=plan.device, keep_labels=keep_labels, keep_mask=mask,
-                                      rest_in_pauses=plan.rest_in_pauses, seal_lips=plan.seal_lips)
+                                      rest_in_pauses=plan.rest_in_pauses, seal_lips=plan.seal_lips,
+                                      lock_lips=resample is None or resample.same_lips)
     run = pipeline.AnimationRun(loaded, run_clip, options, geometry.template, statistics)
     if plan.output == BASIS:
         needed = total * loaded.config.num_vertices * 3 * 4

@@ -29,7 +29,7 @@ from .lip_tuck import tuck_rig, tuck_weights
 from .model.lip_closure import ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, seal_weights
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
-from .sampling import PriorSampler, seed_draws
+from .sampling import AUDIO_HEADS_SEED, PriorSampler, draws, seed_draws
 from .timeline import FpsResampler, TemporalSmoother
 
 CHUNK_FRAMES = 150  # model frames per chunk (5 s): bounded memory, overlap, little overhead
@@ -58,6 +58,10 @@ class AnimateOptions:
     # core.lip_tuck); needs the detectors and the "mouth" mask (the bundled model; the
     # tuck also its head).
     seal_lips: bool = True
+    # Give every seed the lips of seed AUDIO_HEADS_SEED (``lip_lock``), so that a seed
+    # redraws the upper face only; needs the "mouth" mask. Off, a seed moves the lips a
+    # little too (a redraw asked not to keep them).
+    lock_lips: bool = True
 
     def validate(self, num_model_frames: int | None = None, num_heads: int | None = None) -> None:
         """Refuses options no run can use (checked before any work: NaN fails every range
@@ -141,12 +145,21 @@ class AnimationRun:
             )
         self.labels = np.zeros((self.num_model_frames, config.num_heads), dtype=np.int64)
         self.uniforms = seed_draws(options.seed, self.num_model_frames, config.num_heads, loaded.mouth_heads)
+        self.mouth_mask = loaded.vertex_masks.get("mouth")
+        has_mouth = self.mouth_mask is not None
+        # The lips of any seed are those of the same run drawn with AUDIO_HEADS_SEED's
+        # draws (the same kept labels, and this run's mouth-head labels): decoded beside
+        # the run's own and blended in by ``lip_lock``. The mouth heads alone keep two
+        # seeds' lips within 0.07 mm on average, but the decoder lets the upper heads move
+        # them by up to 3 mm (measured on real speech with a model that has mouth heads;
+        # a model without them, 7 mm). For that seed itself the reference is the run.
+        locked = options.lock_lips and has_mouth and options.seed != AUDIO_HEADS_SEED
+        self.lip_lock = lip_lock(self.mouth_mask) if locked else None
+        self.reference_uniforms = draws(AUDIO_HEADS_SEED, self.num_model_frames, config.num_heads) if locked else None
         # The mouth blends to the template's closed rest by the larger of two weights
         # (K,): in pauses (set by the worker before its first chunk) and on p/b/m (set by
         # the worker chunk by chunk, before it hands the chunk over); before that, the
         # lower lip tucks on f/v (core.lip_tuck; a seal wins where both are heard).
-        self.mouth_mask = loaded.vertex_masks.get("mouth")
-        has_mouth = self.mouth_mask is not None
         self.rest_weights: np.ndarray | None = None
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
         contacts = options.seal_lips and has_mouth
@@ -192,7 +205,7 @@ class AnimationRun:
             worker.start()
             with torch.inference_mode():
                 encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
-                state = None
+                state = reference_state = None
                 done = 0
                 ready = 0  # model frames handed to the resampler
                 while done < self.num_model_frames:
@@ -201,11 +214,16 @@ class AnimationRun:
                     item = labelled.get()
                     if isinstance(item, BaseException):
                         raise item
-                    start, labels = item
+                    start, labels, reference_labels = item
                     vertices, state = model.decoder.decode_labels(
                         encoding, torch.from_numpy(labels).to(device)[None], state
                     )
                     frames = vertices[0].float().cpu().numpy()
+                    if reference_labels is not None:
+                        reference, reference_state = model.decoder.decode_labels(
+                            encoding, torch.from_numpy(reference_labels).to(device)[None], reference_state
+                        )
+                        frames += self.lip_lock[None, :, None] * (reference[0].float().cpu().numpy() - frames)
                     done = start + len(labels)
                     last = done >= self.num_model_frames
                     # A damaged model's NaN or overflow passes through quietly (numpy would warn
@@ -246,6 +264,17 @@ class AnimationRun:
         parts = [w[start:stop] for w in (self.rest_weights, sealing) if w is not None]
         return np.maximum.reduce(parts) if parts else None
 
+    def _reference_keep(self, labels: np.ndarray, kept: np.ndarray | None,
+                        keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, mask) (n, H) that the lips' reference keeps: what the run keeps, and
+        the run's own labels of the mouth heads."""
+        mask = np.zeros(labels.shape, bool) if keep is None else keep.copy()
+        values = np.zeros_like(labels) if kept is None else kept.copy()
+        heads = list(self.loaded.mouth_heads)
+        mask[:, heads] = True
+        values[:, heads] = labels[:, heads]
+        return values, mask
+
     def _encode_and_sample(self, model, device, labelled: queue.Queue, stop: threading.Event) -> None:
         try:
             statistics = self.statistics
@@ -259,6 +288,7 @@ class AnimationRun:
             samples = audio.NormalisedSamples(self.info)
             sampler = PriorSampler(model.prior)
             state = sampler.start()
+            reference = sampler.start() if self.reference_uniforms is not None else None
             options = self.options
             step = max(1, options.chunk_frames)
             with torch.inference_mode():
@@ -276,9 +306,19 @@ class AnimationRun:
                     kept = options.keep_labels[start:end] if options.keep_labels is not None else None
                     labels = sampler.sample(state, codes, self.uniforms[start:end], options.temperature, kept, keep)
                     self.labels[start:end] = labels
-                    labelled.put((start, labels))
+                    reference_labels = None
+                    if reference is not None:
+                        reference_labels = sampler.sample(reference, codes, self.reference_uniforms[start:end],
+                                                          options.temperature, *self._reference_keep(labels, kept, keep))
+                    labelled.put((start, labels, reference_labels))
         except BaseException as error:  # handed to the consumer, which re-raises it
             labelled.put(error)
+
+
+def lip_lock(mouth: np.ndarray) -> np.ndarray:
+    """(V,) weights of the lips' reference from the (V,) mouth mask: wholly where the
+    mask is at least half (the lips and the skin around them), fading out to the cheeks."""
+    return np.clip(2.0 * np.asarray(mouth, np.float32), 0.0, 1.0)
 
 
 def animate(loaded: LoadedModel, clip: audio.AudioClip | audio.ClipInfo, options: AnimateOptions = AnimateOptions(),

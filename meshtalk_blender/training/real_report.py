@@ -24,7 +24,9 @@ each model and the loudness-driven jaw:
 - ``tucked``: the share of f/v with the lower lip tucked to the upper lip's inner edge
   (``metrics.tucked_frames``);
 - ``seed_mouth_mm`` (mean, and the largest over vertices and frames): how far the mouth
-  region (mouth mask > 0.5) moves between seeds 0 and 1, on clean and fast speech.
+  region (mouth mask > 0.5) moves between seeds 0 and 1, on clean and fast speech, as a
+  user gets it; ``unlocked_seed_mouth_mm``: the same without the pipeline's lip lock
+  (``AnimateOptions.lock_lips``), what the model's own mouth heads achieve.
 """
 
 from __future__ import annotations
@@ -159,11 +161,30 @@ class ModelRunner:
         self.switches = switches
         self._folder = tempfile.TemporaryDirectory()
 
-    def animate(self, case: Case, seed: int = 0) -> np.ndarray:
+    def animate(self, case: Case, seed: int = 0, lock_lips: bool = True) -> np.ndarray:
         path = Path(self._folder.name) / "clip.wav"
         soundfile.write(path, core_audio.normalise_waveform(case.audio), SAMPLE_RATE, subtype="FLOAT")
-        options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature, **self.switches)
+        options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature,
+                                          lock_lips=lock_lips, **self.switches)
         return pipeline.animate(self.loaded, core_audio.AudioClip(path), options, template=case.template).vertices
+
+
+@dataclass
+class Spread:
+    """How far one animation's vertices are from another's (mm): each clip's mean, and
+    the largest over clips, vertices and frames."""
+
+    means: list = field(default_factory=list)
+    largest: float = 0.0
+
+    def add(self, moved: np.ndarray) -> None:
+        self.means.append(float(moved.mean()))
+        self.largest = max(self.largest, float(moved.max()))
+
+    def summary(self, name: str) -> dict:
+        nan = float("nan")
+        return {f"{name}_mm": float(np.mean(self.means)) if self.means else nan,
+                f"{name}_max_mm": self.largest if self.means else nan}
 
 
 @dataclass
@@ -183,8 +204,8 @@ class Tally:
     frames: int = 0
     tucked: int = 0
     labiodentals: int = 0
-    seed_mouth: list = field(default_factory=list)
-    seed_mouth_max: float = 0.0
+    seed_mouth: Spread = field(default_factory=Spread)
+    unlocked_seed_mouth: Spread = field(default_factory=Spread)
 
     def summary(self) -> dict:
         gap, reference = np.concatenate(self.gaps), np.concatenate(self.references)
@@ -197,8 +218,7 @@ class Tally:
             "largest_step_mm": self.largest_step, "teacher_largest_step_mm": self.teacher_largest_step,
             "pops_per_minute": rate(self.pops, self.frames / MODEL_FPS / 60),
             "tucked": rate(self.tucked, self.labiodentals), "labiodentals": self.labiodentals,
-            "seed_mouth_mm": float(np.mean(self.seed_mouth)) if self.seed_mouth else float("nan"),
-            "seed_mouth_max_mm": self.seed_mouth_max if self.seed_mouth else float("nan"),
+            **self.seed_mouth.summary("seed_mouth"), **self.unlocked_seed_mouth.summary("unlocked_seed_mouth"),
         }
 
 
@@ -210,7 +230,8 @@ class Scorer:
         self.mouth = np.flatnonzero(head.masks["mouth"] > 0.5)
         self.jaw_delta = arkit_deltas(head)[ARKIT_INDEX["jawOpen"]]
 
-    def add(self, tally: Tally, case: Case, vertices: np.ndarray, other_seed: np.ndarray | None = None) -> None:
+    def add(self, tally: Tally, case: Case, vertices: np.ndarray, other_seeds: tuple[np.ndarray, np.ndarray] = ()) -> None:
+        """``other_seeds``: the case animated with another seed, with and without the lip lock."""
         count = min(len(vertices), len(case.reference))
         vertices, reference = vertices[:count].astype(np.float32), case.reference[:count]
         gap = metrics.pair_gap(vertices, self.upper, self.lower)
@@ -235,10 +256,8 @@ class Scorer:
         hits, segments = metrics.tucked_labiodentals(tucked, MODEL_FPS, metrics.labiodentals(phonemes))
         tally.tucked += hits
         tally.labiodentals += segments
-        if other_seed is not None:
-            moved = np.linalg.norm(other_seed[:count, self.mouth] - vertices[:, self.mouth], axis=-1) * metrics.MM
-            tally.seed_mouth.append(float(moved.mean()))
-            tally.seed_mouth_max = max(tally.seed_mouth_max, float(moved.max()))
+        for spread, other in zip((tally.seed_mouth, tally.unlocked_seed_mouth), other_seeds):
+            spread.add(np.linalg.norm(other[:count, self.mouth] - vertices[:, self.mouth], axis=-1) * metrics.MM)
 
 
 def groups_of(case: Case) -> list[str]:
@@ -270,9 +289,10 @@ def run_report(models: list[Path], cases: list[Case], log=print, **switches) -> 
         started = time.perf_counter()
         for number, case in enumerate(cases):
             vertices = runner.animate(case, seed=0)
-            other = runner.animate(case, seed=1) if case.condition in SEED_CONDITIONS else None
+            others = ((runner.animate(case, seed=1), runner.animate(case, seed=1, lock_lips=False))
+                      if case.condition in SEED_CONDITIONS else ())
             for group in groups_of(case):
-                scorer.add(tally(group, str(model_dir)), case, vertices, other)
+                scorer.add(tally(group, str(model_dir)), case, vertices, others)
             if (number + 1) % 200 == 0:
                 log(f"{model_dir}: {number + 1}/{len(cases)} cases, {time.perf_counter() - started:.0f} s")
     return {group: {source: t.summary() for source, t in sources.items()} for group, sources in results.items()}
@@ -284,7 +304,8 @@ def markdown(report: dict) -> str:
              f"{len(report['speakers'])} held-out speakers; failed to align: {report['failed_to_align']}.", ""]
     keys = [("gap_r", "{:.3f}"), ("sealed", "{:.1%}"), ("false_closures", "{:.1%}"),
             ("largest_step_mm", "{:.1f}"), ("pops_per_minute", "{:.1f}"), ("tucked", "{:.0%}"),
-            ("seed_mouth_mm", "{:.3f}"), ("seed_mouth_max_mm", "{:.2f}")]
+            ("seed_mouth_mm", "{:.3f}"), ("seed_mouth_max_mm", "{:.2f}"),
+            ("unlocked_seed_mouth_mm", "{:.3f}"), ("unlocked_seed_mouth_max_mm", "{:.2f}")]
     for group, sources in report["groups"].items():
         teacher = sources.get("teacher (reference)", {})
         lines += [f"## {group}", "",
