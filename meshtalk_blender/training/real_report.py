@@ -12,8 +12,11 @@ the bundled neutral head (seed 0, as ``real_speech``). Conditions (``real_condit
 clean, telephone, outdoor, podcast, whisper, fast; the reference of the fast copy is the
 clean one's timing scaled by the same factor.
 
-Per group (language x condition, English speakers on clean audio, all English), for
-each model and the loudness-driven jaw:
+Per group (language x condition, each speaker and each source package on clean audio,
+all English), for each model and the loudness-driven jaw. The sources differ in quality
+more than the conditions do: pocketsphinx-testdata's are studio reads and test
+recordings, Drascula's 8-bit 11 kHz game audio, so the clean English pooled over them is
+mostly the latter's (88 % of its frames at the defaults).
 - ``gap_r``: Pearson r of the inner-lip gap against the reference's, pooled over frames;
 - ``sealed``: the share of p/b/m with the inner lips within 1.5 mm (+-30 ms);
 - ``false_closures``: the share of speech frames more than 60 ms from any p/b/m with the
@@ -266,7 +269,7 @@ def groups_of(case: Case) -> list[str]:
     names = [f"{clip.language} / {case.condition}", f"all / {case.condition}"]
     names.append("en / all conditions" if clip.language == "en" else "other languages / all conditions")
     if case.condition == "clean":
-        names.append(f"speaker {clip.speaker} / clean")
+        names += [f"{clip.language} / clean / {clip.source}", f"speaker {clip.speaker} / clean"]
     return names
 
 
