@@ -251,6 +251,35 @@ def test_on_the_cpu_the_run_leaves_a_core_to_its_sampler_and_restores_the_thread
     np.testing.assert_array_equal(first.vertices, second.vertices)
 
 
+def test_torch_work_beside_a_run_has_the_runs_thread_count_whichever_starts_first(speech_wav, two_torch_threads):
+    """core.clip_analysis runs the tongue detector on a thread beside the run. Torch's
+    thread count is process-wide and its sums differ in the last bits with another count,
+    so the tongue runs with the run's count (one fewer on the CPU) whether or not the run
+    has started, and the count outside comes back when the last block closes."""
+    from meshtalk_blender.core.clip_analysis import ClipAnalysis
+    from meshtalk_blender.core.tongue import TongueDetector
+
+    counts = []
+
+    class CountingDetector(TongueDetector):
+        def event_logits(self, log_mel):
+            counts.append(torch.get_num_threads())
+            return super().event_logits(log_mel)
+
+    info = audio.probe(audio.AudioClip(speech_wav))
+    tongue_track = lambda: ClipAnalysis(info, 30, 30.0, False, False, CountingDetector().eval()).tongue_track()  # noqa: E731
+    alone = tongue_track()
+    with pipeline.sampler_core(torch.device("cpu")):  # as while a run is under way
+        assert torch.get_num_threads() == 1
+        beside = tongue_track()
+        assert torch.get_num_threads() == 1, "an inner block keeps the outer one's count"
+    assert torch.get_num_threads() == 2
+    assert counts and set(counts) == {1}
+    np.testing.assert_array_equal(alone, beside)
+    with pipeline.sampler_core(torch.device("cuda")):  # another device: nothing changes
+        assert torch.get_num_threads() == 2
+
+
 def test_streamed_cache_file_equals_the_in_memory_animation(loaded, speech_wav, tmp_path):
     options = pipeline.AnimateOptions(fps=25, seed=3, chunk_frames=20, device="cpu")
     animation = pipeline.animate(loaded, audio.AudioClip(speech_wav), options)

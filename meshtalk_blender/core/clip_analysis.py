@@ -39,9 +39,14 @@ class ClipAnalysis:
 
                 self._accents = take_accents(info)
             if tongue is not None:
+                import torch
+
+                from .pipeline import sampler_core
                 from .tongue import clip_tongue
 
-                self._tongue = clip_tongue(tongue, info, count, fps)
+                # With the same torch thread count as a run beside it, whenever each starts.
+                with sampler_core(torch.device("cpu")):
+                    self._tongue = clip_tongue(tongue, info, count, fps)
         except BaseException as error:  # raised again where the result is taken
             self._error = error
 

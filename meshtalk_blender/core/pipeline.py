@@ -10,6 +10,7 @@ sampler releases the GIL), so on a 2-core CPU they overlap.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import threading
@@ -34,6 +35,40 @@ from .timeline import FpsResampler, TemporalSmoother
 
 CHUNK_FRAMES = 150  # model frames per chunk (5 s): bounded memory, overlap, little overhead
 MIN_FPS, MAX_FPS = 1.0, 240.0
+
+
+_threads_lock = threading.Lock()
+_threads_holders = 0
+_threads_outside = 0  # torch's thread count before the first holder
+
+
+@contextlib.contextmanager
+def sampler_core(device: torch.device) -> Iterator[None]:
+    """For torch work on the CPU beside a run: one torch thread fewer while any such block
+    is open, as the prior's sampler keeps a core busy and a second torch thread would only
+    fight it. The count is process-wide and torch's sums differ in their last bits with
+    another count, so everything that runs torch beside a run (the run's own encoder and
+    detectors, core.clip_analysis's tongue detector) does so inside such a block: with the
+    tongue detector outside it, the demo's tongue keys differed by up to 6e-7 between runs,
+    depending on whether the run had started (under load). The count outside any block
+    comes back when the last one closes. Other devices: nothing changes."""
+    global _threads_holders, _threads_outside
+    if device.type != "cpu":
+        yield
+        return
+    with _threads_lock:
+        if _threads_holders == 0:
+            _threads_outside = torch.get_num_threads()
+            if _threads_outside > 1:
+                torch.set_num_threads(_threads_outside - 1)
+        _threads_holders += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_holders -= 1
+            if _threads_holders == 0:
+                torch.set_num_threads(_threads_outside)
 
 
 class Cancelled(Exception):
@@ -194,69 +229,63 @@ class AnimationRun:
         stop = threading.Event()
         labelled: queue.Queue = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._encode_and_sample, args=(model, device, labelled, stop), daemon=True)
-        torch_threads = torch.get_num_threads()
-        if device.type == "cpu" and torch_threads > 1:
-            # The sampler keeps one core busy; a second torch thread would only fight it.
-            # Set before the worker starts: the count is process-wide, and the encoder's
-            # sums differ in the last bits with another count (a chunk encoded before the
-            # change made the frames differ from run to run).
-            torch.set_num_threads(torch_threads - 1)
-        try:
-            worker.start()
-            with torch.inference_mode():
-                encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
-                state = reference_state = None
-                done = 0
-                ready = 0  # model frames handed to the resampler
-                while done < self.num_model_frames:
-                    if should_cancel is not None and should_cancel():
-                        raise Cancelled()
-                    item = labelled.get()
-                    if isinstance(item, BaseException):
-                        raise item
-                    start, labels, reference_labels = item
-                    vertices, state = model.decoder.decode_labels(
-                        encoding, torch.from_numpy(labels).to(device)[None], state
-                    )
-                    frames = vertices[0].float().cpu().numpy()
-                    if reference_labels is not None:
-                        reference, reference_state = model.decoder.decode_labels(
-                            encoding, torch.from_numpy(reference_labels).to(device)[None], reference_state
+        # Entered before the worker starts: its encoder's sums depend on the thread count.
+        with sampler_core(device):
+            try:
+                worker.start()
+                with torch.inference_mode():
+                    encoding = model.decoder.encode_template(torch.from_numpy(self.template).to(device)[None, None])
+                    state = reference_state = None
+                    done = 0
+                    ready = 0  # model frames handed to the resampler
+                    while done < self.num_model_frames:
+                        if should_cancel is not None and should_cancel():
+                            raise Cancelled()
+                        item = labelled.get()
+                        if isinstance(item, BaseException):
+                            raise item
+                        start, labels, reference_labels = item
+                        vertices, state = model.decoder.decode_labels(
+                            encoding, torch.from_numpy(labels).to(device)[None], state
                         )
-                        frames += self.lip_lock[None, :, None] * (reference[0].float().cpu().numpy() - frames)
-                    done = start + len(labels)
-                    last = done >= self.num_model_frames
-                    # A damaged model's NaN or overflow passes through quietly (numpy would warn
-                    # on stderr) and is refused just below with the user's message.
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        if smoother is not None:  # it delays the stream: its frames start at ``ready``
-                            frames = smoother.push(frames, last)
-                        closing = self._mouth_weights(ready, ready + len(frames))
-                        tucking = self.tuck.weights[ready:ready + len(frames)] if self.tuck is not None else None
-                        ready += len(frames)
-                        out = resampler.push(frames, last)
-                        if tucking is not None:
-                            out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
-                                                     tucking_resampler.push(tucking, last))
-                        if closing is not None:
-                            out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
-                    if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
-                        raise MeshTalkError(
-                            f"The model produced invalid numbers (NaN or infinity) by {done / MODEL_FPS:.2f} s of the "
-                            "audio; the checkpoint is damaged or does not fit this audio. Nothing was written: use "
-                            "the model's files as downloaded, or another model.")
-                    if progress is not None:
-                        progress(done / self.num_model_frames)
-                    if len(out):
-                        yield out
-        finally:
-            torch.set_num_threads(torch_threads)
-            stop.set()
-            while worker.is_alive():  # unblock a worker waiting on a full queue
-                try:
-                    labelled.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+                        frames = vertices[0].float().cpu().numpy()
+                        if reference_labels is not None:
+                            reference, reference_state = model.decoder.decode_labels(
+                                encoding, torch.from_numpy(reference_labels).to(device)[None], reference_state
+                            )
+                            frames += self.lip_lock[None, :, None] * (reference[0].float().cpu().numpy() - frames)
+                        done = start + len(labels)
+                        last = done >= self.num_model_frames
+                        # A damaged model's NaN or overflow passes through quietly (numpy would warn
+                        # on stderr) and is refused just below with the user's message.
+                        with np.errstate(over="ignore", invalid="ignore"):
+                            if smoother is not None:  # it delays the stream: its frames start at ``ready``
+                                frames = smoother.push(frames, last)
+                            closing = self._mouth_weights(ready, ready + len(frames))
+                            tucking = self.tuck.weights[ready:ready + len(frames)] if self.tuck is not None else None
+                            ready += len(frames)
+                            out = resampler.push(frames, last)
+                            if tucking is not None:
+                                out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
+                                                         tucking_resampler.push(tucking, last))
+                            if closing is not None:
+                                out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
+                        if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
+                            raise MeshTalkError(
+                                f"The model produced invalid numbers (NaN or infinity) by {done / MODEL_FPS:.2f} s of the "
+                                "audio; the checkpoint is damaged or does not fit this audio. Nothing was written: use "
+                                "the model's files as downloaded, or another model.")
+                        if progress is not None:
+                            progress(done / self.num_model_frames)
+                        if len(out):
+                            yield out
+            finally:
+                stop.set()
+                while worker.is_alive():  # unblock a worker waiting on a full queue
+                    try:
+                        labelled.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
 
     def _mouth_weights(self, start: int, stop: int) -> np.ndarray | None:
         """(stop - start,) weights of the mouth's closed rest, or None: nothing to close."""
