@@ -191,6 +191,9 @@ def test_evaluation_report_has_every_number_baseline_and_figure(small_corpus, tm
     assert summary["static template"]["lip_vertex_error_mm"] > 1
     assert summary["teacher (reference)"]["bilabial_seal_rate"] > 0.9
     assert len(report["seeds"]["blink_onsets_s"]) == 2
+    # The redrawn upper face moves the random model's own lips; the lip lock keeps them.
+    seeds = report["seeds"]
+    assert seeds["lip_vertex_error_between_seeds_mm"] < 1e-4 < seeds["lip_vertex_error_between_seeds_model_alone_mm"]
     for name in report["figures"].values():
         assert (out / name).stat().st_size > 5000
     assert set(report["figures"]) == {"lip gap", "blink durations", "blinks across seeds", "training curves"}
