@@ -2,8 +2,9 @@
 
 Work goes in chunks of model frames, so memory stays bounded for any length:
   audio samples -> log-mel -> audio codes (encoder) -> labels (sampler, CPU)
-  -> vertices (decoder, LSTM state carried) -> mouth to its closed rest in pauses and
-  on p/b/m -> smoothing -> output fps.
+  -> vertices (decoder, LSTM state carried; for a seed other than 0 the lips are decoded
+  from seed 0's draws beside them: the lip lock) -> mouth to its closed rest in pauses
+  and on p/b/m -> smoothing -> output fps.
 A worker thread runs the encoder and the sampler one chunk ahead of the decoder (the
 sampler releases the GIL), so on a 2-core CPU they overlap.
 """
