@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import functools
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from threadpoolctl import ThreadpoolController
 
 from .compiled import numba  # its kernel cache set up (~5 s of compiling only the first time)
