@@ -10,10 +10,12 @@ from conftest import TINY
 
 from meshtalk_blender.core import audio, cache_io, pipeline
 from meshtalk_blender.core.checkpoints import LoadedModel
+from meshtalk_blender.core.clip_analysis import ClipAnalysis
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.model.meshtalk import audio_codes_for_window
-from meshtalk_blender.core.sampling import PriorSampler, draws
+from meshtalk_blender.core.sampling import PriorSampler, draws, keep_mask
 from meshtalk_blender.core.timeline import FpsResampler, TemporalSmoother, gaussian_taps
+from meshtalk_blender.core.tongue import TongueDetector
 
 
 @pytest.fixture
@@ -203,8 +205,6 @@ def test_every_seed_gets_the_lips_of_seed_0_and_draws_the_rest_of_the_face(tiny_
     """The lip lock: the mouth (mask >= 0.5) of any seed is seed 0's to the bit, with the
     same kept labels too; it fades out where the mask is under half; the rest of the face
     is the seed's own; off, the seed moves the lips as well."""
-    from meshtalk_blender.core.sampling import keep_mask
-
     mouth = np.zeros(TINY.num_vertices, np.float32)
     lips, fading, rest = slice(0, 20), slice(20, 30), slice(30, None)
     mouth[lips], mouth[fading] = 1.0, 0.3
@@ -256,9 +256,6 @@ def test_torch_work_beside_a_run_has_the_runs_thread_count_whichever_starts_firs
     thread count is process-wide and its sums differ in the last bits with another count,
     so the tongue runs with the run's count (one fewer on the CPU) whether or not the run
     has started, and the count outside comes back when the last block closes."""
-    from meshtalk_blender.core.clip_analysis import ClipAnalysis
-    from meshtalk_blender.core.tongue import TongueDetector
-
     counts = []
 
     class CountingDetector(TongueDetector):

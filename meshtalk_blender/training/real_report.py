@@ -163,10 +163,13 @@ class ModelRunner:
         self.temperature = temperature
         self.switches = switches
         self._folder = tempfile.TemporaryDirectory()
+        self._written: Case | None = None  # the case whose audio clip.wav holds
 
     def animate(self, case: Case, seed: int = 0, lock_lips: bool = True) -> np.ndarray:
         path = Path(self._folder.name) / "clip.wav"
-        soundfile.write(path, core_audio.normalise_waveform(case.audio), SAMPLE_RATE, subtype="FLOAT")
+        if self._written is not case:  # a case is animated up to three times (seeds, lock) in a row
+            soundfile.write(path, core_audio.normalise_waveform(case.audio), SAMPLE_RATE, subtype="FLOAT")
+            self._written = case
         options = pipeline.AnimateOptions(fps=MODEL_FPS, seed=seed, temperature=self.temperature,
                                           lock_lips=lock_lips, **self.switches)
         return pipeline.animate(self.loaded, core_audio.AudioClip(path), options, template=case.template).vertices
