@@ -37,11 +37,12 @@ import numpy as np  # noqa: E402
 
 CURVES = (("jawOpen", (0.85, 0.25, 0.2)), ("mouthClose", (0.95, 0.6, 0.1)), ("eyeBlinkLeft", (0.2, 0.45, 0.9)),
           ("browInnerUp", (0.2, 0.7, 0.3)), ("tongueDental", (0.6, 0.3, 0.7)))
-# The moments the sheet shows, each where its key peaks (the rest of its tiles spread over
-# the line): the tongue between the teeth on "the", the tip up on a "t"/"n", the lower
-# lip tucked on an "f", a blink, a brow raise and the widest jaw (the teeth).
-MOMENTS = (("th", "tongueDental"), ("tip up", "tongueTipUp"), ("f/v", "mouthRollLower"), ("blink", "eyeBlinkLeft"),
-           ("brows", "browInnerUp"), ("open", "jawOpen"))
+# The moments the sheet shows, each where its key (or the product of keys joined by "*")
+# peaks (the rest of its tiles spread over the line): the tongue between the teeth on
+# "the", the tip up on a "t"/"n", the upper teeth on the tucked lower lip of an "f", a
+# blink, a brow raise and the widest jaw (the teeth).
+MOMENTS = (("th", "tongueDental"), ("tip up", "tongueTipUp"), ("f/v", "mouthRollLower*mouthUpperUpLeft"),
+           ("blink", "eyeBlinkLeft"), ("brows", "browInnerUp"), ("open", "jawOpen"))
 
 
 def enable_extension() -> None:
@@ -201,9 +202,11 @@ def sheet_frames(take, tiles: int) -> list[tuple[int, str]]:
     from bl_ext.meshtalk_demo.meshtalk_blender.blender import actions, writers  # the enabled extension
 
     chosen: dict[int, str] = {}
-    for label, name in MOMENTS:
-        values = actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
-        if values is not None and values.max() > 0.3:
+    for label, names in MOMENTS:
+        curves = [actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
+                  for name in names.split("*")]
+        values = None if any(curve is None for curve in curves) else np.prod(curves, axis=0)
+        if values is not None and values.max() ** (1 / len(curves)) > 0.3:
             frame = take.start_frame + int(np.argmax(values))
             chosen.setdefault(frame, label)
     spread = np.linspace(take.start_frame, take.start_frame + take.frames - 1, tiles).round().astype(int)

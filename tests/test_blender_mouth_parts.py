@@ -149,7 +149,8 @@ def test_in_a_point_cache_the_lower_teeth_open_with_the_mouth(saved_scene, bundl
 def test_the_lower_lip_tucks_on_an_f_unless_lip_contacts_are_off(saved_scene, bundled_model):
     """The shipped lip-tuck detector, through the panel's switch: on the f of "perfectly"
     (pocketsphinx: 7.21-7.33 s) the lower lip tucks under the upper by the real-speech
-    report's measure; with Lip Contacts off it stays as the model drew it."""
+    report's measure, and the upper lip lifts off the teeth; with Lip Contacts off it
+    stays as the model drew it."""
     scene = saved_scene
     face = add_head()
     add_strip(scene, SAMPLE, frame=1)
@@ -158,25 +159,29 @@ def test_the_lower_lip_tucks_on_an_f_unless_lip_contacts_are_off(saved_scene, bu
     upper, lower = sets["upper_inner_lip"], sets["lower_inner_lip"]
     rest = addon_module("blender.targets").rest_positions(face)
 
-    def tucked_frames() -> int:
+    def tucked_frames() -> tuple[int, float]:
         """Frames around the f whose lower lip is tucked (training.metrics.tucked_frames:
-        lips within 3 mm, the lower one 0.8 mm up and 1 mm behind the upper)."""
+        lips within 3 mm, the lower one 0.8 mm up and 1 mm behind the upper), and the
+        highest the upper lip rises over them (mm)."""
         take = face.meshtalk.takes[-1]
-        count = 0
+        count, upper_lip_rise = 0, 0.0
         for n in range(212, 226):  # the f, with the 0.1 s approach and release around it
             v = positions_at(scene, face, take.start_frame + n)
             gap = np.linalg.norm(v[upper] - v[lower], axis=-1).mean() * 1000
             lift = (v[lower, 2] - rest[lower, 2]).mean() * 1000
             behind = (v[lower, 1] - v[upper, 1]).mean() * 1000  # the face looks to -Y
             count += int(gap < 3.0 and lift > 0.8 and behind > 1.0)
-        return count
+            upper_lip_rise = max(upper_lip_rise, (v[upper, 2] - rest[upper, 2]).mean() * 1000)
+        return count, upper_lip_rise
 
     assert scene.meshtalk.seal_lips
     assert run_operator("animate_from_audio") == {"FINISHED"}
-    tucked = tucked_frames()
+    tucked, rise = tucked_frames()
     scene.meshtalk.seal_lips = False
     assert run_operator("animate_from_audio") == {"FINISHED"}
-    assert tucked >= 2 and tucked_frames() == 0, tucked
+    plain_tucked, plain_rise = tucked_frames()
+    assert tucked >= 2 and plain_tucked == 0, tucked
+    assert rise > plain_rise + 1.0, (rise, plain_rise)  # the upper teeth show over the lower lip
 
 
 def test_in_a_compact_basis_the_jaw_keys_carry_the_jaw_and_the_face_is_unchanged(saved_scene, bundled_model):

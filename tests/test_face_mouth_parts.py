@@ -325,3 +325,44 @@ def test_teeth_stay_behind_the_lips_in_the_bundled_models_animation_of_the_sampl
             problems += [part.name] * int(closed.in_front_of_skin(moved, posed).sum())
             problems += ["lip in " + part.name] * int(inside(posed[lips], moved, triangles(part.faces)).sum())
     assert problems == []
+
+
+def test_on_an_f_the_upper_teeth_show_over_the_tucked_lower_lip(neutral):
+    """The f/v tuck of core.lip_tuck (the lower lip rolled in and lifted, the upper lip
+    lifted): seen from the front, in the middle of the mouth, a ray between the lips'
+    inner edges meets an upper tooth before any skin, a ray at the incisors' edges meets
+    the lower lip; no lip is in a tooth and no tooth in front of the skin. At rest the
+    same rays meet the lips."""
+    from meshtalk_blender.core.lip_tuck import TUCK_ROLL, TUCK_SHRUG, TUCK_UPPER_UP, tuck_rig
+
+    head, deltas, parts = neutral
+    upper_teeth = parts[0]
+    weights = np.zeros(len(ARKIT_NAMES))
+    weights[ARKIT_INDEX["mouthRollLower"]], weights[ARKIT_INDEX["mouthShrugLower"]] = TUCK_ROLL, TUCK_SHRUG
+    weights[ARKIT_INDEX["mouthUpperUpLeft"]] = weights[ARKIT_INDEX["mouthUpperUpRight"]] = TUCK_UPPER_UP
+    tucked = head.vertices + np.tensordot(weights, deltas, axes=1)
+    rig = tuck_rig(len(head.vertices))
+    np.testing.assert_allclose(tucked - head.vertices, rig.offsets + rig.lift, atol=1e-7)
+    closed, lips = ClosedFace(head), lip_vertices(head)
+    assert not closed.in_front_of_skin(upper_teeth.vertices, tucked).any()
+    assert not inside(tucked[lips], upper_teeth.vertices, triangles(upper_teeth.faces)).any()
+
+    upper, lower = (np.asarray(head.index_sets[name]) for name in ("upper_inner_lip", "lower_inner_lip"))
+    middle = np.abs(head.vertices[upper, 0]) < 0.004
+    incisor_edge = upper_teeth.vertices[np.abs(upper_teeth.vertices[:, 0]) < 0.004, 2].min()
+
+    def first_met(posed: np.ndarray, z: float) -> np.ndarray:
+        """(9,) 'tooth' or 'face' for rays from the front at x -4..4 mm and height z."""
+        face_vertices, face_tris = closed.mesh(posed)
+        vertices = np.concatenate([face_vertices, upper_teeth.vertices])
+        tris = np.concatenate([face_tris, triangles(upper_teeth.faces) + len(face_vertices)])
+        points = np.stack([np.linspace(-0.004, 0.004, 9), np.full(9, -0.3), np.full(9, z)], axis=1)
+        _, met = inside_and_behind(points, vertices, tris)
+        assert (met >= 0).all()
+        return np.where(met >= len(face_tris), "tooth", "face")
+
+    between = 0.5 * (tucked[upper[middle], 2].mean() + tucked[lower[middle], 2].mean())
+    assert tucked[upper[middle], 2].mean() - tucked[lower[middle], 2].mean() > 0.0015  # the teeth show 1.5 mm+
+    assert (first_met(tucked, between) == "tooth").all()
+    assert (first_met(tucked, incisor_edge + 0.001) == "face").all()  # the lower lip hides their edges
+    assert (first_met(head.vertices, between) == "face").all()

@@ -17,7 +17,7 @@ from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_tuck import (TUCK_CLOSING, TUCK_FILE, TUCK_OPEN_FROM_MM, TUCK_OPEN_TO_MM,
                                             LipTuckDetector, load_tuck_detector, tuck_rig)
-from meshtalk_blender.core.model.lip_closure import LipClosureDetector, save_detector
+from meshtalk_blender.core.model.lip_closure import LipClosureDetector, save_detector, seal_weights
 from meshtalk_blender.training import metrics
 from meshtalk_blender.training.dataset import Sequence
 from meshtalk_blender.training.lip_tuck import tuck_targets
@@ -29,12 +29,14 @@ def lips():
     return sets["upper_inner_lip"], sets["lower_inner_lip"]
 
 
-def test_the_tuck_pose_is_a_tuck_by_the_reports_measure_and_the_rest_is_not(lips):
+def test_the_tuck_pose_is_a_tuck_by_the_reports_measures_and_the_rest_is_not(lips):
     head = load_bundled_head()
     rig = tuck_rig(len(head.vertices))
     pose = rig.tuck(head.vertices[None], head.vertices, np.ones(len(head.vertices)), np.ones(1))[0]
     assert metrics.tucked_frames(pose[None], head.vertices, *lips).all()
+    assert metrics.teeth_over_lip_frames(pose[None], head.vertices, *lips).all()
     assert not metrics.tucked_frames(head.vertices[None], head.vertices, *lips).any()
+    assert not metrics.teeth_over_lip_frames(head.vertices[None], head.vertices, *lips).any()
     moved = np.abs(pose - head.vertices).max(axis=1) > 1e-6
     assert moved[lips[1]].all() and not moved[head.masks["mouth"] == 0].any()  # the lower lip; only the mouth
     assert tuck_rig(100) is None  # no rig for another topology
@@ -64,12 +66,17 @@ def test_targets_are_f_and_v_then_their_neighbours():
                       list(range(80, 86)), list(range(90, 96))]
 
 
-def scripted(always: bool, kind=LipTuckDetector):
-    """A detector that hears its contact everywhere (or nowhere)."""
+def scripted(always: bool, kind=LipTuckDetector, also_bilabial: bool = False):
+    """A detector that hears its contact everywhere (or nowhere); a lip-tuck detector
+    hears the others it learned beside it (p/b/m, the tongue's) nowhere, or with
+    ``also_bilabial`` p/b/m as much as f/v."""
     detector = kind(width=8, dilations=(2,))
     with torch.no_grad():
         detector.output.weight.zero_()
         detector.output.bias.fill_(10.0 if always else -10.0)
+        if kind is LipTuckDetector:
+            detector.output.bias[1:] = -10.0
+            detector.output.bias[1] = detector.output.bias[0] if also_bilabial else -10.0
     return detector.eval()
 
 
@@ -112,11 +119,17 @@ def test_the_pipeline_tucks_a_nearly_closed_mouth_where_its_detector_hears_f_or_
     # Nearly closed: the tuck added and half the opening taken away, as far as the mouth
     # mask reaches; open: left as drawn.
     mask = bundled.vertex_masks["mouth"][None, :, None]
-    expected = plain[closed] + mask * (TUCK_CLOSING * (bundled.template - plain[closed]) + rig.offsets)
+    expected = plain[closed] + mask * (TUCK_CLOSING * (bundled.template - plain[closed]) + rig.offsets + rig.lift)
     np.testing.assert_allclose(tucked[closed], expected, atol=1e-5)
-    lift = lambda frames: frames[:, lips[1], 2].mean(axis=1) - frames[:, lips[0], 2].mean(axis=1)  # noqa: E731
-    assert (lift(tucked[closed]) > lift(plain[closed]) + 0.001).all(), "the lower lip rises to the upper"
+    height = lambda frames, lip: frames[:, lip, 2].mean(axis=1)  # noqa: E731
+    assert (height(tucked[closed], lips[1]) > height(plain[closed], lips[1]) + 0.001).all(), "the lower lip rises"
+    assert (height(tucked[closed], lips[0]) > height(plain[closed], lips[0]) + 0.001).all(), "and the upper lip"
+    assert metrics.teeth_over_lip_frames(tucked[closed], bundled.template, *lips).mean() > 0.8
     np.testing.assert_allclose(tucked[open_], plain[open_], atol=1e-6)
+    # Heard as much as a p/b/m, an f/v tucks the lower lip but the upper lip stays down.
+    unlifted = animate(replace(tucking, lip_tuck=scripted(True, also_bilabial=True)), speech)
+    expected = plain[closed] + mask * (TUCK_CLOSING * (bundled.template - plain[closed]) + rig.offsets)
+    np.testing.assert_allclose(unlifted[closed], expected, atol=1e-5)
     assert not metrics.tucked_frames(plain, bundled.template, *lips).all()
     np.testing.assert_array_equal(tucked[:, ~mouth], plain[:, ~mouth])  # only the mouth moves
     np.testing.assert_array_equal(animate(tucking, speech, seal=False), plain)  # the option turns it off
@@ -126,3 +139,14 @@ def test_the_pipeline_tucks_a_nearly_closed_mouth_where_its_detector_hears_f_or_
     lip_vertices = bundled.vertex_masks["mouth"] == 1.0
     np.testing.assert_allclose(both[:, lip_vertices], np.broadcast_to(bundled.template[lip_vertices],
                                                                       both[:, lip_vertices].shape), atol=1e-5)
+    # Where a p/b/m is half heard the seal half closes the mouth, and the tuck's lift of the
+    # upper lip gives way by as much: a partial seal must still bring the upper lip down.
+    half_heard = scripted(True, LipClosureDetector)
+    with torch.no_grad():
+        half_heard.output.bias.fill_(0.0)  # a probability of 0.5 everywhere
+    sealing = float(seal_weights(np.array([0.5]), half_heard.thresholds)[0])
+    assert 0.2 < sealing < 0.8
+    partly = animate(replace(tucking, lip_closure=half_heard), speech)[closed]
+    template = bundled.template
+    lifted = plain[closed] + mask * (TUCK_CLOSING * (template - plain[closed]) + rig.offsets + (1 - sealing) * rig.lift)
+    np.testing.assert_allclose(partly, lifted + sealing * mask * (template - lifted), atol=1e-5)

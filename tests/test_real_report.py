@@ -70,10 +70,19 @@ def test_a_tuck_is_told_from_closed_and_open_lips():
             w[0, ARKIT_INDEX[name]] = value
         return apply_arkit(head, w, deltas)
 
+    lifted = dict(mouthUpperUpLeft=0.7, mouthUpperUpRight=0.7)
     poses = np.concatenate([pose(jawOpen=0.03, mouthRollLower=0.6, mouthShrugLower=0.4), pose(),
-                            pose(jawOpen=0.2, mouthClose=0.2), pose(jawOpen=0.3)])
-    tucked = metrics.tucked_frames(poses, head.vertices, sets["upper_inner_lip"], sets["lower_inner_lip"])
-    assert tucked.tolist() == [True, False, False, False]
+                            pose(jawOpen=0.2, mouthClose=0.2), pose(jawOpen=0.3),
+                            pose(jawOpen=0.03, mouthRollLower=0.6, mouthShrugLower=0.4, **lifted),
+                            pose(**lifted), pose(jawOpen=0.05)])
+    lips = sets["upper_inner_lip"], sets["lower_inner_lip"]
+    # To the upper lip's edge: with the upper lip lifted as well they part by 3.3 mm, past that measure's 3 mm.
+    assert metrics.tucked_frames(poses, head.vertices, *lips).tolist() == [True, False, False, False,
+                                                                          False, False, False]
+    # The upper teeth show over the lower lip only when it is tucked and the upper lip lifted:
+    # not over lips just parted, nor with the upper lip lifted alone.
+    assert metrics.teeth_over_lip_frames(poses, head.vertices, *lips).tolist() == [False, False, False, False,
+                                                                                   True, False, False]
     assert metrics.tucked_labiodentals(np.array([False, True, False]), 30.0, [(0.03, 0.04), (0.5, 0.6)]) == (1, 2)
 
 

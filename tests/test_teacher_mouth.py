@@ -9,6 +9,7 @@ import pytest
 from test_teacher_support import QUIET_STYLE, frames_in, inner_lip_gap, make_utterance
 
 from meshtalk_blender.core.face import ARKIT_INDEX, apply_arkit, arkit_deltas, load_bundled_head
+from meshtalk_blender.training import metrics
 from meshtalk_blender.training.speech import ipa
 from meshtalk_blender.training.speech.parallel import SynthesisJob, synthesize_job
 from meshtalk_blender.training.teacher.animate import animate
@@ -136,10 +137,12 @@ def test_labiodentals_tuck_the_lower_lip_under_the_upper():
         frame = int(round(0.5 * (phoneme.start + phoneme.end) * 30))
         lower_lip = vertices[frame, lower[middle]]
         upper_lip = vertices[frame, upper[middle]]
-        # Rolled back behind the upper lip, up to its edge, with the jaw nearly shut.
+        # Rolled back behind the upper lip, up to its edge, with the jaw nearly shut, and
+        # the upper lip lifted: the upper teeth show over the lower lip.
         assert lower_lip[1] - head.vertices[lower[middle], 1] > 0.0015
-        assert lower_lip[2] > upper_lip[2] - 0.0015
+        assert lower_lip[2] > upper_lip[2] - 0.004
         assert animation.arkit[frame, ARKIT_INDEX["jawOpen"]] < 0.05
+        assert metrics.teeth_over_lip_frames(vertices[frame:frame + 1], head.vertices, upper, lower)[0]
     vowel = utterance.phonemes[3]
     frame = int(round(0.5 * (vowel.start + vowel.end) * 30))
     assert vertices[frame, lower[middle], 2] < vertices[frame, upper[middle], 2] - 0.005

@@ -1,19 +1,27 @@
-"""The lip tuck of f and v: the lower lip rolled in under the upper lip, heard from the audio.
+"""The lip tuck of f and v: the lower lip rolled in, the upper teeth over it, heard from the audio.
 
 A small detector (the lip seal's network, ``model.lip_closure.EventDetector``) reads the
 same normalised log-mel as the model and gives each 10 ms the probability of a
 labiodental (``training.lip_tuck``). Its first output is that; the other four (the lip
-closure and the tongue's three places) are learned beside it only so that it tells f and
-v from the consonants nearest to them, and are not read here.
+closure and the tongue's three places) are learned beside it so that it tells f and v
+from the consonants nearest to them, and only the second (p/b/m) is read, for the lift
+of the upper lip below.
 
 Where it fires, the pipeline tucks the lower lip with the lip seal's approach and release,
 the seal winning where both are heard: it adds the teacher's full tuck on the MeshTalk
 head's ARKit rig (the lower lip rolled in, mouthRollLower, and lifted, mouthShrugLower,
-so that its inner edge goes under the upper lip's) and takes away TUCK_CLOSING of the
-mouth's opening. On the closed rest that is the teacher's tuck: a 2.1 mm gap, the lower
-lip 1.6 mm up and 1.9 mm behind the upper (training.metrics counts a tuck from 0.8 mm up
-and 1 mm behind, within 3 mm). The upper incisors sit 5 mm further back behind the
-upper lip, which this head's lips cover at rest: the lip does not reach them.
+so that its inner edge goes under the upper lip's; the upper lip lifted, mouthUpperUp)
+and takes away TUCK_CLOSING of the mouth's opening. On the closed rest that is the
+teacher's tuck: a 2.7 mm gap, the lower lip 1.6 mm up and behind the upper, and 2 mm of
+the upper teeth showing between the lips, their edges hidden 5.8 mm down behind the
+lower lip, as an f looks from the front (training.metrics.teeth_over_lip_frames). Seen
+from the side the lip stays in front of the teeth: this head's lips are thick, their
+inner edge 8 mm in front of the upper incisors, and ARKit's keys do not take the lip
+that far back. Without the lift (before 2026-12-07) the upper lip covered the teeth and
+the mouth read as closed. The lift needs the f/v heard more than a p/b/m by the same
+detector (LIFT_FROM, LIFT_FULL), and gives way to the seal where the p/b/m detector hears
+one (the pipeline's ``_tuck_weights``): teeth showing where the lips should meet read
+worse than a closed f.
 
 The tuck only finishes a mouth that is already nearly closed: its weight fades out as the
 model's own inner-lip gap opens from TUCK_OPEN_FROM_MM to TUCK_OPEN_TO_MM. On real voices
@@ -38,13 +46,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model.lip_closure import EventDetector, load_detector
+from .model.lip_closure import EventDetector, frame_maxima, load_detector
 
 TUCK_FILE = "lip_tuck.safetensors"
-# Output 0: f and v; then, learned beside it, p/b/m and the tongue's three places.
+# Output 0: f and v; then, learned beside it, p/b/m (read by tuck_scores) and the tongue's three places.
 TUCK_OUTPUTS = 5
 TUCK_ROLL = 0.6  # mouthRollLower at a full tuck: the lower lip rolls in ...
-TUCK_SHRUG = 0.4  # ... and mouthShrugLower lifts it to the upper lip's edge
+TUCK_SHRUG = 0.4  # ... and mouthShrugLower lifts it to the upper lip's edge,
+TUCK_UPPER_UP = 0.7  # ... while mouthUpperUp lifts the upper lip off the teeth, which then show over it
 TUCK_CLOSING = 0.5  # share of the mouth's opening (from the closed rest) a full tuck takes away
 # Probabilities -> weights, as the seal's SEAL_FROM / SEAL_FULL. On the real-speech
 # report's English clips the shipped detector passes 0.66 on 67 % of the f/v and on 4 %
@@ -55,6 +64,14 @@ TUCK_FULL = 0.6
 # The model's inner-lip gap (mm) under which the tuck is whole, and over which there is none.
 TUCK_OPEN_FROM_MM = 3.0
 TUCK_OPEN_TO_MM = 5.0
+# The upper lip lifts where f/v is heard more than p/b/m (the detector's second output),
+# fully from LIFT_FULL more. The two are heard together on most real labials: on the
+# real-speech report's English clean clips the f/v output passes 0.47 on 80 % of the f/v
+# and on 51 % of the p/b/m, the f/v output less the p/b/m output passes 0.01 on 80 % of
+# the f/v and 34 % of the p/b/m (/work/probe/s29/fv_vs_pbm.py). A lift on a p/b/m shows
+# the teeth where the lips should meet.
+LIFT_FROM = 0.0
+LIFT_FULL = 0.3
 
 
 class LipTuckDetector(EventDetector):
@@ -72,25 +89,43 @@ def load_tuck_detector(path: str | Path) -> LipTuckDetector:
     return load_detector(path, LipTuckDetector, TUCK_OUTPUTS, "lip-tuck detector")
 
 
-def tuck_weights(probabilities: np.ndarray) -> np.ndarray:
-    """(T,) tuck probabilities -> (T,) blend weights in [0, 1], frame by frame."""
-    return np.clip((probabilities - TUCK_FROM) / (TUCK_FULL - TUCK_FROM), 0.0, 1.0).astype(np.float32)
+def tuck_scores(detector: LipTuckDetector, window, frame_times: np.ndarray) -> np.ndarray:
+    """(T, 2) for the model frames at ``frame_times`` (s), from their log-mel ``window``
+    (``meshtalk.log_mel_window``): the f/v probability, and the f/v probability less the
+    p/b/m one, each the highest within half a frame (``frame_maxima``)."""
+    logits = detector.event_logits(window.log_mel.to(detector.output.weight.dtype))
+    probabilities = torch.sigmoid(logits)[0].float().cpu().numpy()
+    scores = np.stack([probabilities[0], probabilities[0] - probabilities[1]])
+    return frame_maxima(scores, window.first_mel, frame_times)
+
+
+def tuck_weights(scores: np.ndarray) -> np.ndarray:
+    """(T, 2) ``tuck_scores`` -> (T, 2) blend weights in [0, 1], frame by frame: of the
+    tuck, and of its lift of the upper lip (never more than the tuck's)."""
+    tuck = np.clip((scores[:, 0] - TUCK_FROM) / (TUCK_FULL - TUCK_FROM), 0.0, 1.0)
+    lift = np.clip((scores[:, 1] - LIFT_FROM) / (LIFT_FULL - LIFT_FROM), 0.0, 1.0)
+    return np.stack([tuck, np.minimum(tuck, lift)], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class TuckRig:
-    offsets: np.ndarray  # (V, 3) the full tuck's offsets from the closed rest
+    offsets: np.ndarray  # (V, 3) the full tuck's offsets from the closed rest, the upper lip's lift aside
+    lift: np.ndarray  # (V, 3) the full tuck's lift of the upper lip
     upper_lip: np.ndarray  # (P,) inner-lip vertex pairs, upper and lower
     lower_lip: np.ndarray
 
-    def tuck(self, frames: np.ndarray, template: np.ndarray, mouth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def tuck(self, frames: np.ndarray, template: np.ndarray, mouth: np.ndarray, weights: np.ndarray,
+             lift_weights: np.ndarray | None = None) -> np.ndarray:
         """(n, V, 3) frames with the lower lip tucked by (n,) weights in [0, 1], within the
         (V,) mouth mask and as far as the frames' lips are nearly closed; ``template`` is
-        the closed rest."""
+        the closed rest. The upper lip lifts by ``lift_weights`` (by default ``weights``)."""
         if not weights.any():  # most frames of speech: nothing heard, nothing to compute
             return frames
-        amount = (weights * (1.0 - self.openness(frames)))[:, None, None] * mouth[None, :, None]
-        moved = frames + amount * (TUCK_CLOSING * (template[None] - frames) + self.offsets[None])
+        lift_weights = weights if lift_weights is None else lift_weights
+        near = (1.0 - self.openness(frames))[:, None, None] * mouth[None, :, None]
+        amount = weights[:, None, None] * near
+        moved = (frames + amount * (TUCK_CLOSING * (template[None] - frames) + self.offsets[None])
+                 + (lift_weights[:, None, None] * near) * self.lift[None])
         return moved.astype(frames.dtype, copy=False)
 
     def openness(self, frames: np.ndarray) -> np.ndarray:
@@ -110,6 +145,8 @@ def tuck_rig(num_vertices: int) -> TuckRig | None:
         return None
     deltas = arkit_deltas(head)
     offsets = TUCK_ROLL * deltas[ARKIT_INDEX["mouthRollLower"]] + TUCK_SHRUG * deltas[ARKIT_INDEX["mouthShrugLower"]]
-    offsets.setflags(write=False)
+    lift = TUCK_UPPER_UP * (deltas[ARKIT_INDEX["mouthUpperUpLeft"]] + deltas[ARKIT_INDEX["mouthUpperUpRight"]])
+    for array in (offsets, lift):
+        array.setflags(write=False)
     sets = head.index_sets
-    return TuckRig(offsets, np.asarray(sets["upper_inner_lip"]), np.asarray(sets["lower_inner_lip"]))
+    return TuckRig(offsets, lift, np.asarray(sets["upper_inner_lip"]), np.asarray(sets["lower_inner_lip"]))

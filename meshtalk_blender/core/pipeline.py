@@ -27,7 +27,7 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
-from .lip_tuck import tuck_rig, tuck_weights
+from .lip_tuck import tuck_rig, tuck_scores, tuck_weights
 from .model.lip_closure import ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, seal_weights
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
@@ -142,15 +142,19 @@ class HeardContact:
     ENVELOPE_REACH frames behind the worker, is what is blended (the consumer reads no
     further: the smoother holds back more frames than that)."""
 
-    def __init__(self, detector: EventDetector, count: int, weights_of: Callable[[np.ndarray], np.ndarray]):
+    def __init__(self, detector: EventDetector, count: int, weights_of: Callable[[np.ndarray], np.ndarray],
+                 scores_of: Callable = closure_probabilities, columns: tuple[int, ...] = ()):
+        """``scores_of(detector, window, times)``: (n, *columns) per frame (by default the
+        probability of the detector's event); ``weights_of``: those -> (n, *columns) weights."""
         self.detector = detector
-        self.weights_of = weights_of  # (n,) probabilities -> (n,) weights
-        self.frame_weights = np.zeros(count, np.float32)
-        self.weights = np.zeros(count, np.float32)
+        self.weights_of = weights_of
+        self.scores_of = scores_of
+        self.frame_weights = np.zeros((count,) + columns, np.float32)
+        self.weights = np.zeros((count,) + columns, np.float32)
 
     def hear(self, window, times: np.ndarray, start: int, end: int) -> None:
         """Model frames [start, end) at ``times`` (s), from their log-mel ``window``."""
-        self.frame_weights[start:end] = self.weights_of(closure_probabilities(self.detector, window, times))
+        self.frame_weights[start:end] = self.weights_of(self.scores_of(self.detector, window, times))
         first = max(0, start - ENVELOPE_REACH)
         final = end if end == len(self.weights) else end - ENVELOPE_REACH
         if final > first:
@@ -203,7 +207,7 @@ class AnimationRun:
                                   functools.partial(seal_weights, thresholds=loaded.lip_closure.thresholds))
                      if contacts and loaded.lip_closure is not None else None)
         self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
-        self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights)
+        self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights, tuck_scores, columns=(2,))
                      if self.tuck_rig is not None else None)
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
@@ -263,12 +267,12 @@ class AnimationRun:
                             if smoother is not None:  # it delays the stream: its frames start at ``ready``
                                 frames = smoother.push(frames, last)
                             closing = self._mouth_weights(ready, ready + len(frames))
-                            tucking = self.tuck.weights[ready:ready + len(frames)] if self.tuck is not None else None
+                            tucking = self._tuck_weights(ready, ready + len(frames))
                             ready += len(frames)
                             out = resampler.push(frames, last)
                             if tucking is not None:
-                                out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
-                                                         tucking_resampler.push(tucking, last))
+                                tucking = tucking_resampler.push(tucking, last)
+                                out = self.tuck_rig.tuck(out, self.template, self.mouth_mask, tucking[:, 0], tucking[:, 1])
                             if closing is not None:
                                 out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
                         if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
@@ -293,6 +297,17 @@ class AnimationRun:
         sealing = self.seal.weights if self.seal is not None else None
         parts = [w[start:stop] for w in (self.rest_weights, sealing) if w is not None]
         return np.maximum.reduce(parts) if parts else None
+
+    def _tuck_weights(self, start: int, stop: int) -> np.ndarray | None:
+        """(stop - start, 2) weights of the f/v tuck and of its upper lip's lift, or None.
+        The lift also gives way to a p/b/m heard at the same time: a partial seal must
+        still bring the upper lip down."""
+        if self.tuck is None:
+            return None
+        tucking = self.tuck.weights[start:stop].copy()
+        if self.seal is not None:
+            tucking[:, 1] *= 1.0 - self.seal.weights[start:stop]
+        return tucking
 
     def _reference_keep(self, labels: np.ndarray, kept: np.ndarray | None,
                         keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -149,19 +149,50 @@ def largest_steps(lip_gap: np.ndarray) -> np.ndarray:
 # meeting. Measured on the bundled head: the teacher's full tuck (mouthRollLower 0.6,
 # mouthShrugLower 0.4) leaves a 2.1 mm gap with the lower lip 1.6 mm up and 1.9 mm
 # behind the upper; an open jaw moves the lower lip back too (2.5 mm) but down (-6.9 mm),
-# closed lips meet with the lower lip level with the upper.
+# closed lips meet with the lower lip level with the upper. Since the tuck also lifts the
+# upper lip (mouthUpperUp 0.7, core.lip_tuck) the full tuck's gap is 2.7 mm, with 2.0 mm
+# of the upper teeth showing over the lower lip, which hides their edges by 5.8 mm.
 TUCK_GAP_MM = 3.0
 TUCK_LIFT_MM = 0.8
 TUCK_BEHIND_MM = 1.0
+TEETH_GAP_MM = 4.0  # the lips' gap over the teeth on a tucked lower lip, at most
+TEETH_SHOW_MM = 1.0  # this much of the upper teeth shows between the lips, at least
+MIDDLE_OF_MOUTH_MM = 8.0  # the lip pairs within this of the midline
+
+
+def _lower_lip_tucked(vertices: np.ndarray, template: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """(T,) bool: the lower inner lip lifted and behind the upper inner lip's edge."""
+    lift = (vertices[:, lower, 2] - template[lower, 2]).mean(axis=1) * MM
+    behind = (vertices[:, lower, 1] - vertices[:, upper, 1]).mean(axis=1) * MM
+    return (lift > TUCK_LIFT_MM) & (behind > TUCK_BEHIND_MM)
 
 
 def tucked_frames(vertices: np.ndarray, template: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """(T,) bool: frames of (T, V, 3) vertices (model space: Z up, the face looks to -Y)
     whose lower lip is tucked to the upper lip's inner edge."""
     gap = pair_gap(vertices, upper, lower)
-    lift = (vertices[:, lower, 2] - template[lower, 2]).mean(axis=1) * MM
-    behind = (vertices[:, lower, 1] - vertices[:, upper, 1]).mean(axis=1) * MM
-    return (gap < TUCK_GAP_MM) & (lift > TUCK_LIFT_MM) & (behind > TUCK_BEHIND_MM)
+    return (gap < TUCK_GAP_MM) & _lower_lip_tucked(vertices, template, upper, lower)
+
+
+def teeth_over_lip_frames(vertices: np.ndarray, template: np.ndarray, upper: np.ndarray,
+                          lower: np.ndarray) -> np.ndarray:
+    """(T,) bool: frames of (T, V, 3) vertices with the lower lip tucked and the upper teeth
+    resting on it as seen from the front: in the middle of the mouth the lower lip's inner
+    edge is above the upper incisors' edges (the bundled head's teeth, placed as
+    ``core.face.mouth_parts`` places them from the closed rest's lip line), and the upper
+    lip's inner edge at least TEETH_SHOW_MM above it. The lip stays in front of the teeth:
+    this head's lips are thick, and their inner edge is 8 mm in front of the incisors."""
+    from ..core.face.mouth_parts import UPPER_EDGE_BELOW_LIP_LINE
+
+    middle = np.abs(template[upper, 0]) * MM < MIDDLE_OF_MOUTH_MM
+    upper_mid, lower_mid = np.asarray(upper)[middle], np.asarray(lower)[middle]
+    lip_line = 0.5 * (template[upper_mid, 2] + template[lower_mid, 2]).mean()
+    incisor_edge = lip_line - UPPER_EDGE_BELOW_LIP_LINE
+    lower_edge = vertices[:, lower_mid, 2].mean(axis=1)
+    shows = (vertices[:, upper_mid, 2].mean(axis=1) - lower_edge) * MM
+    gap = pair_gap(vertices, upper, lower)
+    return ((gap < TEETH_GAP_MM) & _lower_lip_tucked(vertices, template, upper, lower)
+            & (lower_edge > incisor_edge) & (shows > TEETH_SHOW_MM))
 
 
 def tucked_labiodentals(tucked: np.ndarray, fps: float, segments: list[tuple[float, float]],

@@ -25,7 +25,8 @@ mostly the latter's (88 % of its frames at the defaults).
   of the inner-lip gap at 30 fps; ``pops_per_minute``: frames whose change is larger than
   the teacher's largest on the same clip;
 - ``tucked``: the share of f/v with the lower lip tucked to the upper lip's inner edge
-  (``metrics.tucked_frames``);
+  (``metrics.tucked_frames``); ``teeth_over_lip``: with the upper teeth showing over the
+  tucked lower lip, which hides their edges (``metrics.teeth_over_lip_frames``);
 - ``seed_mouth_mm`` (mean, and the largest over vertices and frames): how far the mouth
   region (mouth mask > 0.5) moves between seeds 0 and 1, on clean and fast speech, as a
   user gets it; ``unlocked_seed_mouth_mm``: the same without the pipeline's lip lock
@@ -209,6 +210,7 @@ class Tally:
     pops: int = 0
     frames: int = 0
     tucked: int = 0
+    teeth_over_lip: int = 0
     labiodentals: int = 0
     seed_mouth: Spread = field(default_factory=Spread)
     unlocked_seed_mouth: Spread = field(default_factory=Spread)
@@ -223,7 +225,8 @@ class Tally:
             "teacher_false_closures": rate(self.teacher_false_frames, self.speech_frames),
             "largest_step_mm": self.largest_step, "teacher_largest_step_mm": self.teacher_largest_step,
             "pops_per_minute": rate(self.pops, self.frames / MODEL_FPS / 60),
-            "tucked": rate(self.tucked, self.labiodentals), "labiodentals": self.labiodentals,
+            "tucked": rate(self.tucked, self.labiodentals),
+            "teeth_over_lip": rate(self.teeth_over_lip, self.labiodentals), "labiodentals": self.labiodentals,
             **self.seed_mouth.summary("seed_mouth"), **self.unlocked_seed_mouth.summary("unlocked_seed_mouth"),
         }
 
@@ -258,10 +261,13 @@ class Scorer:
         tally.teacher_largest_step = max(tally.teacher_largest_step, teacher_largest)
         tally.pops += int((steps > teacher_largest).sum())
         tally.frames += count
+        labiodentals = metrics.labiodentals(phonemes)
         tucked = metrics.tucked_frames(vertices, case.template, self.upper, self.lower)
-        hits, segments = metrics.tucked_labiodentals(tucked, MODEL_FPS, metrics.labiodentals(phonemes))
+        hits, segments = metrics.tucked_labiodentals(tucked, MODEL_FPS, labiodentals)
         tally.tucked += hits
         tally.labiodentals += segments
+        teeth = metrics.teeth_over_lip_frames(vertices, case.template, self.upper, self.lower)
+        tally.teeth_over_lip += metrics.tucked_labiodentals(teeth, MODEL_FPS, labiodentals)[0]
         for spread, other in zip((tally.seed_mouth, tally.unlocked_seed_mouth), other_seeds):
             spread.add(np.linalg.norm(other[:count, self.mouth] - vertices[:, self.mouth], axis=-1) * metrics.MM)
 
@@ -310,6 +316,7 @@ def markdown(report: dict) -> str:
              f"{len(report['speakers'])} held-out speakers; failed to align: {report['failed_to_align']}.", ""]
     keys = [("gap_r", "{:.3f}"), ("sealed", "{:.1%}"), ("false_closures", "{:.1%}"),
             ("largest_step_mm", "{:.1f}"), ("pops_per_minute", "{:.1f}"), ("tucked", "{:.0%}"),
+            ("teeth_over_lip", "{:.0%}"),
             ("seed_mouth_mm", "{:.3f}"), ("seed_mouth_max_mm", "{:.2f}"),
             ("unlocked_seed_mouth_mm", "{:.3f}"), ("unlocked_seed_mouth_max_mm", "{:.2f}")]
     for group, sources in report["groups"].items():

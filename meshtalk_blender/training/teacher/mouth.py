@@ -10,14 +10,14 @@ The seal overrides the lips: it removes every lip-parting channel and adds mouth
 equal to jawOpen, which on this rig brings each upper inner-lip vertex onto its lower
 partner (the jaw may stay a little open behind sealed lips, as in "mama"). The tuck
 nearly closes the jaw and rolls the lower lip up and in, just behind the upper lip's
-edge, where the upper teeth would be.
+edge, and lifts the upper lip so that the upper teeth show over the lower one.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
-from ...core.lip_tuck import TUCK_ROLL, TUCK_SHRUG  # the pipeline's tuck is this one
+from ...core.lip_tuck import TUCK_ROLL, TUCK_SHRUG, TUCK_UPPER_UP  # the pipeline's tuck is this one
 from .visemes import FUNNEL, JAW, LIP_OPEN, PUCKER, SPREAD
 
 JAW_GAIN = 0.55
@@ -46,7 +46,7 @@ def mouth_weights(tracks: np.ndarray, seal: np.ndarray, tuck: np.ndarray, jaw_ga
     weights[:, ARKIT_INDEX["jawOpen"]] = jaw
     weights[:, ARKIT_INDEX["mouthClose"]] = seal * jaw
     _both(weights, "mouthLowerDown", LOWER_LIP_GAIN * tracks[:, LIP_OPEN] * parted)
-    _both(weights, "mouthUpperUp", UPPER_LIP_GAIN * tracks[:, LIP_OPEN] * parted)
+    _both(weights, "mouthUpperUp", UPPER_LIP_GAIN * tracks[:, LIP_OPEN] * parted + TUCK_UPPER_UP * tuck * (1.0 - seal))
     # Pucker and funnel both pull the lip contour inward; together they must not pass
     # a full rounding, or the corners would cross.
     rounding = tracks[:, PUCKER] + tracks[:, FUNNEL]
