@@ -272,7 +272,8 @@ class AnimationRun:
                             out = resampler.push(frames, last)
                             if tucking is not None:
                                 tucking = tucking_resampler.push(tucking, last)
-                                out = self.tuck_rig.tuck(out, self.template, self.mouth_mask, tucking[:, 0], tucking[:, 1])
+                                out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
+                                                         tucking[:, 0], tucking[:, 1])
                             if closing is not None:
                                 out = rest_mouth(out, self.template, self.mouth_mask, closing_resampler.push(closing, last))
                         if not np.isfinite(out).all():  # never hand NaN vertices to a file or a mesh
