@@ -234,3 +234,45 @@ def test_lip_contact_term_measures_the_gap_between_paired_lip_vertices():
     assert float(terms["lip_contact"]) == pytest.approx(4 / 3) and float(terms["audio_lip_contact"]) == 0
     terms = stage1_losses(target, target, apart, target, masks, log_probs)
     assert float(terms["lip_contact"]) == 0 and float(terms["audio_lip_contact"]) == pytest.approx(4 / 3)
+
+
+def test_brow_term_measures_the_brow_keypoints_only_and_is_off_without_them():
+    from meshtalk_blender.training.losses import RegionMasks, stage1_losses
+
+    target = torch.zeros(1, 2, 4, 3)
+    raised = target.clone()
+    raised[:, :, 1, 2] += 0.003  # vertex 1 (a brow keypoint) 3 mm up
+    raised[:, :, 3, 2] += 0.010  # vertex 3 (not one) 10 mm up
+    log_probs = torch.log_softmax(torch.zeros(1, 2, 2, 3), dim=-1)
+    common = dict(mouth=torch.ones(4), upper_face=torch.zeros(4), eyelid_keypoints=torch.tensor([0]))
+    terms = stage1_losses(raised, target, target, target, RegionMasks(**common, brow_keypoints=torch.tensor([1, 2])),
+                          log_probs)
+    assert float(terms["brow"]) == pytest.approx(9 / 6)  # (3 mm)^2 on one of 2 vertices x 3 coordinates
+    assert float(stage1_losses(raised, target, target, target, RegionMasks(**common), log_probs)["brow"]) == 0
+
+
+def test_the_bundled_heads_brow_keypoints_are_the_brows():
+    from meshtalk_blender.core.face import load_bundled_head
+    from meshtalk_blender.training.bundled import brow_keypoints, region_masks
+
+    head = load_bundled_head()
+    brows = brow_keypoints(head)
+    assert 50 < len(brows) < 400
+    assert (head.masks["upper_face"][brows] > 0.5).all() and (head.masks["mouth"][brows] == 0).all()
+    eyes = head.vertices[np.concatenate([head.index_sets["left_eye_corners"], head.index_sets["right_eye_corners"]])]
+    assert head.vertices[brows, 2].min() > eyes[:, 2].min()  # above the eyes' corners
+    np.testing.assert_array_equal(region_masks(head).brow_keypoints.numpy(), brows)
+
+
+def test_the_recipe_has_no_brow_term_unless_asked_and_then_from_the_first_step():
+    from meshtalk_blender.training.bundled import STAGE1, STAGE2, recipe_settings
+    from meshtalk_blender.training.mouth_heads import HeadRoles
+
+    stage1, stage2 = recipe_settings()
+    assert stage1.weights == STAGE1.weights and stage1.warmup_weights == STAGE1.warmup_weights and stage2 == STAGE2
+    assert stage1.weights.brow == 0 and stage1.warmup_weights.brow == 0
+    stage1, _ = recipe_settings(brow_weight=20.0)
+    assert stage1.weights.brow == 20.0 and stage1.warmup_weights.brow == 20.0
+    assert replace(stage1.weights, brow=0.0) == STAGE1.weights  # nothing else changes
+    assert [s.steps for s in recipe_settings(steps=(30, 20))] == [30, 20]
+    assert recipe_settings(mouth_heads=False)[0].roles == HeadRoles()

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..core.checkpoints import save_bundle
-from ..core.face import load_bundled_head
+from ..core.face import ARKIT_INDEX, arkit_deltas, load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
 from ..core.lip_tuck import TUCK_FILE
 from ..core.model.lip_closure import CLOSURE_FILE
@@ -105,6 +105,17 @@ STAGE2 = TrainSettings(steps=3000, batch_size=8, segment_frames=64, learning_rat
 QUICK_STEPS = 20  # --quick: a smoke run of the whole recipe
 
 
+BROW_KEYS = ("browInnerUp", "browOuterUpLeft", "browOuterUpRight", "browDownLeft", "browDownRight")
+BROW_KEYPOINT_MM = 2.0  # a brow keypoint moves at least this far under one of BROW_KEYS at weight 1
+
+
+def brow_keypoints(head) -> np.ndarray:
+    """(K,) the vertices the head's brow keys move by BROW_KEYPOINT_MM or more."""
+    deltas = arkit_deltas(head)
+    moved = np.stack([np.linalg.norm(deltas[ARKIT_INDEX[name]], axis=-1) for name in BROW_KEYS]).max(axis=0)
+    return np.flatnonzero(moved * 1000.0 >= BROW_KEYPOINT_MM)
+
+
 def region_masks(head) -> RegionMasks:
     return RegionMasks(
         mouth=torch.from_numpy(head.masks["mouth"]),
@@ -112,6 +123,7 @@ def region_masks(head) -> RegionMasks:
         eyelid_keypoints=torch.from_numpy(head.index_sets["eyelid_keypoints"]),
         upper_inner_lip=torch.from_numpy(head.index_sets["upper_inner_lip"]),
         lower_inner_lip=torch.from_numpy(head.index_sets["lower_inner_lip"]),
+        brow_keypoints=torch.from_numpy(brow_keypoints(head)),
     )
 
 
@@ -133,14 +145,38 @@ def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: in
     return validate
 
 
+def recipe_settings(device: str = "auto", quick: bool = False, steps: tuple[int, int] | None = None,
+                    mouth_heads: bool = True, lip_shape: bool = True, brow_weight: float = 0.0) -> list[TrainSettings]:
+    """[stage 1, stage 2] settings of the recipe with ``train_bundled``'s switches."""
+    roles = ROLES if mouth_heads else HeadRoles()
+    settings = [replace(s, device=device, roles=roles) for s in (STAGE1, STAGE2)]
+    if not mouth_heads:
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, mouth_invariance=0.0),
+                              warmup_weights=replace(settings[0].warmup_weights, mouth_invariance=0.0))
+    if not lip_shape:
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, lip_shape=0.0, audio_lip_shape=0.0))
+    if brow_weight:
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, brow=brow_weight),
+                              warmup_weights=replace(settings[0].warmup_weights, brow=brow_weight))
+    if quick:
+        settings = [replace(s, steps=QUICK_STEPS, warmup_steps=min(s.warmup_steps, QUICK_STEPS // 2), log_every=5,
+                            checkpoint_every=10) for s in settings]
+    elif steps is not None:  # a shorter pilot of the same recipe (the bundled model uses the defaults)
+        settings = [replace(s, steps=n) for s, n in zip(settings, steps)]
+    return settings
+
+
 def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
                   limit: int | None = None, steps: tuple[int, int] | None = None,
-                  real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True) -> Path:
+                  real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True,
+                  brow_weight: float = 0.0) -> Path:
     """``real_corpora``: ``training.real_corpus`` folders whose "train" split joins the
     synthetic one (their "validation" split is left for tuning: the detectors' thresholds
     and reports take it beside the synthetic one). For comparisons with the
     recipe before: ``mouth_heads`` False, the latent without heads held or decided by the
-    audio alone; ``lip_shape`` False, no inner-lip position terms."""
+    audio alone; ``lip_shape`` False, no inner-lip position terms. ``brow_weight``: the
+    brow keypoints' term in stage 1, warm-up included (0 in the recipe; 20 made a stage 1
+    fine-tune carry the brows, see MODEL_CARD.md)."""
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
     masks = region_masks(head)
@@ -162,18 +198,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     config = bundled_config(len(head.vertices))
     torch.manual_seed(0)
     model = MeshTalk(config)
-    roles = ROLES if mouth_heads else HeadRoles()
-    settings = [replace(s, device=device, roles=roles) for s in (STAGE1, STAGE2)]
-    if not mouth_heads:
-        settings[0] = replace(settings[0], weights=replace(settings[0].weights, mouth_invariance=0.0),
-                              warmup_weights=replace(settings[0].warmup_weights, mouth_invariance=0.0))
-    if not lip_shape:
-        settings[0] = replace(settings[0], weights=replace(settings[0].weights, lip_shape=0.0, audio_lip_shape=0.0))
-    if quick:
-        settings = [replace(s, steps=QUICK_STEPS, warmup_steps=min(s.warmup_steps, QUICK_STEPS // 2), log_every=5,
-                            checkpoint_every=10) for s in settings]
-    elif steps is not None:  # a shorter pilot of the same recipe (the bundled model uses the defaults)
-        settings = [replace(s, steps=n) for s, n in zip(settings, steps)]
+    settings = recipe_settings(device, quick, steps, mouth_heads, lip_shape, brow_weight)
+    roles = settings[0].roles
     log_path = out / "log.jsonl"
 
     def log(entry: dict) -> None:
@@ -247,11 +273,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the latent without fixed or audio-driven heads (the recipe before; for comparison)")
     parser.add_argument("--no-lip-shape", action="store_true",
                         help="without the inner-lip position terms (the recipe before; for comparison)")
+    parser.add_argument("--brow-weight", type=float, default=0.0,
+                        help="weight of the brow keypoints' term in stage 1 (default 0, the recipe; see MODEL_CARD.md)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
     args = parser.parse_args(argv)
     model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit,
                               tuple(args.steps) if args.steps else None, tuple(args.real_corpus),
-                              not args.no_mouth_heads, not args.no_lip_shape)
+                              not args.no_mouth_heads, not args.no_lip_shape, args.brow_weight)
     if args.install:
         install(model_dir)
     return 0
