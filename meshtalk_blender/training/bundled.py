@@ -155,9 +155,8 @@ def recipe_settings(device: str = "auto", quick: bool = False, steps: tuple[int,
                               warmup_weights=replace(settings[0].warmup_weights, mouth_invariance=0.0))
     if not lip_shape:
         settings[0] = replace(settings[0], weights=replace(settings[0].weights, lip_shape=0.0, audio_lip_shape=0.0))
-    if brow_weight:
-        settings[0] = replace(settings[0], weights=replace(settings[0].weights, brow=brow_weight),
-                              warmup_weights=replace(settings[0].warmup_weights, brow=brow_weight))
+    if brow_weight:  # after the warm-up: from the first step it kept the blinks from forming (MODEL_CARD.md)
+        settings[0] = replace(settings[0], weights=replace(settings[0].weights, brow=brow_weight))
     if quick:
         settings = [replace(s, steps=QUICK_STEPS, warmup_steps=min(s.warmup_steps, QUICK_STEPS // 2), log_every=5,
                             checkpoint_every=10) for s in settings]
@@ -175,7 +174,7 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     and reports take it beside the synthetic one). For comparisons with the
     recipe before: ``mouth_heads`` False, the latent without heads held or decided by the
     audio alone; ``lip_shape`` False, no inner-lip position terms. ``brow_weight``: the
-    brow keypoints' term in stage 1, warm-up included (0 in the recipe; 20 made a stage 1
+    brow keypoints' term in stage 1 after the warm-up (0 in the recipe; 20 made a stage 1
     fine-tune carry the brows, see MODEL_CARD.md)."""
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
@@ -274,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-lip-shape", action="store_true",
                         help="without the inner-lip position terms (the recipe before; for comparison)")
     parser.add_argument("--brow-weight", type=float, default=0.0,
-                        help="weight of the brow keypoints' term in stage 1 (default 0, the recipe; see MODEL_CARD.md)")
+                        help="weight of the brow keypoints' term in stage 1 after the warm-up (default 0, the recipe; "
+                             "see MODEL_CARD.md)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
     args = parser.parse_args(argv)
     model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit,
