@@ -264,15 +264,15 @@ def test_the_bundled_heads_brow_keypoints_are_the_brows():
     np.testing.assert_array_equal(region_masks(head).brow_keypoints.numpy(), brows)
 
 
-def test_the_recipe_has_no_brow_term_unless_asked_and_then_after_the_warm_up():
-    from meshtalk_blender.training.bundled import STAGE1, STAGE2, recipe_settings
+def test_the_recipes_brow_term_starts_after_the_warm_up_and_can_be_set():
+    from meshtalk_blender.training.bundled import BROW_WEIGHT, STAGE1, STAGE2, recipe_settings
     from meshtalk_blender.training.mouth_heads import HeadRoles
 
     stage1, stage2 = recipe_settings()
     assert stage1.weights == STAGE1.weights and stage1.warmup_weights == STAGE1.warmup_weights and stage2 == STAGE2
-    assert stage1.weights.brow == 0 and stage1.warmup_weights.brow == 0
-    stage1, _ = recipe_settings(brow_weight=20.0)
-    assert stage1.weights.brow == 20.0 and stage1.warmup_weights.brow == 0  # the blinks form in the warm-up
-    assert replace(stage1.weights, brow=0.0) == STAGE1.weights  # nothing else changes
+    assert stage1.weights.brow == BROW_WEIGHT > 0 and stage1.warmup_weights.brow == 0  # the blinks form in the warm-up
+    stage1, _ = recipe_settings(brow_weight=0.0)  # the recipe before
+    assert stage1.weights.brow == 0.0 and stage1.warmup_weights.brow == 0
+    assert replace(stage1.weights, brow=BROW_WEIGHT) == STAGE1.weights  # nothing else changes
     assert [s.steps for s in recipe_settings(steps=(30, 20))] == [30, 20]
     assert recipe_settings(mouth_heads=False)[0].roles == HeadRoles()

@@ -9,8 +9,8 @@ Stage 1 (encoders, fusion, decoder):
   reproduces a quarter of the teacher's brow motion (0.118 of 0.450 mm standard
   deviation over time on held-out voices, `runs/bundled_r3`) while its eyelids move as
   the teacher's (0.774 of 0.800 mm). 1,500 more steps with the term at weight 20: 0.469
-  mm (eyelids 0.765); at 5 or without it, 0.100 / 0.119 (MODEL_CARD.md, "The model's
-  own brows");
+  mm (eyelids 0.765); at 5 or without it, 0.100 / 0.119. The recipe weighs it 20 after
+  the warm-up (MODEL_CARD.md, "The model's own brows");
 - cross-modality: decode (this audio, another sequence's expression) and compare with
   this target on the mouth; decode (this expression, another sequence's audio) and
   compare on the upper face. This is what makes lips follow audio while the upper face
