@@ -54,6 +54,10 @@ TUCK_OUTPUTS = 5
 TUCK_ROLL = 0.6  # mouthRollLower at a full tuck: the lower lip rolls in ...
 TUCK_SHRUG = 0.4  # ... and mouthShrugLower lifts it to the upper lip's edge,
 TUCK_UPPER_UP = 0.7  # ... while mouthUpperUp lifts the upper lip off the teeth, which then show over it
+# The full tuck as ARKit weights, the lower lip's and the upper lip's lift apart (the
+# pipeline weighs the lift on its own); the teacher keys the same pose.
+TUCK_LOWER_LIP = {"mouthRollLower": TUCK_ROLL, "mouthShrugLower": TUCK_SHRUG}
+TUCK_UPPER_LIP = {"mouthUpperUpLeft": TUCK_UPPER_UP, "mouthUpperUpRight": TUCK_UPPER_UP}
 TUCK_CLOSING = 0.5  # share of the mouth's opening (from the closed rest) a full tuck takes away
 # Probabilities -> weights, as the seal's SEAL_FROM / SEAL_FULL. On the real-speech
 # report's English clips the shipped detector passes 0.66 on 67 % of the f/v and on 4 %
@@ -144,8 +148,8 @@ def tuck_rig(num_vertices: int) -> TuckRig | None:
     if head.vertex_count != num_vertices:
         return None
     deltas = arkit_deltas(head)
-    offsets = TUCK_ROLL * deltas[ARKIT_INDEX["mouthRollLower"]] + TUCK_SHRUG * deltas[ARKIT_INDEX["mouthShrugLower"]]
-    lift = TUCK_UPPER_UP * (deltas[ARKIT_INDEX["mouthUpperUpLeft"]] + deltas[ARKIT_INDEX["mouthUpperUpRight"]])
+    offsets, lift = (sum(weight * deltas[ARKIT_INDEX[name]] for name, weight in pose.items())
+                     for pose in (TUCK_LOWER_LIP, TUCK_UPPER_LIP))
     for array in (offsets, lift):
         array.setflags(write=False)
     sets = head.index_sets

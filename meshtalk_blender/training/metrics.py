@@ -178,16 +178,15 @@ def teeth_over_lip_frames(vertices: np.ndarray, template: np.ndarray, upper: np.
                           lower: np.ndarray) -> np.ndarray:
     """(T,) bool: frames of (T, V, 3) vertices with the lower lip tucked and the upper teeth
     resting on it as seen from the front: in the middle of the mouth the lower lip's inner
-    edge is above the upper incisors' edges (the bundled head's teeth, placed as
-    ``core.face.mouth_parts`` places them from the closed rest's lip line), and the upper
-    lip's inner edge at least TEETH_SHOW_MM above it. The lip stays in front of the teeth:
-    this head's lips are thick, and their inner edge is 8 mm in front of the incisors."""
-    from ..core.face.mouth_parts import UPPER_EDGE_BELOW_LIP_LINE
+    edge is above the upper incisors' edges (where ``core.face.mouth_parts`` puts them for
+    the closed rest ``template``), and the upper lip's inner edge at least TEETH_SHOW_MM
+    above it. The lip stays in front of the teeth: this head's lips are thick, and their
+    inner edge is 8 mm in front of the incisors."""
+    from ..core.face.mouth_parts import UPPER_EDGE_BELOW_LIP_LINE, lip_line_z
 
     middle = np.abs(template[upper, 0]) * MM < MIDDLE_OF_MOUTH_MM
     upper_mid, lower_mid = np.asarray(upper)[middle], np.asarray(lower)[middle]
-    lip_line = 0.5 * (template[upper_mid, 2] + template[lower_mid, 2]).mean()
-    incisor_edge = lip_line - UPPER_EDGE_BELOW_LIP_LINE
+    incisor_edge = lip_line_z(template, upper, lower) - UPPER_EDGE_BELOW_LIP_LINE
     lower_edge = vertices[:, lower_mid, 2].mean(axis=1)
     shows = (vertices[:, upper_mid, 2].mean(axis=1) - lower_edge) * MM
     gap = pair_gap(vertices, upper, lower)

@@ -61,11 +61,18 @@ class _MouthFrame:
     hinge: np.ndarray  # (3,)
 
 
+def lip_line_z(vertices: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
+    """z where the lips meet at the midline, of (V, 3) closed-mouth vertices and their
+    (P,) paired upper and lower inner-lip vertices: between the pair nearest the midline.
+    The upper incisors' edges are UPPER_EDGE_BELOW_LIP_LINE under it."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    middle = np.argmin(np.abs(vertices[upper, 0]))
+    return float(0.5 * (vertices[upper[middle], 2] + vertices[lower[middle], 2]))
+
+
 def _measure(head: HeadModel) -> _MouthFrame:
     vertices = head.vertices.astype(np.float64)
-    upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
-    middle = np.argmin(np.abs(vertices[upper, 0]))
-    lip_line = 0.5 * (vertices[upper[middle], 2] + vertices[lower[middle], 2])
+    lip_line = lip_line_z(vertices, head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"])
     interior = vertices[head.index_sets["mouth_interior"]]
     midline = interior[np.abs(interior[:, 0]) < 0.004]
     bag_front = midline[:, 1].min()  # where the lips' inner faces end and the cavity begins

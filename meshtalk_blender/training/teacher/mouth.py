@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.face import ARKIT_INDEX, ARKIT_NAMES
-from ...core.lip_tuck import TUCK_ROLL, TUCK_SHRUG, TUCK_UPPER_UP  # the pipeline's tuck is this one
+from ...core.lip_tuck import TUCK_LOWER_LIP, TUCK_UPPER_LIP  # the pipeline's tuck is this one
 from .visemes import FUNNEL, JAW, LIP_OPEN, PUCKER, SPREAD
 
 JAW_GAIN = 0.55
@@ -46,15 +46,15 @@ def mouth_weights(tracks: np.ndarray, seal: np.ndarray, tuck: np.ndarray, jaw_ga
     weights[:, ARKIT_INDEX["jawOpen"]] = jaw
     weights[:, ARKIT_INDEX["mouthClose"]] = seal * jaw
     _both(weights, "mouthLowerDown", LOWER_LIP_GAIN * tracks[:, LIP_OPEN] * parted)
-    _both(weights, "mouthUpperUp", UPPER_LIP_GAIN * tracks[:, LIP_OPEN] * parted + TUCK_UPPER_UP * tuck * (1.0 - seal))
+    _both(weights, "mouthUpperUp", UPPER_LIP_GAIN * tracks[:, LIP_OPEN] * parted)
     # Pucker and funnel both pull the lip contour inward; together they must not pass
     # a full rounding, or the corners would cross.
     rounding = tracks[:, PUCKER] + tracks[:, FUNNEL]
     squeeze = 1.0 / np.maximum(rounding, 1.0)
     weights[:, ARKIT_INDEX["mouthFunnel"]] = FUNNEL_GAIN * tracks[:, FUNNEL] * squeeze * parted
     weights[:, ARKIT_INDEX["mouthPucker"]] = PUCKER_GAIN * tracks[:, PUCKER] * squeeze
-    weights[:, ARKIT_INDEX["mouthRollLower"]] = TUCK_ROLL * tuck * (1.0 - seal)
-    weights[:, ARKIT_INDEX["mouthShrugLower"]] = TUCK_SHRUG * tuck * (1.0 - seal)
+    for name, weight in {**TUCK_LOWER_LIP, **TUCK_UPPER_LIP}.items():
+        weights[:, ARKIT_INDEX[name]] += weight * tuck * (1.0 - seal)
     _both(weights, "mouthStretch", STRETCH_GAIN * tracks[:, SPREAD])
     _both(weights, "mouthSmile", SPREAD_SMILE_GAIN * tracks[:, SPREAD] + smile)
     _both(weights, "mouthPress", PRESS_GAIN * seal)
