@@ -16,8 +16,9 @@
 # all of them (5.1 h of training speech, 129 voices; 2026-12-07); training stage 1
 # 0.39-0.46 s a step pinned to one core with the other core busy (10,000 steps, ~70 min;
 # 0.6 s on the machine of runs/bundled_r1), stage 2 0.22 s a step (3,000 steps, 11 min),
-# then the three detectors (~30 min for the 256-channel p/b/m one, ~15 min each for the
-# others): about 3 h 30 min in all from a fresh machine.
+# and meanwhile on the other core the three detectors (~30 min for the 256-channel p/b/m
+# one, ~15 min each for the others; after the model where there is one core): about
+# 2 h 40 min in all from a fresh machine.
 # The shipped model was not made by this script (MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -229,6 +229,20 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
 
+def test_detectors_trained_beside_the_model_are_those_trained_after_it(small_corpus, tmp_path):
+    """On a CPU with two cores the recipe trains the three detectors in a second process
+    while the model trains; they must be the very files a run in series writes."""
+    from meshtalk_blender.core.lip_tuck import TUCK_FILE
+    from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE
+    from meshtalk_blender.core.tongue import TONGUE_FILE
+    from meshtalk_blender.training.bundled import train_bundled, train_detectors
+
+    beside = train_bundled(small_corpus, tmp_path / "beside", device="cpu", quick=True, detectors_beside=True)
+    train_detectors(small_corpus, (), None, tmp_path / "after", device="cpu", quick=True)
+    for name in (CLOSURE_FILE, TUCK_FILE, TONGUE_FILE):
+        assert (beside / name).read_bytes() == (tmp_path / "after" / name).read_bytes(), name
+
+
 def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     """The detector's own command: the same --seed writes the same bytes (the shipped file
     is reproducible), another seed another detector (the model card reports seeds)."""

@@ -10,7 +10,8 @@ validation on held-out voices), heads.json (which latent heads move the mouth), 
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
 detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/v of
 training.lip_tuck, and tongue.safetensors, the tongue's places that training.tongue
-trains last; a run stopped during one trains it again).
+trains; on a CPU with two cores or more they train in a second process while the model
+trains, and a run stopped during one trains it again).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
 command line find it.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import shutil
 import sys
 import time
@@ -89,7 +92,7 @@ ROLES = HeadRoles(fixed=(0,), mouth=tuple(range(1, 9)))
 # forming (MODEL_CARD.md, "The model's own brows"; measured on 3,000 + 1,500-step pilots).
 BROW_WEIGHT = 20.0
 MOUTH_INVARIANCE = 10.0
-SYNTHETIC_REPEATS = 2  # with real speech: the synthetic corpus's share of the segments, see train_bundled
+SYNTHETIC_REPEATS = 2  # with real speech: the synthetic corpus's share of the segments, see training_sequences
 STAGE1 = TrainSettings(steps=10000, batch_size=8, segment_frames=32, learning_rate=3e-4, decay_at=0.9,
                        log_every=50, checkpoint_every=250,
                        weights=Stage1Weights(1.0, 5.0, 1.0, brow=BROW_WEIGHT, lip_contact=0.5, audio_lip_contact=2.0,
@@ -174,32 +177,32 @@ def recipe_settings(device: str = "auto", quick: bool = False, steps: tuple[int,
 def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
                   limit: int | None = None, steps: tuple[int, int] | None = None,
                   real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True,
-                  brow_weight: float | None = None) -> Path:
+                  brow_weight: float | None = None, detectors_beside: bool | None = None) -> Path:
     """``real_corpora``: ``training.real_corpus`` folders whose "train" split joins the
     synthetic one (their "validation" split is left for tuning: the detectors' thresholds
     and reports take it beside the synthetic one). For comparisons with the
     recipe before: ``mouth_heads`` False, the latent without heads held or decided by the
     audio alone; ``lip_shape`` False, no inner-lip position terms; ``brow_weight``, the
     brow keypoints' term after the warm-up instead of the recipe's BROW_WEIGHT (0: the
-    recipe before)."""
+    recipe before). ``detectors_beside``: train the detectors in a second process while
+    the model trains (by default on a CPU with two cores or more); the files are the same
+    either way."""
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
     masks = region_masks(head)
     started = time.perf_counter()
-    train = load_corpus(corpus, "train", limit=limit, lazy=True)
-    synthetic = len(train)
-    if real_corpora:
-        # Listed twice: its exact timings keep a third of the segments against ~3x as much
-        # real speech, whose alignments are off by 10-40 ms (same objects: no memory).
-        train = train * SYNTHETIC_REPEATS
-        synthetic = len(train)
-    for real in real_corpora:
-        train += load_corpus(real, "train", limit=limit, lazy=True)
-    validation = load_corpus(corpus, "validation", limit=limit, lazy=True)
-    print(f"corpus: {len(train)} training ({len(train) - synthetic} of real speech) and {len(validation)} validation "
-          f"sequences ({sum(s.num_frames for s in train) / 30 / 60:.1f} + "
-          f"{sum(s.num_frames for s in validation) / 30 / 60:.1f} min), loaded in {time.perf_counter() - started:.0f} s",
-          flush=True)
+    train, validation = training_sequences(corpus, real_corpora, limit)
+    print(f"corpus: {len(train)} training and {len(validation)} validation sequences "
+          f"({sum(s.num_frames for s in train) / 30 / 60:.1f} + {sum(s.num_frames for s in validation) / 30 / 60:.1f} "
+          f"min), loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    if detectors_beside is None:
+        detectors_beside = _cpu_only(device) and (os.cpu_count() or 1) >= 2
+    beside = None
+    if detectors_beside:  # the detectors need only the corpora: they train on the other core meanwhile
+        beside = multiprocessing.get_context("spawn").Process(
+            target=_train_detectors_on_threads,
+            args=(torch.get_num_threads(), corpus, real_corpora, limit, out / "model", device, quick))
+        beside.start()
     config = bundled_config(len(head.vertices))
     torch.manual_seed(0)
     model = MeshTalk(config)
@@ -249,18 +252,57 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "train_sequences": len(train), "validation_sequences": len(validation),
                   "wall_seconds": round(time.perf_counter() - started)},
     )
-    # The detectors beside the weights, each by the lip seal's recipe, with the corpus
-    # already in memory (no second load); one a stopped run had finished is kept.
+    if beside is None:
+        train_detectors(corpus, real_corpora, limit, out / "model", device, quick, (train, validation))
+    else:
+        beside.join()
+        if beside.exitcode != 0:
+            raise RuntimeError(f"training the detectors beside the model failed (exit code {beside.exitcode}); "
+                               "run the same command again: it keeps what is done")
+    return out / "model"
+
+
+def training_sequences(corpus: Path, real_corpora: tuple[Path, ...] = (), limit: int | None = None
+                       ) -> tuple[list[Sequence], list[Sequence]]:
+    """(training, validation) sequences of the recipe, loaded lazily: the synthetic
+    corpus's and every real corpus's "train" split, and the synthetic "validation" split."""
+    train = load_corpus(corpus, "train", limit=limit, lazy=True)
+    if real_corpora:
+        # Listed twice: its exact timings keep a third of the segments against ~3x as much
+        # real speech, whose alignments are off by 10-40 ms (same objects: no memory).
+        train = train * SYNTHETIC_REPEATS
+    for real in real_corpora:
+        train += load_corpus(real, "train", limit=limit, lazy=True)
+    return train, load_corpus(corpus, "validation", limit=limit, lazy=True)
+
+
+def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | None, model_dir: Path,
+                    device: str = "auto", quick: bool = False,
+                    loaded: tuple[list[Sequence], list[Sequence]] | None = None) -> None:
+    """The detectors beside the weights in ``model_dir``, each by the lip seal's recipe,
+    trained on the recipe's training sequences (``loaded``, or loaded here) and calibrated
+    on every held-out split; one a stopped run had finished is kept. They do not depend on
+    the model, so ``train_bundled`` runs this in a second process on a second core."""
+    train, validation = loaded if loaded is not None else training_sequences(corpus, real_corpora, limit)
     held_out = validation + [sequence for real in real_corpora
                              for sequence in load_corpus(real, "validation", limit=limit, lazy=True)]
     for name, train_and_save, recipe in ((CLOSURE_FILE, lip_closure.train_and_save, lip_closure.SETTINGS),
                                          (TUCK_FILE, lip_tuck.train_and_save, lip_closure.EVENT_SETTINGS),
                                          (TONGUE_FILE, tongue.train_and_save, lip_closure.EVENT_SETTINGS)):
-        if not (out / "model" / name).is_file():
+        if not (model_dir / name).is_file():
             settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
-            train_and_save(train, held_out, out / "model" / name, settings, device,
+            train_and_save(train, held_out, model_dir / name, settings, device,
                            log=lambda line: print(line, flush=True))
-    return out / "model"
+
+
+def _train_detectors_on_threads(threads: int, *args) -> None:
+    torch.set_num_threads(threads)  # the parent's: the same numbers, the same files
+    train_detectors(*args)
+
+
+def _cpu_only(device: str) -> bool:
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available()
+                               and not torch.backends.mps.is_available())
 
 
 def main(argv: list[str] | None = None) -> int:
