@@ -47,6 +47,24 @@ def test_half_blinks_and_flat_curves_are_left_alone():
     np.testing.assert_array_equal(complete_blinks(weights, ARKIT_NAMES, FPS), weights)
 
 
+def test_a_take_whose_blinks_all_peak_low_closes_them_but_keeps_a_dip_well_under_them():
+    """A model that averages its blinks down to ~0.3 still blinks: in a take of several,
+    each closes, and one that peaks under half of their median stays a half blink."""
+    frames = 300
+    weights = take(frames)
+    for centre, peak in ((30, 0.30), (90, 0.26), (150, 0.34), (210, 0.29)):
+        weights[:, [LEFT, RIGHT]] += blink(frames, centre, peak)[:, None]
+    done = complete_blinks(weights, ARKIT_NAMES, FPS)
+    assert (blink_peaks(done, ARKIT_NAMES, FPS) > 0.95).sum() == 4
+    weights = take(frames)  # blinks peaking at 0.6: half of that is 0.3
+    for centre, rise in ((30, 0.55), (80, 0.55), (130, 0.55), (180, 0.28), (240, 0.21)):
+        weights[:, [LEFT, RIGHT]] += blink(frames, centre, rise)[:, None]
+    done = complete_blinks(weights, ARKIT_NAMES, FPS)
+    assert done[180, LEFT] > 0.95, "0.33 is over half the take's median blink: a blink"
+    np.testing.assert_array_equal(done[225:255], weights[225:255])  # 0.26 is under: a half blink
+    assert (blink_peaks(done, ARKIT_NAMES, FPS) > 0.95).sum() == 4
+
+
 def test_neighbouring_blinks_each_close_and_the_valley_between_stays():
     weights = take()
     weights[:, [LEFT, RIGHT]] += (blink(120, 40, 0.5) + blink(120, 50, 0.7))[:, None]
