@@ -12,7 +12,9 @@ the add-on does, then print
   3 degrees away, the largest eyeLook weight;
 - brows, the model's own and with the raises core/brows.py draws on the pitch accents:
   standard deviation and largest value of browInnerUp and browOuterUpLeft, raises a
-  minute (browInnerUp rising above 0.15);
+  minute (browInnerUp rising above 0.15), and the share of browInnerUp's peaks within
+  0.2 s of the peak of a pitch accent of 4 semitones or more (core/prosody.py) beside the
+  share of all frames that are (chance);
 - head motion (core/head_motion.py, drawn for the seed from the clip's level): the
   standard deviation of pitch, yaw and roll, the largest angle, and nods a minute
   (pitch down by more than 1.5 degrees within 0.3 s).
@@ -25,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import find_peaks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +43,20 @@ from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, l
 from meshtalk_blender.core.retarget import BlendshapeSolver  # noqa: E402
 
 
+ACCENT_REACH = 0.2  # s: a brow peak this near a large pitch accent's peak is on it
+LARGE_ACCENT = 4.0  # semitones: real read speech has about two accents a second, a third of them this large
+
+
+def near_accent(count: int, fps: float, accents) -> np.ndarray:
+    """(count,) bool: the frames within ACCENT_REACH of a large pitch accent's peak."""
+    times = np.arange(count) / fps
+    near = np.zeros(count, dtype=bool)
+    for accent in accents:
+        if accent.rise >= LARGE_ACCENT:
+            near |= np.abs(times - accent.peak) <= ACCENT_REACH
+    return near
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="+", type=Path)
@@ -50,7 +67,7 @@ def main() -> None:
     deltas = arkit_deltas(head)
     loaded = load_model(args.model)
     before, after, seconds = [], [], 0.0
-    saccades, away, look_max, brows, joined, heads, nods = 0, [], 0.0, [], [], [], 0
+    saccades, away, look_max, brows, joined, heads, nods, on_accents = 0, [], 0.0, [], [], [], 0, []
     for path in args.audio:
         for seed in range(args.seeds):
             clip = audio.AudioClip(path)
@@ -71,8 +88,11 @@ def main() -> None:
             look_max = max(look_max, float(looks.max()))
             columns = [ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"]]
             brows.append(weights[:, columns])
-            drawn = drawn_brows.clip_brows(levels, drawn_brows.take_accents(info), animation.fps, seed, ARKIT_NAMES)
+            accents = drawn_brows.take_accents(info)
+            drawn = drawn_brows.clip_brows(levels, accents, animation.fps, seed, ARKIT_NAMES)
             joined.append(drawn_brows.add_brows(weights, ARKIT_NAMES, drawn)[:, columns])
+            near = near_accent(len(weights), animation.fps, accents)
+            on_accents.append((near, brows[-1][:, 0], joined[-1][:, 0]))
             heads.append(np.degrees(head_motion(levels, animation.fps, seed)))
             lag = max(1, int(0.3 * animation.fps))
             dips = heads[-1][lag:, 0] - heads[-1][:-lag, 0] > 1.5  # pitch: positive turns the face down
@@ -85,11 +105,17 @@ def main() -> None:
     print(f"  half blinks kept: {np.round(np.sort(after[after < 0.95]), 2).tolist()}")
     print(f"gaze: {saccades / seconds * 60:.0f} saccades a minute, looking away {np.mean(away) * 100:.0f} % of the "
           f"time, largest eyeLook weight {look_max:.2f}")
-    for label, values in (("the model's", np.concatenate(brows)), ("with drawn raises", np.concatenate(joined))):
+    chance = np.mean(np.concatenate([near for near, _, _ in on_accents]))
+    for index, (label, values) in enumerate((("the model's", np.concatenate(brows)),
+                                             ("with drawn raises", np.concatenate(joined)))):
         raises = int((np.diff((values[:, 0] > 0.15).astype(int)) == 1).sum())
+        peaks = [near[find_peaks(curves[index], height=0.15, prominence=0.08)[0]] for near, *curves in on_accents]
+        peaks = np.concatenate(peaks)
         print(f"brows ({label}): browInnerUp std {values[:, 0].std():.3f} max {values[:, 0].max():.2f}; "
               f"browOuterUpLeft std {values[:, 1].std():.3f} max {values[:, 1].max():.2f}; "
-              f"{raises / seconds * 60:.0f} raises a minute")
+              f"{raises / seconds * 60:.0f} raises a minute; {peaks.mean() * 100 if peaks.size else 0:.0f} % of "
+              f"{peaks.size} browInnerUp peaks within {ACCENT_REACH:g} s of a large pitch accent's peak "
+              f"(chance {chance * 100:.0f} %)")
     heads = np.concatenate(heads)
     print(f"head motion: std pitch {heads[:, 0].std():.1f}, yaw {heads[:, 1].std():.1f}, roll {heads[:, 2].std():.1f} "
           f"degrees, largest {np.abs(heads).max():.1f}; {nods / seconds * 60:.0f} nods a minute")
