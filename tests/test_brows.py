@@ -6,8 +6,8 @@ import pytest
 import soundfile
 
 from meshtalk_blender.core import audio, prosody
-from meshtalk_blender.core.brows import (BROW_NAMES, add_brows, clip_brows, draw_brow_events, speech_and_pauses,
-                                         take_accents, take_brows)
+from meshtalk_blender.core.brows import (BROW_NAMES, TEACHER_BROW_STD, add_brows, clip_brows, draw_brow_events,
+                                         drawn_share, speech_and_pauses, take_accents, take_brows)
 from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES
 from meshtalk_blender.core.prosody import PitchAccent
 
@@ -103,12 +103,29 @@ def test_clip_brows_fill_only_brow_columns_by_seed():
 
 def test_drawn_brows_join_the_models_without_passing_one():
     names = ["jawOpen", "browInnerUp", "browDownLeft"]
-    model = np.array([[0.5, 0.1, 0.0], [0.5, 0.6, 0.9], [0.5, 0.0, 0.2]], dtype=np.float32)
+    model = np.array([[0.5, 0.1, 0.0], [0.5, 0.1, 0.9], [0.5, 0.1, 0.2]], dtype=np.float32)  # brows still
     drawn = np.array([[0.9, 0.5, 0.0], [0.0, 0.8, 0.9], [0.0, 0.0, 0.0]], dtype=np.float32)
     joined = add_brows(model, names, drawn)
     np.testing.assert_array_equal(joined[:, 0], model[:, 0])  # not a brow: untouched
-    np.testing.assert_allclose(joined[:, 1], [0.55, 0.92, 0.0], atol=1e-6)
+    np.testing.assert_allclose(joined[:, 1], [0.55, 0.82, 0.1], atol=1e-6)
     assert joined.max() <= 1.0 and np.all(joined[:, 1:] >= np.maximum(model[:, 1:], drawn[:, 1:]) - 1e-6)
+
+
+def test_a_model_that_moves_its_own_brows_gets_fewer_drawn_ones():
+    """Drawn raises fill in for a model whose brows are still; one whose browInnerUp moves
+    as much as the teacher's gets none on top, and one half as much half of them."""
+    names = ["jawOpen", "browInnerUp"]
+    t = np.arange(300) / 30.0
+    drawn = np.zeros((300, 2), dtype=np.float32)
+    drawn[:, 1] = 0.6 * (np.sin(2 * np.pi * 0.4 * t) > 0.8)
+    for own_std, share in ((0.0, 1.0), (TEACHER_BROW_STD / 2, 0.5), (TEACHER_BROW_STD, 0.0), (0.3, 0.0)):
+        model = np.zeros((300, 2), dtype=np.float32)
+        wave = np.sin(2 * np.pi * 0.25 * t)
+        model[:, 1] = 0.3 + own_std * wave / wave.std()
+        assert drawn_share(model, names) == pytest.approx(share, abs=1e-3)
+        joined = add_brows(model, names, drawn)
+        expected = 1.0 - (1.0 - np.clip(model[:, 1], 0.0, 1.0)) * (1.0 - share * drawn[:, 1])
+        np.testing.assert_allclose(joined[:, 1], expected, atol=1e-3)
 
 
 def test_a_takes_brows_from_its_audio_file(tmp_path):

@@ -14,7 +14,9 @@ phoneme labels). The bundled model learned them only faintly (browInnerUp's stan
 deviation 0.004 on real speech, the teacher's 0.14-0.2 on its corpus), so the add-on's ARKit output and the
 command line's weight outputs add brows drawn here for the take's seed, the speech and
 pauses found from the clip's level (core.pauses) and the accents from its pitch
-(core.prosody): "Resample Upper Face" gives new brows with new blinks and gaze.
+(core.prosody): "Resample Upper Face" gives new brows with new blinks and gaze. A model
+trained with the brow term (training.losses) samples its own; they are drawn here only
+as far as its own leave room (``drawn_share``).
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ EXPRESSIVENESS = 1.0
 ACCENT_FOLLOW = 0.55
 BROW_NAMES = ("browInnerUp", "browOuterUpLeft", "browOuterUpRight", "browDownLeft", "browDownRight")
 MIN_PAUSE_SECONDS = 0.15  # shorter silences are not pauses a brow can rise in
+# browInnerUp's standard deviation over a line of the teacher's corpus (the median of the
+# synthetic corpus's first 200 lines; at least a quarter of them have no raise at all).
+TEACHER_BROW_STD = 0.136
 
 
 class BrowEvent(NamedTuple):
@@ -187,13 +192,25 @@ def take_brows(info, count: int, fps: float, seed: int, names: Sequence[str]) ->
     return clip_brows(clip_levels_db(info, count, fps), take_accents(info), fps, seed, names)
 
 
+def drawn_share(weights: np.ndarray, names: Sequence[str]) -> float:
+    """How much of the drawn brows a take of (T, K) `weights` gets: all of them where the
+    model's own browInnerUp is still, less as it moves, none where it moves as much as
+    the teacher's (TEACHER_BROW_STD), so that a model that samples its own brows is not
+    given a second set on top."""
+    if "browInnerUp" not in names or len(weights) < 2:
+        return 1.0
+    own = float(np.std(weights[:, list(names).index("browInnerUp")]))
+    return float(np.clip(1.0 - own / TEACHER_BROW_STD, 0.0, 1.0))
+
+
 def add_brows(weights: np.ndarray, names: Sequence[str], drawn: np.ndarray) -> np.ndarray:
-    """(T, K) `weights` with `drawn` (T, K) brows joined to the brow columns as the
-    teacher joins overlapping pulses (1 - (1 - a)(1 - b)): the model's own brow motion
-    stays, the drawn raises come on top, nothing passes 1."""
+    """(T, K) `weights` with `drawn` (T, K) brows, times `drawn_share`, joined to the
+    brow columns as the teacher joins overlapping pulses (1 - (1 - a)(1 - b)): the
+    model's own brow motion stays, the drawn raises come on top, nothing passes 1."""
     out = weights.copy()
+    share = drawn_share(weights, names)
     for column, name in enumerate(names):
         if name in BROW_NAMES:
             model = np.clip(out[:, column], 0.0, 1.0)
-            out[:, column] = 1.0 - (1.0 - model) * (1.0 - np.clip(drawn[:, column], 0.0, 1.0))
+            out[:, column] = 1.0 - (1.0 - model) * (1.0 - share * np.clip(drawn[:, column], 0.0, 1.0))
     return out
