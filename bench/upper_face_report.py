@@ -1,7 +1,7 @@
 """The upper face the add-on's ARKit output gets from the bundled model: blinks, gaze,
 brows, and the head motion the add-on adds.
 
-    .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3] [--model FOLDER]
+    .venv/bin/python bench/upper_face_report.py AUDIO [AUDIO ...] [--seeds 3] [--model FOLDER] [--temperature T]
 
 For each file and seed: animate with the bundled model, solve the 52 ARKit weights as
 the add-on does, then print
@@ -39,6 +39,7 @@ from meshtalk_blender.core.head_motion import head_motion  # noqa: E402
 from meshtalk_blender.core.pauses import clip_levels_db  # noqa: E402
 from meshtalk_blender.core.blinks import blink_peaks, complete_blinks  # noqa: E402
 from meshtalk_blender.core.checkpoints import load_model  # noqa: E402
+from meshtalk_blender.core.defaults import DEFAULT_TEMPERATURE  # noqa: E402
 from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, load_bundled_head  # noqa: E402
 from meshtalk_blender.core.retarget import BlendshapeSolver  # noqa: E402
 
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("audio", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL_DIR, help="a model folder (default: the bundled one)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"the prior's sampling temperature (default: the add-on's, {DEFAULT_TEMPERATURE:g})")
     args = parser.parse_args()
     head = load_bundled_head()
     deltas = arkit_deltas(head)
@@ -71,7 +74,8 @@ def main() -> None:
     for path in args.audio:
         for seed in range(args.seeds):
             clip = audio.AudioClip(path)
-            animation = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=seed, device="cpu"))
+            animation = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=seed, device="cpu",
+                                                                                    temperature=args.temperature))
             weights = BlendshapeSolver(deltas, ARKIT_NAMES).solve(animation.vertices - head.vertices)
             before += blink_peaks(weights, ARKIT_NAMES, animation.fps).tolist()
             after += blink_peaks(complete_blinks(weights, ARKIT_NAMES, animation.fps), ARKIT_NAMES, animation.fps).tolist()
