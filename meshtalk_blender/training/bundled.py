@@ -199,8 +199,10 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         detectors_beside = _cpu_only(device) and (os.cpu_count() or 1) >= 2
     beside = None
     if detectors_beside:  # the detectors need only the corpora: they train on the other core meanwhile
+        # Daemonic: if the model's training fails, the run ends at once and does not wait
+        # for them (a finished detector file is kept for the next run).
         beside = multiprocessing.get_context("spawn").Process(
-            target=_train_detectors_on_threads,
+            target=_train_detectors_on_threads, daemon=True,
             args=(torch.get_num_threads(), corpus, real_corpora, limit, out / "model", device, quick))
         beside.start()
     config = bundled_config(len(head.vertices))
