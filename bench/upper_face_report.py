@@ -70,7 +70,7 @@ def main() -> None:
     deltas = arkit_deltas(head)
     loaded = load_model(args.model)
     before, after, seconds = [], [], 0.0
-    saccades, away, look_max, brows, joined, heads, nods, on_accents = 0, [], 0.0, [], [], [], 0, []
+    saccades, away, look_max, brows, joined, heads, nods, nears = 0, [], 0.0, [], [], [], 0, []
     for path in args.audio:
         for seed in range(args.seeds):
             clip = audio.AudioClip(path)
@@ -95,8 +95,7 @@ def main() -> None:
             accents = drawn_brows.take_accents(info)
             drawn = drawn_brows.clip_brows(levels, accents, animation.fps, seed, ARKIT_NAMES)
             joined.append(drawn_brows.add_brows(weights, ARKIT_NAMES, drawn)[:, columns])
-            near = near_accent(len(weights), animation.fps, accents)
-            on_accents.append((near, brows[-1][:, 0], joined[-1][:, 0]))
+            nears.append(near_accent(len(weights), animation.fps, accents))
             heads.append(np.degrees(head_motion(levels, animation.fps, seed)))
             lag = max(1, int(0.3 * animation.fps))
             dips = heads[-1][lag:, 0] - heads[-1][:-lag, 0] > 1.5  # pitch: positive turns the face down
@@ -109,12 +108,12 @@ def main() -> None:
     print(f"  half blinks kept: {np.round(np.sort(after[after < 0.95]), 2).tolist()}")
     print(f"gaze: {saccades / seconds * 60:.0f} saccades a minute, looking away {np.mean(away) * 100:.0f} % of the "
           f"time, largest eyeLook weight {look_max:.2f}")
-    chance = np.mean(np.concatenate([near for near, _, _ in on_accents]))
-    for index, (label, values) in enumerate((("the model's", np.concatenate(brows)),
-                                             ("with drawn raises", np.concatenate(joined)))):
+    chance = np.mean(np.concatenate(nears))
+    for label, takes in (("the model's", brows), ("with drawn raises", joined)):
+        values = np.concatenate(takes)
         raises = int((np.diff((values[:, 0] > 0.15).astype(int)) == 1).sum())
-        peaks = [near[find_peaks(curves[index], height=0.15, prominence=0.08)[0]] for near, *curves in on_accents]
-        peaks = np.concatenate(peaks)
+        peaks = np.concatenate([near[find_peaks(take[:, 0], height=0.15, prominence=0.08)[0]]
+                                for near, take in zip(nears, takes)])
         print(f"brows ({label}): browInnerUp std {values[:, 0].std():.3f} max {values[:, 0].max():.2f}; "
               f"browOuterUpLeft std {values[:, 1].std():.3f} max {values[:, 1].max():.2f}; "
               f"{raises / seconds * 60:.0f} raises a minute; {peaks.mean() * 100 if peaks.size else 0:.0f} % of "

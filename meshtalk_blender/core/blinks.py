@@ -36,7 +36,6 @@ MAX_HALF_WIDTH = 0.4  # seconds from a peak to the valleys that bound its blink
 def complete_blinks(weights: np.ndarray, names: Sequence[str], fps: float) -> np.ndarray:
     """(T, K) ARKit weights with columns `names` -> (T, K) float32, every blink closing
     fully. Weights without both eyeBlink columns come back unchanged."""
-
     weights = np.array(weights, dtype=np.float32)
     columns = [list(names).index(name) for name in BLINK_NAMES if name in names]
     if len(columns) != 2 or len(weights) < 3:

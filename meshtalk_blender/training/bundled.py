@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..core.checkpoints import save_bundle
+from ..core.device import choose_device
 from ..core.face import ARKIT_INDEX, arkit_deltas, load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
 from ..core.lip_tuck import TUCK_FILE
@@ -196,7 +197,7 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
           f"({sum(s.num_frames for s in train) / 30 / 60:.1f} + {sum(s.num_frames for s in validation) / 30 / 60:.1f} "
           f"min), loaded in {time.perf_counter() - started:.0f} s", flush=True)
     if detectors_beside is None:
-        detectors_beside = _cpu_only(device) and (os.cpu_count() or 1) >= 2
+        detectors_beside = choose_device(device).type == "cpu" and (os.cpu_count() or 1) >= 2
     beside = None
     if detectors_beside:  # the detectors need only the corpora: they train on the other core meanwhile
         # Daemonic: if the model's training fails, the run ends at once and does not wait
@@ -300,11 +301,6 @@ def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | N
 def _train_detectors_on_threads(threads: int, *args) -> None:
     torch.set_num_threads(threads)  # the parent's: the same numbers, the same files
     train_detectors(*args)
-
-
-def _cpu_only(device: str) -> bool:
-    return device == "cpu" or (device == "auto" and not torch.cuda.is_available()
-                               and not torch.backends.mps.is_available())
 
 
 def main(argv: list[str] | None = None) -> int:
