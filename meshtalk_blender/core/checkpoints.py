@@ -4,7 +4,8 @@ Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
   optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
   ``lip_closure.safetensors`` (``model.lip_closure``), ``lip_tuck.safetensors``
-  (``lip_tuck``) and ``tongue.safetensors`` (``tongue``);
+  (``lip_tuck``) and ``tongue.safetensors`` (``tongue``), and ``speech_encoder.safetensors``
+  (``model.speech_encoder``) for a detector that reads its features;
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -27,7 +28,8 @@ from safetensors.torch import load_file, save_file
 from .atomic_files import describe_os_error
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
-from .model.lip_closure import CLOSURE_FILE, LipClosureDetector, load_detector
+from .model.lip_closure import CLOSURE_FILE, EventDetector, LipClosureDetector, load_detector
+from .model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, load_speech_encoder
 from .lip_tuck import TUCK_FILE, LipTuckDetector, load_tuck_detector
 from .tongue import TONGUE_FILE, TongueDetector, load_tongue_detector
 from .model.prior import head_mask
@@ -58,6 +60,7 @@ class LoadedModel:
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
     lip_tuck: LipTuckDetector | None = None  # where the lower lip tucks (f, v; core.lip_tuck)
     tongue: TongueDetector | None = None  # where the tongue goes (core.tongue; bundles may have one)
+    speech_encoder: SpeechEncoder | None = None  # the features a detector with inputs "speech" reads
 
     @property
     def config(self) -> MeshTalkConfig:
@@ -93,7 +96,7 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
     folder = Path(path) if not Path(path).is_file() else Path(path).parent
-    names = (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, *ORIGINAL_FILES)
+    names = (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, SPEECH_ENCODER_FILE, *ORIGINAL_FILES)
     return [folder / name for name in names]
 
 
@@ -374,13 +377,14 @@ def load_bundle(directory: str | Path) -> LoadedModel:
     contacts = {}
     for name, load in ((CLOSURE_FILE, load_detector), (TUCK_FILE, load_tuck_detector)):
         if (directory / name).is_file():
-            # They read the model's log-mel windows, normalised as it normalises them.
-            if config.audio_normalisation != "utterance":  # what the detectors are trained on
+            contacts[name] = load(directory / name)
+            # Log-mel detectors read the model's windows, normalised as it normalises them.
+            if contacts[name].inputs == "mel" and config.audio_normalisation != "utterance":
                 raise MeshTalkError(f"{directory / name} needs a model that normalises audio per utterance; "
                                     f"this one does not. Delete the file to use the model without it.")
-            contacts[name] = load(directory / name)
     # It reads the audio on its own, normalised per clip: it fits any model of the head.
     tongue = load_tongue_detector(directory / TONGUE_FILE) if (directory / TONGUE_FILE).is_file() else None
+    speech_encoder = _speech_encoder_for(directory, [*contacts.values(), tongue])
     return LoadedModel(
         model=model,
         template=template.numpy().astype(np.float32),
@@ -392,4 +396,22 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         lip_closure=contacts.get(CLOSURE_FILE),
         lip_tuck=contacts.get(TUCK_FILE),
         tongue=tongue,
+        speech_encoder=speech_encoder,
     )
+
+
+def _speech_encoder_for(directory: Path, detectors: list[EventDetector | None]) -> SpeechEncoder | None:
+    """The bundle's speech encoder if one of its detectors reads it (a detector's inputs
+    must match its width); None if none does."""
+    readers = [d for d in detectors if d is not None and d.inputs == "speech"]
+    if not readers:
+        return None
+    path = directory / SPEECH_ENCODER_FILE
+    if not path.is_file():
+        raise MeshTalkError(f"{directory}'s detectors read the speech encoder's features, but {SPEECH_ENCODER_FILE} "
+                            "is missing. Reinstall the add-on or download the model again.")
+    encoder = load_speech_encoder(path)
+    if any(d.input_channels != encoder.width for d in readers):
+        raise MeshTalkError(f"{path} gives {encoder.width} channels, but a detector beside it reads another number; "
+                            "the files do not belong together. Reinstall the add-on or download the model again.")
+    return encoder

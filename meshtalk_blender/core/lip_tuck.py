@@ -82,8 +82,8 @@ class LipTuckDetector(EventDetector):
     """(B, 80, M) normalised log-mel -> (B, M) lip-tuck logits (its first output)."""
 
     def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1,
-                 outputs: int = TUCK_OUTPUTS):
-        super().__init__(width, dilations, dropout, outputs)
+                 outputs: int = TUCK_OUTPUTS, **inputs):
+        super().__init__(width, dilations, dropout, outputs, **inputs)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         return self.event_logits(log_mel)[:, 0]

@@ -28,7 +28,9 @@ from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
 from .lip_tuck import tuck_rig, tuck_scores, tuck_weights
-from .model.lip_closure import ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, seal_weights
+from .model.lip_closure import (ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, frame_maxima,
+                                 seal_weights, speech_event_probabilities)
+from .model.speech_encoder import SpeechEncoder, encode_clip
 from .model.meshtalk import clip_mel_statistics, codes_in_window, log_mel_window
 from .pauses import clip_rest_weights, rest_mouth
 from .sampling import AUDIO_HEADS_SEED, PriorSampler, draws, seed_draws
@@ -161,6 +163,28 @@ class HeardContact:
             self.weights[first:final] = closure_envelope(self.frame_weights, first, final)
 
 
+class HeardInSpeech:
+    """What detectors that read the speech encoder's features (not the model's log-mel
+    windows) hear over a whole clip, heard once before sampling: the encoder attends over
+    up to 24 s at a time (``speech_encoder.encode_clip``), so its features cannot be made
+    chunk by chunk with the model's windows."""
+
+    def __init__(self, encoder: SpeechEncoder, detectors: list[EventDetector]):
+        self.encoder = encoder
+        self.detectors = detectors
+        self.probabilities: dict[int, np.ndarray] = {}  # id(detector) -> (E, M) at the mel rate
+
+    def listen(self, info: audio.ClipInfo, should_stop: Callable[[], bool]) -> None:
+        features = encode_clip(self.encoder, audio.NormalisedSamples(info).get, info.num_samples,
+                               should_cancel=should_stop)
+        for detector in self.detectors:
+            self.probabilities[id(detector)] = speech_event_probabilities(detector, features)
+
+    def closure_probabilities(self, detector: EventDetector, window, times: np.ndarray) -> np.ndarray:
+        """(T,) as ``lip_closure.closure_probabilities`` (``window`` unused)."""
+        return frame_maxima(self.probabilities[id(detector)][0], 0, times)
+
+
 class AnimationRun:
     """One animation of one clip. ``chunks()`` yields output frames as they are made."""
 
@@ -203,9 +227,13 @@ class AnimationRun:
         self.rest_weights: np.ndarray | None = None
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
         contacts = options.seal_lips and has_mouth
-        self.seal = (HeardContact(loaded.lip_closure, self.num_model_frames,
-                                  functools.partial(seal_weights, thresholds=loaded.lip_closure.thresholds))
-                     if contacts and loaded.lip_closure is not None else None)
+        closure = loaded.lip_closure if contacts else None
+        speech_readers = [closure] if closure is not None and closure.inputs == "speech" else []
+        self.heard_in_speech = HeardInSpeech(loaded.speech_encoder, speech_readers) if speech_readers else None
+        self.seal = (HeardContact(closure, self.num_model_frames,
+                                  functools.partial(seal_weights, thresholds=closure.thresholds),
+                                  self.heard_in_speech.closure_probabilities if speech_readers else closure_probabilities)
+                     if closure is not None else None)
         self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
         self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights, tuck_scores, columns=(2,))
                      if self.tuck_rig is not None else None)
@@ -218,6 +246,8 @@ class AnimationRun:
         for contact in (self.seal, self.tuck):
             if contact is not None:
                 contact.detector.to(device).eval()
+        if self.heard_in_speech is not None:
+            self.heard_in_speech.encoder.to(device).eval()
         resampler = FpsResampler(self.options.fps, self.num_output_frames)
         # The mouth's closed rest is blended in at the output rate, by weights resampled
         # to keep their peaks: a closure one model frame long (a p/b/m) blended at 30 fps
@@ -331,6 +361,8 @@ class AnimationRun:
             if self.rest_in_pauses:
                 self.rest_weights = clip_rest_weights(audio.NormalisedSamples(self.info).get, AUDIO_SAMPLE_RATE,
                                                       self.num_model_frames, MODEL_FPS)
+            if self.heard_in_speech is not None:
+                self.heard_in_speech.listen(self.info, stop.is_set)
             samples = audio.NormalisedSamples(self.info)
             sampler = PriorSampler(model.prior)
             state = sampler.start()

@@ -55,8 +55,8 @@ class TongueDetector(EventDetector):
     """(B, 80, M) normalised log-mel -> (B, 3, M) logits, in TONGUE_KEYS order."""
 
     def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1,
-                 outputs: int = len(TONGUE_KEYS)):
-        super().__init__(width, dilations, dropout, outputs)
+                 outputs: int = len(TONGUE_KEYS), **inputs):
+        super().__init__(width, dilations, dropout, outputs, **inputs)
 
 
 def load_tongue_detector(path: str | Path) -> TongueDetector:

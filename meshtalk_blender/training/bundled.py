@@ -8,7 +8,9 @@ The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run t
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
-detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/v of
+detector of p/b/m that training.lip_closure trains (on the features of
+speech_encoder.safetensors where the folder has it: scripts/train_bundled.sh writes it
+first with training.speech_encoder_weights), lip_tuck.safetensors, the f/v of
 training.lip_tuck, and tongue.safetensors, the tongue's places that training.tongue
 trains; on a CPU with two cores or more they train in a second process while the model
 trains, and a run stopped during one trains it again).
@@ -40,6 +42,7 @@ from ..core.face import ARKIT_INDEX, arkit_deltas, load_bundled_head
 from ..core.model import MeshTalk, MeshTalkConfig
 from ..core.lip_tuck import TUCK_FILE
 from ..core.model.lip_closure import CLOSURE_FILE
+from ..core.model.speech_encoder import SPEECH_ENCODER_FILE, load_speech_encoder
 from ..core.tongue import TONGUE_FILE
 from . import lip_closure, lip_tuck, tongue
 from .corpus.loader import load_corpus
@@ -289,13 +292,18 @@ def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | N
     train, validation = loaded if loaded is not None else training_sequences(corpus, real_corpora, limit)
     held_out = validation + [sequence for real in real_corpora
                              for sequence in load_corpus(real, "validation", limit=limit, lazy=True)]
-    for name, train_and_save, recipe in ((CLOSURE_FILE, lip_closure.train_and_save, lip_closure.SETTINGS),
-                                         (TUCK_FILE, lip_tuck.train_and_save, lip_closure.EVENT_SETTINGS),
-                                         (TONGUE_FILE, tongue.train_and_save, lip_closure.EVENT_SETTINGS)):
+    # The p/b/m detector reads the speech encoder's features where the folder has the
+    # encoder (scripts/train_bundled.sh writes it first), the log-mel otherwise.
+    speech = model_dir / SPEECH_ENCODER_FILE
+    closure = ((lip_closure.SPEECH_SETTINGS, {"encoder": load_speech_encoder(speech)}) if speech.is_file()
+               else (lip_closure.SETTINGS, {}))
+    for name, train_and_save, (recipe, inputs) in ((CLOSURE_FILE, lip_closure.train_and_save, closure),
+                                                   (TUCK_FILE, lip_tuck.train_and_save, (lip_closure.EVENT_SETTINGS, {})),
+                                                   (TONGUE_FILE, tongue.train_and_save, (lip_closure.EVENT_SETTINGS, {}))):
         if not (model_dir / name).is_file():
             settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
             train_and_save(train, held_out, model_dir / name, settings, device,
-                           log=lambda line: print(line, flush=True))
+                           log=lambda line: print(line, flush=True), **inputs)
 
 
 def _train_detectors_on_threads(threads: int, *args) -> None:
@@ -334,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE):
-        shutil.copy2(model_dir / name, INSTALL_DIR / name)
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, SPEECH_ENCODER_FILE):
+        if (model_dir / name).is_file() or name != SPEECH_ENCODER_FILE:
+            shutil.copy2(model_dir / name, INSTALL_DIR / name)
+    if not (model_dir / SPEECH_ENCODER_FILE).is_file():  # a log-mel detector must not find an encoder
+        (INSTALL_DIR / SPEECH_ENCODER_FILE).unlink(missing_ok=True)
     print(f"installed {INSTALL_DIR}")
 
 

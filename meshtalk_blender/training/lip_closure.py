@@ -28,7 +28,8 @@ from torch.nn import functional as F
 from ..core import audio
 from ..core.device import choose_device
 from ..core.model.config import MEL_HOP, MEL_RATE
-from ..core.model.lip_closure import SEAL_FULL, SEAL_FROM, EventDetector, LipClosureDetector, save_detector
+from ..core.model.lip_closure import INPUT_STEPS, SEAL_FULL, SEAL_FROM, EventDetector, LipClosureDetector, save_detector
+from ..core.model.speech_encoder import SpeechEncoder, encode_clip, load_speech_encoder
 from .corpus.loader import load_corpus
 from .dataset import Sequence
 from .metrics import bilabial_closures, frames_in
@@ -65,6 +66,9 @@ EVENT_SETTINGS = ClosureTrainSettings()  # every detector's recipe (the tongue's
 # synthetic voices 93.6 % both), for 1.3 MB more and 0.095 s per minute of audio
 # against 0.033 s (the network alone, one thread).
 SETTINGS = replace(EVENT_SETTINGS, width=256)
+# The p/b/m detector on the speech encoder's features (core.model.speech_encoder): 128
+# channels and 6,000 steps (see SPEECH_SETTINGS' measurement in the model card).
+SPEECH_SETTINGS = replace(EVENT_SETTINGS, steps=6000)
 
 
 def utterance_log_mel(waveform: np.ndarray) -> torch.Tensor:
@@ -94,13 +98,33 @@ def closure_targets(sequence: Sequence, count: int) -> torch.Tensor:
 Targets = Callable[[Sequence, int], torch.Tensor]  # (sequence, mel frames) -> (E, mel frames)
 
 
-def examples(sequences: list[Sequence], targets_of: Targets = closure_targets) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """[((80, M) log-mel, (E, M) targets)] of each sequence."""
+def utterance_speech_features(encoder: SpeechEncoder, waveform: np.ndarray) -> torch.Tensor:
+    """(C, F) float16 speech-encoder features of a whole utterance, encoded as the
+    pipeline encodes a clip (``speech_encoder.encode_clip``)."""
+    samples_for = lambda start, end: audio.slice_with_zeros(waveform, start, end)  # noqa: E731
+    return torch.from_numpy(encode_clip(encoder, samples_for, len(waveform)).T.astype(np.float16))
+
+
+def examples(sequences: list[Sequence], targets_of: Targets = closure_targets,
+             encoder: SpeechEncoder | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(inputs, (E, M) targets at the mel rate)] of each sequence: inputs (80, M) log-mel,
+    or with an ``encoder`` its (C, M / 2) features (kept in float16: 2 GB for the recipe's
+    8 hours)."""
     pairs = []
     for sequence in sequences:
-        log_mel = utterance_log_mel(sequence.waveform)
-        pairs.append((log_mel, targets_of(sequence, log_mel.shape[1])))
+        if encoder is None:
+            inputs = utterance_log_mel(sequence.waveform)
+            count = inputs.shape[1]
+        else:
+            inputs = utterance_speech_features(encoder, sequence.waveform)
+            count = inputs.shape[1] * INPUT_STEPS["speech"]
+        pairs.append((inputs, targets_of(sequence, count)))
     return pairs
+
+
+def input_settings(encoder: SpeechEncoder | None) -> dict:
+    """A detector's settings for what it reads: the log-mel, or ``encoder``'s features."""
+    return {} if encoder is None else {"inputs": "speech", "input_channels": encoder.width}
 
 
 def closure_runs(target: np.ndarray) -> list[tuple[int, int]]:
@@ -119,27 +143,28 @@ def closure_peaks(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTINGS, device: str = "auto",
                    log=print, kind: type[EventDetector] = LipClosureDetector, targets_of: Targets = closure_targets,
-                   what: str = "lip closure") -> EventDetector:
+                   what: str = "lip closure", encoder: SpeechEncoder | None = None) -> EventDetector:
     """The trained detector, in eval mode on the CPU: a ``kind`` with one output per row of
-    ``targets_of``'s targets."""
+    ``targets_of``'s targets, reading the log-mel or, given one, ``encoder``'s features."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    data = examples(train, targets_of)
+    data = examples(train, targets_of, encoder)
     target_device = choose_device(device)
-    detector = kind(width=settings.width, outputs=len(data[0][1])).to(target_device)
+    detector = kind(width=settings.width, outputs=len(data[0][1]), **input_settings(encoder)).to(target_device)
+    input_step = detector.input_step  # crops start on an input frame
     optimizer = torch.optim.Adam(detector.parameters(), lr=settings.learning_rate)
     detector.train()
     started, losses = time.perf_counter(), []
     for step in range(settings.steps):
         crops, targets = [], []
         for index in rng.integers(0, len(data), settings.batch_size):
-            log_mel, target = data[index]
-            first = int(rng.integers(0, max(1, log_mel.shape[1] - CROP_FRAMES)))
-            crops.append(log_mel[:, first:first + CROP_FRAMES])
+            inputs, target = data[index]
+            first = input_step * int(rng.integers(0, max(1, (target.shape[1] - CROP_FRAMES) // input_step)))
+            crops.append(inputs[:, first // input_step:(first + CROP_FRAMES) // input_step])
             targets.append(target[:, first:first + CROP_FRAMES])
         length = min(c.shape[1] for c in crops)  # utterances shorter than a crop shorten the batch
-        batch = torch.stack([c[:, :length] for c in crops]).to(target_device)
-        target = torch.stack([t[:, :length] for t in targets]).to(target_device)  # (B, E, M)
+        batch = torch.stack([c[:, :length] for c in crops]).float().to(target_device)
+        target = torch.stack([t[:, :length * input_step] for t in targets]).to(target_device)  # (B, E, M)
         logits = detector.event_logits(batch)
         loss = F.binary_cross_entropy_with_logits(logits, target)
         if settings.peak_weight > 0:  # each event of each kind: one row of (B E, M)
@@ -160,15 +185,16 @@ FALSE_ALARM_RATES = (0.04, 0.08)
 
 
 def closure_peaks_and_background(detector: EventDetector, sequences: list[Sequence],
-                                 targets_of: Targets = closure_targets, kind: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                                 targets_of: Targets = closure_targets, kind: int = 0,
+                                 encoder: SpeechEncoder | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(C,) the highest probability of event ``kind`` within 30 ms of each of its events in
     the sequences (by default the bilabials), and (F,) its probabilities on all frames
     more than 60 ms from any of them (silences included, where a closed mouth does no
     harm)."""
     peaks, background = [], []
     with torch.no_grad():
-        for log_mel, target in examples(sequences, targets_of):
-            probability = torch.sigmoid(detector.event_logits(log_mel[None]))[0, kind]
+        for inputs, target in examples(sequences, targets_of, encoder):
+            probability = torch.sigmoid(detector.event_logits(inputs[None].float()))[0, kind]
             peaks.append(closure_peaks(probability[None], target[kind:kind + 1]).numpy())
             away = np.convolve(target[kind].numpy(), np.ones(4 * SLACK_FRAMES + 1), "same") == 0
             background.append(probability.numpy()[away])
@@ -177,7 +203,7 @@ def closure_peaks_and_background(detector: EventDetector, sequences: list[Sequen
 
 
 def detection_report(detector: EventDetector, sequences: list[Sequence], targets_of: Targets = closure_targets,
-                     kind: int = 0, events: str = "bilabials") -> dict:
+                     kind: int = 0, events: str = "bilabials", encoder: SpeechEncoder | None = None) -> dict:
     """On held-out voices: the share of events heard (probability over SEAL_FROM /
     SEAL_FULL within 30 ms), the share of frames away from any event over SEAL_FROM
     (false alarms), and the share heard at fixed false-alarm rates.
@@ -185,7 +211,7 @@ def detection_report(detector: EventDetector, sequences: list[Sequence], targets
     Compare detectors by the last: a fixed threshold mixes how well a detector hears with
     where its probabilities sit. Seeds of one recipe heard 70-81 % over 0.3 but 77-79 % at
     4 % false alarms (see the model card)."""
-    peaks, background = closure_peaks_and_background(detector, sequences, targets_of, kind)
+    peaks, background = closure_peaks_and_background(detector, sequences, targets_of, kind, encoder)
     share = lambda mask: float(mask.mean()) if mask.size else 0.0  # noqa: E731
     report = {events: len(peaks),
               **{f"heard_over_{threshold:g}": share(peaks > threshold) for threshold in (SEAL_FROM, SEAL_FULL)},
@@ -199,16 +225,16 @@ def detection_report(detector: EventDetector, sequences: list[Sequence], targets
 def train_and_save_events(train: list[Sequence], validation: list[Sequence], out: Path,
                           settings: ClosureTrainSettings, device: str, log, kind: type[EventDetector],
                           targets_of: Targets, what: str, reported: tuple[str, ...],
-                          calibrate: Callable[[EventDetector, list[Sequence]], None] | None = None) -> dict:
+                          calibrate: Callable[..., None] | None = None, encoder: SpeechEncoder | None = None) -> dict:
     """Trains a ``kind`` on ``targets_of``'s rows, lets ``calibrate`` set what it sets from
     the held-out voices, writes ``out`` and returns the report on those voices of its first
     len(``reported``) outputs, by those names."""
-    detector = train_detector(train, settings, device, log, kind, targets_of, what)
+    detector = train_detector(train, settings, device, log, kind, targets_of, what, encoder)
     if calibrate is not None:
-        calibrate(detector, validation)
+        calibrate(detector, validation, encoder)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_detector(detector, out)
-    report = {name: detection_report(detector, validation, targets_of, index, "events")
+    report = {name: detection_report(detector, validation, targets_of, index, "events", encoder)
               for index, name in enumerate(reported)}
     for name, numbers in report.items():
         log(f"{what} {name} on held-out voices: {numbers}")
@@ -225,34 +251,37 @@ def train_and_save_events(train: list[Sequence], validation: list[Sequence], out
 SEAL_FALSE_ALARMS = (0.02, 0.01)
 
 
-def calibrated_thresholds(detector: LipClosureDetector, sequences: list[Sequence]) -> tuple[float, float]:
+def calibrated_thresholds(detector: LipClosureDetector, sequences: list[Sequence],
+                          encoder: SpeechEncoder | None = None) -> tuple[float, float]:
     """The probabilities that the detector passes on SEAL_FALSE_ALARMS of the frames of
     ``sequences`` away from any p/b/m (the seal's start and full); its own when there are
     none."""
-    _, background = closure_peaks_and_background(detector, sequences)
+    _, background = closure_peaks_and_background(detector, sequences, encoder=encoder)
     if not background.size:
         return detector.thresholds
     start, full = (float(np.quantile(background, 1.0 - rate)) for rate in SEAL_FALSE_ALARMS)
     return start, max(full, start + 1e-3)
 
 
-def calibrate_seal(detector: LipClosureDetector, sequences: list[Sequence]) -> None:
-    detector.thresholds = calibrated_thresholds(detector, sequences)
+def calibrate_seal(detector: LipClosureDetector, sequences: list[Sequence], encoder: SpeechEncoder | None = None) -> None:
+    detector.thresholds = calibrated_thresholds(detector, sequences, encoder)
 
 
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
-                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print) -> dict:
+                   settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print,
+                   encoder: SpeechEncoder | None = None) -> dict:
     """Trains on the training voices, calibrates the seal's thresholds on the held-out
-    ones, writes ``out`` and returns the report on them."""
+    ones, writes ``out`` and returns the report on them. With an ``encoder`` the detector
+    reads its features instead of the log-mel."""
     return train_and_save_events(train, validation, out, settings, device, log, LipClosureDetector, closure_targets,
-                                 "lip closure", ("p/b/m",), calibrate_seal)
+                                 "lip closure", ("p/b/m",), calibrate_seal, encoder)
 
 
 TrainAndSave = Callable[..., dict]  # (train, validation, out, settings, device) -> held-out report
 
 
 def detector_command(argv: list[str] | None, prog: str, description: str, train_and_save: TrainAndSave,
-                     defaults: ClosureTrainSettings = EVENT_SETTINGS) -> int:
+                     defaults: ClosureTrainSettings = EVENT_SETTINGS, speech_inputs: bool = False) -> int:
     """The command line every detector's training shares: corpus (and real corpora) in,
     the .safetensors file out; ``defaults``: that detector's recipe."""
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
@@ -268,7 +297,11 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
     parser.add_argument("--width", type=int, default=defaults.width, help="channels of each layer")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
+    if speech_inputs:
+        parser.add_argument("--speech-encoder", type=Path,
+                            help="read this speech encoder's features (core.model.speech_encoder) instead of the log-mel")
     args = parser.parse_args(argv)
+    encoder = {"encoder": load_speech_encoder(args.speech_encoder)} if getattr(args, "speech_encoder", None) else {}
     # Lazy: a detector needs the audio and the phoneme timings, not the faces.
     train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
     validation = load_corpus(args.corpus, "validation", limit=args.limit, lazy=True)
@@ -277,13 +310,13 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
         validation += load_corpus(real, "validation", limit=args.limit, lazy=True)
     train_and_save(train, validation, args.out,
                    replace(defaults, steps=args.steps, seed=args.seed, peak_weight=args.peak_weight, width=args.width),
-                   args.device)
+                   args.device, **encoder)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     return detector_command(argv, "meshtalk_blender.training.lip_closure", __doc__.splitlines()[0], train_and_save,
-                            SETTINGS)
+                            SETTINGS, speech_inputs=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from ..errors import MeshTalkError
 from ..tensor_checks import check_values
 from .config import LEAKY_SLOPE, MEL_BANDS, MEL_RATE, MODEL_FPS
 from .meshtalk import CODE_MARGIN, LogMelWindow
+from .speech_encoder import FEATURE_RATE
 
 CLOSURE_FILE = "lip_closure.safetensors"
 # Probabilities -> blend weights: nothing below SEAL_FROM, fully closed from SEAL_FULL.
@@ -36,17 +37,24 @@ CLOSURE_FILE = "lip_closure.safetensors"
 SEAL_FROM, SEAL_FULL = 0.3, 0.6
 INPUT_KERNEL = 5
 MAX_WIDTH = 4096  # far above the shipped detector's 128; bounds what a damaged file can allocate
+INPUT_STEPS = {"mel": 1, "speech": round(MEL_RATE / FEATURE_RATE)}  # mel frames per input frame
+SPEECH_BLOCK_FRAMES = 3000  # speech-encoder frames (60 s) scored at a time
 
 
 class EventDetector(nn.Module):
-    """A dilated 1D CNN on the normalised log-mel that gives each mel frame one logit per
-    kind of event it was trained on (a lip closure; the tongue's places, ``core.tongue``)."""
+    """A dilated 1D CNN that gives each mel frame (100 Hz) one logit per kind of event it
+    was trained on (a lip closure; the tongue's places, ``core.tongue``). It reads either
+    the normalised log-mel (``inputs`` "mel") or the speech encoder's 50 Hz features
+    (``inputs`` "speech", ``core.model.speech_encoder``), each repeated to the mel rate."""
 
     def __init__(self, width: int = 128, dilations: tuple[int, ...] = (2, 4, 8, 16), dropout: float = 0.1,
-                 outputs: int = 1):
+                 outputs: int = 1, inputs: str = "mel", input_channels: int = MEL_BANDS):
         super().__init__()
+        if inputs not in INPUT_STEPS:
+            raise ValueError(f"inputs {inputs!r}: not one of {sorted(INPUT_STEPS)}")
         self.width, self.dilations, self.dropout, self.outputs = width, tuple(dilations), dropout, outputs
-        self.input = nn.Conv1d(MEL_BANDS, width, INPUT_KERNEL, padding=INPUT_KERNEL // 2)
+        self.inputs, self.input_channels = inputs, input_channels
+        self.input = nn.Conv1d(input_channels, width, INPUT_KERNEL, padding=INPUT_KERNEL // 2)
         self.convs = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
         self.output = nn.Conv1d(width, outputs, 1)
 
@@ -55,19 +63,26 @@ class EventDetector(nn.Module):
         """Mel frames it sees on each side of the frame it scores."""
         return INPUT_KERNEL // 2 + sum(self.dilations)
 
-    def event_logits(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """(B, 80, M) normalised log-mel -> (B, E, M) logits, E = ``outputs``, one per mel
+    @property
+    def input_step(self) -> int:
+        """Mel frames per input frame: 1 for the log-mel, 2 for the speech encoder's."""
+        return INPUT_STEPS[self.inputs]
+
+    def event_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, C, N) inputs -> (B, E, N x ``input_step``) logits, E = ``outputs``, one per mel
         frame (zero-padded at the edges: frames within ``margin`` of an edge see less)."""
-        x = F.leaky_relu(self.input(log_mel), LEAKY_SLOPE)
+        x = features.repeat_interleave(self.input_step, dim=-1) if self.input_step > 1 else features
+        x = F.leaky_relu(self.input(x), LEAKY_SLOPE)
         for conv in self.convs:
             x = F.dropout(F.leaky_relu(conv(x), LEAKY_SLOPE), self.dropout, self.training)
         return self.output(x)
 
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        return self.event_logits(log_mel)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.event_logits(features)
 
     def settings(self) -> dict:
-        return {"width": self.width, "dilations": list(self.dilations), "outputs": self.outputs}
+        return {"width": self.width, "dilations": list(self.dilations), "outputs": self.outputs,
+                "inputs": self.inputs, "input_channels": self.input_channels}
 
 
 class LipClosureDetector(EventDetector):
@@ -172,9 +187,12 @@ def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetect
         with safe_open(str(path), framework="pt") as handle:
             settings = json.loads(handle.metadata()["settings"])
         width, dilations = int(settings["width"]), tuple(int(d) for d in settings["dilations"])
+        inputs, input_channels = str(settings.get("inputs", "mel")), int(settings.get("input_channels", MEL_BANDS))
         # Sizes are checked before anything is built: a damaged width must not allocate gigabytes.
         if not 1 <= width <= MAX_WIDTH or not 1 <= len(dilations) <= 16 or not all(d >= 1 for d in dilations):
             raise ValueError(f"width {width} and dilations {dilations} are not sizes it can have")
+        if inputs not in INPUT_STEPS or not 1 <= input_channels <= MAX_WIDTH:
+            raise ValueError(f"inputs {inputs!r} of {input_channels} channels are not inputs it can have")
         if int(settings.get("outputs", 1)) != outputs:
             raise ValueError(f"it gives {settings.get('outputs', 1)} kinds of event, not {outputs}")
         thresholds = settings.get("thresholds")
@@ -183,18 +201,38 @@ def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetect
             if len(thresholds) != 2 or not 0.0 <= thresholds[0] < thresholds[1] <= 1.0:
                 raise ValueError(f"thresholds {thresholds} are not two probabilities, the first below the second")
         margin = INPUT_KERNEL // 2 + sum(dilations)
-        if margin <= CODE_MARGIN:
+        # A log-mel detector reads the pipeline's windows, which have CODE_MARGIN frames of
+        # context; a speech detector reads the whole clip's features.
+        fits = inputs != "mel" or margin <= CODE_MARGIN
+        if fits:
             tensors = load_file(str(path))
-            detector = kind(width, dilations, outputs=outputs)
+            detector = kind(width, dilations, outputs=outputs, inputs=inputs, input_channels=input_channels)
             detector.load_state_dict({k: v.float() for k, v in tensors.items()})
             if thresholds is not None:
                 detector.thresholds = thresholds
     except Exception as error:  # any damage: a clear message, never a half-loaded model
         raise MeshTalkError(f"Cannot read the {what} {path} ({error}); the file is damaged. "
                             f"Reinstall the add-on or delete the file to animate without it.") from None
-    if margin > CODE_MARGIN:  # the pipeline's windows have that much context
+    if not fits:
         raise MeshTalkError(f"The {what} {path} sees {margin} mel frames on each side; this "
                             f"version supports at most {CODE_MARGIN}. Delete the file to animate without it.")
     for key, tensor in tensors.items():
         check_values(Path(path).name, key, tensor, "Reinstall the add-on or delete the file to animate without it.")
     return detector.eval()
+
+
+def speech_event_probabilities(detector: EventDetector, features: np.ndarray) -> np.ndarray:
+    """(E, 2 F) float32 probabilities at the mel rate (100 Hz, from time 0) of a speech
+    detector's events, from a whole clip's (F, C) speech-encoder features, scored
+    SPEECH_BLOCK_FRAMES at a time with the detector's margin of context on each side."""
+    context = -(-detector.margin // detector.input_step)
+    step = detector.input_step
+    parts = []
+    with torch.inference_mode():
+        for first in range(0, len(features), SPEECH_BLOCK_FRAMES):
+            stop = min(len(features), first + SPEECH_BLOCK_FRAMES)
+            low, high = max(0, first - context), min(len(features), stop + context)
+            block = torch.from_numpy(np.ascontiguousarray(features[low:high].T, dtype=np.float32))[None]
+            logits = detector.event_logits(block.to(detector.output.weight.dtype))[0]
+            parts.append(torch.sigmoid(logits[:, (first - low) * step:(stop - low) * step]).float().cpu().numpy())
+    return np.concatenate(parts, axis=1) if parts else np.zeros((detector.outputs, 0), np.float32)
