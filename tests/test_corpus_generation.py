@@ -243,6 +243,26 @@ def test_detectors_trained_beside_the_model_are_those_trained_after_it(small_cor
         assert (beside / name).read_bytes() == (tmp_path / "after" / name).read_bytes(), name
 
 
+def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_corpus, tmp_path):
+    """scripts/train_bundled.sh writes the speech encoder into the model folder first; the
+    recipe's p/b/m detector then reads its features, by its own settings."""
+    import torch
+
+    from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, load_detector
+    from meshtalk_blender.core.model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, save_speech_encoder
+    from meshtalk_blender.training.bundled import train_detectors
+
+    torch.manual_seed(0)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    save_speech_encoder(SpeechEncoder(width=16, layers=1, heads=2), model_dir / SPEECH_ENCODER_FILE)
+    train_detectors(small_corpus, (), None, model_dir, device="cpu", quick=True)
+    detector = load_detector(model_dir / CLOSURE_FILE)
+    assert (detector.inputs, detector.input_channels, detector.width) == ("speech", 16, 128)
+    train_detectors(small_corpus, (), None, tmp_path / "mel", device="cpu", quick=True)
+    assert load_detector(tmp_path / "mel" / CLOSURE_FILE).inputs == "mel"
+
+
 def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     """The detector's own command: the same --seed writes the same bytes (the shipped file
     is reproducible), another seed another detector (the model card reports seeds)."""

@@ -198,3 +198,27 @@ def test_training_a_speech_detector_crops_on_feature_frames_and_calibrates_on_it
     _, background = closure_training.closure_peaks_and_background(detector, train, encoder=encoder)
     assert (background > low).mean() == pytest.approx(0.02, abs=0.005)
     assert low < high
+
+
+def test_a_speech_tuck_detector_is_heard_over_the_clip_and_scored_as_a_log_mel_one(tmp_path, tiny_model,
+                                                                                 template_vertices):
+    from meshtalk_blender.core.lip_tuck import TUCK_FILE, TUCK_OUTPUTS, LipTuckDetector, scores_of_probabilities
+
+    torch.manual_seed(2)
+    tuck = LipTuckDetector(width=8, dilations=(2,), inputs="speech", input_channels=16).eval()
+    save_bundle(tmp_path, tiny_model, template_vertices, description="tiny", licence="MIT")
+    save_detector(tuck, tmp_path / TUCK_FILE)
+    with pytest.raises(MeshTalkError, match="missing"):
+        load_model(tmp_path)
+    save_speech_encoder(tiny_encoder(), tmp_path / SPEECH_ENCODER_FILE)
+    loaded = load_model(tmp_path)
+    assert loaded.lip_tuck.inputs == "speech" and loaded.lip_closure is None
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(1.5, RATE, seed=6, pauses=False), RATE)
+    heard = pipeline.HeardInSpeech(loaded.speech_encoder, [loaded.lip_tuck])
+    heard.listen(audio.probe(audio.AudioClip(path)), lambda: False)
+    probabilities = heard.probabilities[id(loaded.lip_tuck)]
+    assert probabilities.shape == (TUCK_OUTPUTS, 150)
+    times = np.arange(45) / 30
+    np.testing.assert_array_equal(heard.tuck_scores(loaded.lip_tuck, None, times),
+                                  scores_of_probabilities(probabilities, 0, times))

@@ -98,9 +98,14 @@ def tuck_scores(detector: LipTuckDetector, window, frame_times: np.ndarray) -> n
     (``meshtalk.log_mel_window``): the f/v probability, and the f/v probability less the
     p/b/m one, each the highest within half a frame (``frame_maxima``)."""
     logits = detector.event_logits(window.log_mel.to(detector.output.weight.dtype))
-    probabilities = torch.sigmoid(logits)[0].float().cpu().numpy()
+    return scores_of_probabilities(torch.sigmoid(logits)[0].float().cpu().numpy(), window.first_mel, frame_times)
+
+
+def scores_of_probabilities(probabilities: np.ndarray, first_mel: int, frame_times: np.ndarray) -> np.ndarray:
+    """(T, 2) ``tuck_scores`` from the detector's (5, M) probabilities of mel frames from
+    ``first_mel`` on."""
     scores = np.stack([probabilities[0], probabilities[0] - probabilities[1]])
-    return frame_maxima(scores, window.first_mel, frame_times)
+    return frame_maxima(scores, first_mel, frame_times)
 
 
 def tuck_weights(scores: np.ndarray) -> np.ndarray:

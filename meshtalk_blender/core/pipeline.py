@@ -27,7 +27,7 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
-from .lip_tuck import tuck_rig, tuck_scores, tuck_weights
+from .lip_tuck import scores_of_probabilities, tuck_rig, tuck_scores, tuck_weights
 from .model.lip_closure import (ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, frame_maxima,
                                  seal_weights, speech_event_probabilities)
 from .model.speech_encoder import SpeechEncoder, encode_clip
@@ -184,6 +184,10 @@ class HeardInSpeech:
         """(T,) as ``lip_closure.closure_probabilities`` (``window`` unused)."""
         return frame_maxima(self.probabilities[id(detector)][0], 0, times)
 
+    def tuck_scores(self, detector: EventDetector, window, times: np.ndarray) -> np.ndarray:
+        """(T, 2) as ``lip_tuck.tuck_scores`` (``window`` unused)."""
+        return scores_of_probabilities(self.probabilities[id(detector)], 0, times)
+
 
 class AnimationRun:
     """One animation of one clip. ``chunks()`` yields output frames as they are made."""
@@ -228,15 +232,17 @@ class AnimationRun:
         self.rest_in_pauses = options.rest_in_pauses and has_mouth
         contacts = options.seal_lips and has_mouth
         closure = loaded.lip_closure if contacts else None
-        speech_readers = [closure] if closure is not None and closure.inputs == "speech" else []
-        self.heard_in_speech = HeardInSpeech(loaded.speech_encoder, speech_readers) if speech_readers else None
+        self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
+        tuck = loaded.lip_tuck if self.tuck_rig is not None else None
+        speech_readers = [d for d in (closure, tuck) if d is not None and d.inputs == "speech"]
+        heard = self.heard_in_speech = HeardInSpeech(loaded.speech_encoder, speech_readers) if speech_readers else None
         self.seal = (HeardContact(closure, self.num_model_frames,
                                   functools.partial(seal_weights, thresholds=closure.thresholds),
-                                  self.heard_in_speech.closure_probabilities if speech_readers else closure_probabilities)
+                                  heard.closure_probabilities if closure in speech_readers else closure_probabilities)
                      if closure is not None else None)
-        self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
-        self.tuck = (HeardContact(loaded.lip_tuck, self.num_model_frames, tuck_weights, tuck_scores, columns=(2,))
-                     if self.tuck_rig is not None else None)
+        self.tuck = (HeardContact(tuck, self.num_model_frames, tuck_weights,
+                                  heard.tuck_scores if tuck in speech_readers else tuck_scores, columns=(2,))
+                     if tuck is not None else None)
 
     def chunks(self, progress: ProgressCallback | None = None, should_cancel: CancelCallback | None = None,
                device: torch.device | None = None) -> Iterator[np.ndarray]:

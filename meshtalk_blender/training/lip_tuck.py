@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..core.lip_tuck import LipTuckDetector
+from ..core.model.speech_encoder import SpeechEncoder
 from .dataset import Sequence
 from .lip_closure import (EVENT_SETTINGS, ClosureTrainSettings, closure_targets, detector_command, segment_targets,
                           train_and_save_events)
@@ -35,16 +36,18 @@ def tuck_targets(sequence: Sequence, count: int) -> torch.Tensor:
 
 
 def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
-                   settings: ClosureTrainSettings = EVENT_SETTINGS, device: str = "auto", log=print) -> dict:
+                   settings: ClosureTrainSettings = EVENT_SETTINGS, device: str = "auto", log=print,
+                   encoder: SpeechEncoder | None = None) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report of its f/v
-    output on the held-out ones (``lip_closure.detection_report``)."""
+    output on the held-out ones (``lip_closure.detection_report``). With an ``encoder``
+    the detector reads its features instead of the log-mel."""
     return train_and_save_events(train, validation, out, settings, device, log, LipTuckDetector, tuck_targets,
-                                 "lip tuck", ("f/v",))
+                                 "lip tuck", ("f/v",), encoder=encoder)
 
 
 def main(argv: list[str] | None = None) -> int:
     return detector_command(argv, "meshtalk_blender.training.lip_tuck", __doc__.splitlines()[0], train_and_save,
-                            EVENT_SETTINGS)
+                            EVENT_SETTINGS, speech_inputs=True)
 
 
 if __name__ == "__main__":
