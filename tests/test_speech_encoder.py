@@ -36,6 +36,13 @@ def speech_detector(seed: int = 0, width: int = 16) -> LipClosureDetector:
     return LipClosureDetector(width=8, dilations=(2, 4), inputs="speech", input_channels=width).eval()
 
 
+def test_the_mel_filterbank_is_librosas_slaney_one_without_importing_librosa():
+    import librosa
+
+    expected = librosa.filters.mel(sr=RATE, n_fft=speech_encoder.N_FFT, n_mels=80)
+    np.testing.assert_allclose(speech_encoder.mel_filters().numpy(), expected, atol=1e-7)
+
+
 def test_log_mel_puts_a_tone_in_its_band_and_floors_the_rest_8_decades_below_the_peak():
     seconds = np.arange(RATE) / RATE
     mel = log_mel(torch.from_numpy((0.5 * np.sin(2 * np.pi * 1000 * seconds)).astype(np.float32)))

@@ -50,12 +50,30 @@ WINDOW_S = 20.0
 CONTEXT_S = 2.0
 
 
+def _slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """Hz -> the Slaney mel scale: linear (3 mel per 200 Hz) below 1 kHz, logarithmic above."""
+    log_region = hz >= 1000.0
+    mel = hz * 3.0 / 200.0
+    return np.where(log_region, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def _slaney_hz(mel: np.ndarray) -> np.ndarray:
+    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
 @functools.lru_cache(maxsize=1)
 def mel_filters() -> torch.Tensor:
-    """(80, 201) the encoder's mel filterbank (Slaney scale and area normalisation)."""
-    import librosa  # only here: importing librosa costs a second
-
-    return torch.from_numpy(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=MEL_BANDS)).float()
+    """(80, 201) the encoder's mel filterbank: triangles on the Slaney mel scale from 0 to
+    8 kHz, each scaled to unit area (librosa.filters.mel's defaults, which Whisper uses;
+    computed here so that the add-on does not import librosa to animate)."""
+    bins_hz = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges_hz = _slaney_hz(np.linspace(_slaney_mel(np.array(0.0)), _slaney_mel(np.array(SAMPLE_RATE / 2.0)),
+                                      MEL_BANDS + 2))
+    widths = np.diff(edges_hz)
+    rising = (bins_hz[None] - edges_hz[:-2, None]) / widths[:-1, None]
+    falling = (edges_hz[2:, None] - bins_hz[None]) / widths[1:, None]
+    triangles = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return torch.from_numpy(triangles.astype(np.float32))
 
 
 def log_mel(samples: torch.Tensor) -> torch.Tensor:
