@@ -59,7 +59,9 @@ def test_the_encoder_halves_the_rate_and_a_clip_that_fits_one_window_is_encoded_
     whole = encoder.encode(samples).numpy()
     assert whole.shape == (feature_count(len(samples)), 16) == (150, 16)
     get = lambda start, end: audio.slice_with_zeros(samples, start, end)  # noqa: E731
-    np.testing.assert_array_equal(encode_clip(encoder, get, len(samples)), whole)
+    clip = encode_clip(encoder, get, len(samples))
+    assert clip.dtype == np.float16
+    np.testing.assert_allclose(clip, whole, atol=2e-3 * np.abs(whole).max())
 
 
 def test_a_long_clip_is_encoded_window_by_window_each_with_context_on_both_sides():
@@ -70,7 +72,7 @@ def test_a_long_clip_is_encoded_window_by_window_each_with_context_on_both_sides
     assert windowed.shape == (350, 16)
     # Frames 100-199 (2-4 s) are those of audio 1-5 s encoded on its own.
     alone = encoder.encode(samples[RATE:5 * RATE]).numpy()
-    np.testing.assert_allclose(windowed[100:200], alone[50:150], atol=1e-5)
+    np.testing.assert_allclose(windowed[100:200], alone[50:150], atol=2e-3 * np.abs(alone).max())
     whole = encoder.encode(samples).numpy()
     assert np.abs(windowed - whole).max() > 1e-3, "the windows are not the whole clip"
     with pytest.raises(ValueError, match="30 s"):

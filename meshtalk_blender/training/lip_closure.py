@@ -102,7 +102,7 @@ def utterance_speech_features(encoder: SpeechEncoder, waveform: np.ndarray) -> t
     """(C, F) float16 speech-encoder features of a whole utterance, encoded as the
     pipeline encodes a clip (``speech_encoder.encode_clip``)."""
     samples_for = lambda start, end: audio.slice_with_zeros(waveform, start, end)  # noqa: E731
-    return torch.from_numpy(encode_clip(encoder, samples_for, len(waveform)).T.astype(np.float16))
+    return torch.from_numpy(np.ascontiguousarray(encode_clip(encoder, samples_for, len(waveform)).T))
 
 
 def examples(sequences: list[Sequence], targets_of: Targets = closure_targets,
