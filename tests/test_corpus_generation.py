@@ -248,8 +248,10 @@ def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_
     recipe's p/b/m detector then reads its features, by its own settings."""
     import torch
 
+    from meshtalk_blender.core.lip_tuck import TUCK_FILE, load_tuck_detector
     from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, load_detector
     from meshtalk_blender.core.model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, save_speech_encoder
+    from meshtalk_blender.core.tongue import TONGUE_FILE, load_tongue_detector
     from meshtalk_blender.training.bundled import train_detectors
 
     torch.manual_seed(0)
@@ -259,8 +261,11 @@ def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_
     train_detectors(small_corpus, (), None, model_dir, device="cpu", quick=True)
     detector = load_detector(model_dir / CLOSURE_FILE)
     assert (detector.inputs, detector.input_channels, detector.width) == ("speech", 16, 128)
+    assert load_tuck_detector(model_dir / TUCK_FILE).inputs == "speech"
+    assert load_tongue_detector(model_dir / TONGUE_FILE).inputs == "mel"
     train_detectors(small_corpus, (), None, tmp_path / "mel", device="cpu", quick=True)
     assert load_detector(tmp_path / "mel" / CLOSURE_FILE).inputs == "mel"
+    assert load_tuck_detector(tmp_path / "mel" / TUCK_FILE).inputs == "mel"
 
 
 def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):

@@ -292,13 +292,16 @@ def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | N
     train, validation = loaded if loaded is not None else training_sequences(corpus, real_corpora, limit)
     held_out = validation + [sequence for real in real_corpora
                              for sequence in load_corpus(real, "validation", limit=limit, lazy=True)]
-    # The p/b/m detector reads the speech encoder's features where the folder has the
-    # encoder (scripts/train_bundled.sh writes it first), the log-mel otherwise.
+    # The p/b/m and f/v detectors read the speech encoder's features where the folder has
+    # the encoder (scripts/train_bundled.sh writes it first), the log-mel otherwise.
     speech = model_dir / SPEECH_ENCODER_FILE
-    closure = ((lip_closure.SPEECH_SETTINGS, {"encoder": load_speech_encoder(speech)}) if speech.is_file()
-               else (lip_closure.SETTINGS, {}))
+    if speech.is_file():
+        inputs = {"encoder": load_speech_encoder(speech)}
+        closure, tuck = (lip_closure.SPEECH_SETTINGS, inputs), (lip_closure.SPEECH_SETTINGS, inputs)
+    else:
+        closure, tuck = (lip_closure.SETTINGS, {}), (lip_closure.EVENT_SETTINGS, {})
     for name, train_and_save, (recipe, inputs) in ((CLOSURE_FILE, lip_closure.train_and_save, closure),
-                                                   (TUCK_FILE, lip_tuck.train_and_save, (lip_closure.EVENT_SETTINGS, {})),
+                                                   (TUCK_FILE, lip_tuck.train_and_save, tuck),
                                                    (TONGUE_FILE, tongue.train_and_save, (lip_closure.EVENT_SETTINGS, {}))):
         if not (model_dir / name).is_file():
             settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
