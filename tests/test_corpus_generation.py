@@ -229,6 +229,35 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
 
 
+def test_evaluation_reports_a_detector_that_reads_the_speech_encoder(small_corpus, tmp_path):
+    """The evaluation's detector report hears the held-out lines through the bundle's
+    speech encoder when its p/b/m detector reads that."""
+    from dataclasses import replace
+
+    import torch
+    from conftest import TINY, random_model
+
+    from meshtalk_blender.core.checkpoints import save_bundle
+    from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, LipClosureDetector, save_detector
+    from meshtalk_blender.core.model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, save_speech_encoder
+    from meshtalk_blender.training.evaluate import main as evaluate_main
+
+    head = load_bundled_head()
+    model = random_model(replace(TINY, num_vertices=head.vertex_count, vertex_space="offsets",
+                                 audio_normalisation="utterance"), scale=3.0)
+    save_bundle(tmp_path / "model", model, head.vertices, description="test", licence="test",
+                vertex_masks={"mouth": head.masks["mouth"]})
+    torch.manual_seed(0)
+    save_speech_encoder(SpeechEncoder(width=16, layers=1, heads=2), tmp_path / "model" / SPEECH_ENCODER_FILE)
+    save_detector(LipClosureDetector(width=8, dilations=(2,), inputs="speech", input_channels=16),
+                  tmp_path / "model" / CLOSURE_FILE)
+    out = tmp_path / "report"
+    assert evaluate_main(["--model", str(tmp_path / "model"), "--corpus", str(small_corpus), "--out", str(out),
+                          "--seeds", "1", "--no-real", "--device", "cpu"]) == 0
+    detector = json.loads((out / "report.json").read_text())["lip_closure_detector"]
+    assert detector["bilabials"] > 0 and 0 <= detector["heard_over_0.3"] <= 1
+
+
 def test_detectors_trained_beside_the_model_are_those_trained_after_it(small_corpus, tmp_path):
     """On a CPU with two cores the recipe trains the three detectors in a second process
     while the model trains; they must be the very files a run in series writes."""

@@ -75,10 +75,15 @@ def trace_clip(loaded, waveform: np.ndarray, template: np.ndarray, reference_gap
     info = core_audio.probe(clip)
     count = min(len(vertices), len(reference_gap))
     times = np.arange(len(vertices)) / MODEL_FPS
-    with torch.inference_mode():
-        statistics = clip_mel_statistics(loaded.model, core_audio.NormalisedSamples(info).get, info.num_samples)
-        window = log_mel_window(loaded.model, core_audio.NormalisedSamples(info).get, times, statistics)
-        probabilities = lip_closure.closure_probabilities(loaded.lip_closure, window, times)
+    if loaded.lip_closure.inputs == "speech":  # it hears the whole clip's speech features, as in the pipeline
+        heard = pipeline.HeardInSpeech(loaded.speech_encoder, [loaded.lip_closure])
+        heard.listen(info, lambda: False)
+        probabilities = heard.closure_probabilities(loaded.lip_closure, None, times)
+    else:
+        with torch.inference_mode():
+            statistics = clip_mel_statistics(loaded.model, core_audio.NormalisedSamples(info).get, info.num_samples)
+            window = log_mel_window(loaded.model, core_audio.NormalisedSamples(info).get, times, statistics)
+            probabilities = lip_closure.closure_probabilities(loaded.lip_closure, window, times)
     levels = pauses.frame_levels_db(core_audio.NormalisedSamples(info).get, AUDIO_SAMPLE_RATE, len(vertices),
                                     MODEL_FPS)
     mouth = loaded.vertex_masks["mouth"]
