@@ -232,3 +232,38 @@ def test_a_speech_tuck_detector_is_heard_over_the_clip_and_scored_as_a_log_mel_o
     times = np.arange(45) / 30
     np.testing.assert_array_equal(heard.tuck_scores(loaded.lip_tuck, None, times),
                                   scores_of_probabilities(probabilities, 0, times))
+
+
+def test_esc_stops_a_run_while_the_worker_is_still_hearing_the_clip(tmp_path, tiny_model, template_vertices,
+                                                                   monkeypatch):
+    """Before its first chunk the worker hears the whole clip through the speech encoder
+    (an hour: ~50 s); the consumer must see Esc meanwhile, and the worker then stops."""
+    import threading
+
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(1.0, RATE, seed=7), RATE)
+    mouth = np.ones(TINY.num_vertices, np.float32)
+    loaded = LoadedModel(tiny_model, template_vertices, "tiny", "test", vertex_masks={"mouth": mouth},
+                         lip_closure=speech_detector(), speech_encoder=tiny_encoder())
+    stopped = threading.Event()
+
+    def slow_listen(self, info, should_stop):
+        while not should_stop():  # an endless clip, until the run stops the worker
+            stopped.wait(0.01)
+        stopped.set()
+
+    monkeypatch.setattr(pipeline.HeardInSpeech, "listen", slow_listen)
+    calls = []
+    run = pipeline.AnimationRun(loaded, audio.AudioClip(path), pipeline.AnimateOptions(device="cpu"))
+    outcome = []
+
+    def consume():
+        try:
+            list(run.chunks(should_cancel=lambda: calls.append(1) or len(calls) > 3))
+        except pipeline.Cancelled:
+            outcome.append("cancelled")
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=10)
+    assert outcome == ["cancelled"] and stopped.wait(5), "Esc ended the run and the worker's hearing"

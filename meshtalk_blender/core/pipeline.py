@@ -280,9 +280,7 @@ class AnimationRun:
                     done = 0
                     ready = 0  # model frames handed to the resampler
                     while done < self.num_model_frames:
-                        if should_cancel is not None and should_cancel():
-                            raise Cancelled()
-                        item = labelled.get()
+                        item = next_item(labelled, should_cancel)
                         if isinstance(item, BaseException):
                             raise item
                         start, labels, reference_labels = item
@@ -397,6 +395,19 @@ class AnimationRun:
                     labelled.put((start, labels, reference_labels))
         except BaseException as error:  # handed to the consumer, which re-raises it
             labelled.put(error)
+
+
+def next_item(labelled: queue.Queue, should_cancel: CancelCallback | None, poll_s: float = 0.1):
+    """The worker's next item, checking ``should_cancel`` before it and every ``poll_s``
+    while waiting: before its first chunk the worker may be hearing a long clip through
+    the speech encoder (an hour: ~50 s on one thread), and Esc must not wait for that."""
+    while True:
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
+        try:
+            return labelled.get(timeout=poll_s)
+        except queue.Empty:
+            pass
 
 
 def lip_lock(mouth: np.ndarray) -> np.ndarray:
