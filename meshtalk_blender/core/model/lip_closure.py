@@ -233,6 +233,7 @@ def speech_event_probabilities(detector: EventDetector, features: np.ndarray) ->
             stop = min(len(features), first + SPEECH_BLOCK_FRAMES)
             low, high = max(0, first - context), min(len(features), stop + context)
             block = torch.from_numpy(np.ascontiguousarray(features[low:high].T, dtype=np.float32))[None]
-            logits = detector.event_logits(block.to(detector.output.weight.dtype))[0]
+            weight = detector.output.weight  # the detector's device and precision (a GPU run moves it)
+            logits = detector.event_logits(block.to(device=weight.device, dtype=weight.dtype))[0]
             parts.append(torch.sigmoid(logits[:, (first - low) * step:(stop - low) * step]).float().cpu().numpy())
     return np.concatenate(parts, axis=1) if parts else np.zeros((detector.outputs, 0), np.float32)
