@@ -297,6 +297,25 @@ def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_
     assert load_tuck_detector(tmp_path / "mel" / TUCK_FILE).inputs == "mel"
 
 
+def test_the_detector_commands_take_the_speech_recipe_with_a_speech_encoder(small_corpus, tmp_path):
+    import torch
+
+    from meshtalk_blender.core.lip_tuck import load_tuck_detector
+    from meshtalk_blender.core.model.lip_closure import load_detector
+    from meshtalk_blender.core.model.speech_encoder import SpeechEncoder, save_speech_encoder
+    from meshtalk_blender.training.lip_closure import main as closure_main
+    from meshtalk_blender.training.lip_tuck import main as tuck_main
+
+    torch.manual_seed(0)
+    save_speech_encoder(SpeechEncoder(width=16, layers=1, heads=2), tmp_path / "encoder.safetensors")
+    for main, load in ((closure_main, load_detector), (tuck_main, load_tuck_detector)):
+        out = tmp_path / f"{main.__module__}.safetensors"
+        assert main(["--corpus", str(small_corpus), "--out", str(out), "--steps", "2", "--device", "cpu",
+                     "--speech-encoder", str(tmp_path / "encoder.safetensors")]) == 0
+        detector = load(out)
+        assert (detector.inputs, detector.input_channels, detector.width) == ("speech", 16, 128)
+
+
 def test_lip_closure_command_is_repeatable_for_a_seed(small_corpus, tmp_path):
     """The detector's own command: the same --seed writes the same bytes (the shipped file
     is reproducible), another seed another detector (the model card reports seeds)."""

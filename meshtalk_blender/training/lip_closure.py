@@ -4,7 +4,8 @@
         --out meshtalk_blender/assets/model/lip_closure.safetensors
 
 (``training.bundled`` runs this as its last step, into its model folder.) Inputs are each
-utterance's whole log-mel, normalised with its own statistics exactly as at inference;
+utterance's whole log-mel, normalised with its own statistics exactly as at inference, or
+with ``--speech-encoder`` the speech encoder's features (``core.model.speech_encoder``);
 targets are 1 on the mel frames inside a bilabial phoneme (``metrics.bilabial_closures``)
 and 0 elsewhere. Random 2 s crops of the training voices, 16 per batch, binary cross
 entropy on every frame plus the same on each bilabial's highest logit within 30 ms (the
@@ -110,8 +111,8 @@ def utterance_speech_features(encoder: SpeechEncoder, waveform: np.ndarray) -> t
 def examples(sequences: list[Sequence], targets_of: Targets = closure_targets,
              encoder: SpeechEncoder | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """[(inputs, (E, M) targets at the mel rate)] of each sequence: inputs (80, M) log-mel,
-    or with an ``encoder`` its (C, M / 2) features (kept in float16: 2 GB for the recipe's
-    8 hours)."""
+    or with an ``encoder`` its (C, M / 2) features (kept in float16: 1.3 GB for the
+    recipe's 9 hours, its synthetic lines listed twice)."""
     pairs = []
     for sequence in sequences:
         if encoder is None:
@@ -299,12 +300,13 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
     parser.add_argument("--real-corpus", type=Path, action="append", default=[],
                         help="a training.real_corpus folder whose training split joins (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--steps", type=int, help=f"default {defaults.steps}; with --speech-encoder {SPEECH_SETTINGS.steps}")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--peak-weight", type=float, default=defaults.peak_weight,
                         help="weight of the term on each event's highest logit within 30 ms")
-    parser.add_argument("--width", type=int, default=defaults.width, help="channels of each layer")
+    parser.add_argument("--width", type=int, help=f"channels of each layer (default {defaults.width}; "
+                                                   f"with --speech-encoder {SPEECH_SETTINGS.width})")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     if speech_inputs:
@@ -312,6 +314,7 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
                             help="read this speech encoder's features (core.model.speech_encoder) instead of the log-mel")
     args = parser.parse_args(argv)
     encoder = {"encoder": load_speech_encoder(args.speech_encoder)} if getattr(args, "speech_encoder", None) else {}
+    recipe = SPEECH_SETTINGS if encoder else defaults
     # Lazy: a detector needs the audio and the phoneme timings, not the faces.
     train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
     validation = load_corpus(args.corpus, "validation", limit=args.limit, lazy=True)
@@ -319,7 +322,8 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
         train += load_corpus(real, "train", limit=args.limit, lazy=True)
         validation += load_corpus(real, "validation", limit=args.limit, lazy=True)
     train_and_save(train, validation, args.out,
-                   replace(defaults, steps=args.steps, seed=args.seed, peak_weight=args.peak_weight, width=args.width),
+                   replace(recipe, steps=args.steps or recipe.steps, seed=args.seed, peak_weight=args.peak_weight,
+                           width=args.width or recipe.width),
                    args.device, **encoder)
     return 0
 
