@@ -18,7 +18,10 @@
 # 0.6 s on the machine of runs/bundled_r1), stage 2 0.22 s a step (3,000 steps, 11 min),
 # and meanwhile on the other core the three detectors (~30 min for the 256-channel p/b/m
 # one, ~15 min each for the others; after the model where there is one core): about
-# 2 h 40 min in all from a fresh machine. Measured 2026-12-07 with the transcriptions
+# 2 h 40 min in all from a fresh machine. Since the speech encoder (its conversion takes
+# seconds) the p/b/m and f/v detectors read its features: 18 and 17 min on one thread
+# (2026-12-07, each mostly encoding the 9 h of training speech), so the detectors still
+# finish beside the model. Measured 2026-12-07 with the transcriptions
 # already made (runs/bundled_1207): synthetic corpus 5 min, real corpus 14 min, loading
 # 3 min, stage 1 70 min (the detectors beside it, done after 60 min), stage 2 12 min:
 # 1 h 46 min.

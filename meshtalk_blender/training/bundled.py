@@ -8,10 +8,10 @@ The run writes, under --out: stage1.pt / stage2.pt (resumable checkpoints: run t
 command again to continue), log.jsonl (one line per logged step, both stages, with
 validation on held-out voices), heads.json (which latent heads move the mouth), and
 model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensors, the
-detector of p/b/m that training.lip_closure trains (on the features of
-speech_encoder.safetensors where the folder has it: scripts/train_bundled.sh writes it
-first with training.speech_encoder_weights), lip_tuck.safetensors, the f/v of
-training.lip_tuck, and tongue.safetensors, the tongue's places that training.tongue
+detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/v of
+training.lip_tuck (both on the features of speech_encoder.safetensors where the folder
+has it: scripts/train_bundled.sh writes it first with training.speech_encoder_weights),
+and tongue.safetensors, the tongue's places that training.tongue
 trains; on a CPU with two cores or more they train in a second process while the model
 trains, and a run stopped during one trains it again).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
