@@ -63,28 +63,21 @@ def read_ctranslate2(path: Path) -> dict[str, np.ndarray]:
     return variables
 
 
+# Our module -> CTranslate2's layer, with its parameter names: (weight, bias) or (gamma, beta).
+LINEAR, NORM = {"weight": "weight", "bias": "bias"}, {"weight": "gamma", "bias": "beta"}
+TOP_LEVEL = {"conv1": ("conv1", LINEAR), "conv2": ("conv2", LINEAR), "norm": ("layer_norm", NORM)}
+PER_BLOCK = {"attention_norm": ("self_attention/layer_norm", NORM), "qkv": ("self_attention/linear_0", LINEAR),
+             "attention_out": ("self_attention/linear_1", LINEAR), "mlp_norm": ("ffn/layer_norm", NORM),
+             "mlp_in": ("ffn/linear_0", LINEAR), "mlp_out": ("ffn/linear_1", LINEAR)}
+
+
 def encoder_state(variables: dict[str, np.ndarray], layers: int) -> dict[str, torch.Tensor]:
     """The SpeechEncoder state dict from CTranslate2's Whisper variables."""
-    names = {"conv1.weight": "conv1/weight", "conv1.bias": "conv1/bias",
-             "conv2.weight": "conv2/weight", "conv2.bias": "conv2/bias",
-             "norm.weight": "layer_norm/gamma", "norm.bias": "layer_norm/beta"}
+    modules = dict(TOP_LEVEL)
     for i in range(layers):
-        ours, theirs = f"blocks.{i}.", f"layer_{i}/"
-        names.update({
-            ours + "attention_norm.weight": theirs + "self_attention/layer_norm/gamma",
-            ours + "attention_norm.bias": theirs + "self_attention/layer_norm/beta",
-            ours + "qkv.weight": theirs + "self_attention/linear_0/weight",
-            ours + "qkv.bias": theirs + "self_attention/linear_0/bias",
-            ours + "attention_out.weight": theirs + "self_attention/linear_1/weight",
-            ours + "attention_out.bias": theirs + "self_attention/linear_1/bias",
-            ours + "mlp_norm.weight": theirs + "ffn/layer_norm/gamma",
-            ours + "mlp_norm.bias": theirs + "ffn/layer_norm/beta",
-            ours + "mlp_in.weight": theirs + "ffn/linear_0/weight",
-            ours + "mlp_in.bias": theirs + "ffn/linear_0/bias",
-            ours + "mlp_out.weight": theirs + "ffn/linear_1/weight",
-            ours + "mlp_out.bias": theirs + "ffn/linear_1/bias",
-        })
-    return {ours: torch.from_numpy(variables["encoder/" + theirs].astype(np.float32)) for ours, theirs in names.items()}
+        modules.update({f"blocks.{i}.{ours}": (f"layer_{i}/{theirs}", kind) for ours, (theirs, kind) in PER_BLOCK.items()})
+    return {f"{ours}.{parameter}": torch.from_numpy(variables[f"encoder/{theirs}/{name}"].astype(np.float32))
+            for ours, (theirs, kind) in modules.items() for parameter, name in kind.items()}
 
 
 def convert(model_bin: Path) -> SpeechEncoder:
