@@ -247,7 +247,7 @@ def test_esc_stops_a_run_while_the_worker_is_still_hearing_the_clip(tmp_path, ti
                          lip_closure=speech_detector(), speech_encoder=tiny_encoder())
     stopped = threading.Event()
 
-    def slow_listen(self, info, should_stop):
+    def slow_listen(self, info, should_stop, progress=None):
         while not should_stop():  # an endless clip, until the run stops the worker
             stopped.wait(0.01)
         stopped.set()
@@ -267,3 +267,27 @@ def test_esc_stops_a_run_while_the_worker_is_still_hearing_the_clip(tmp_path, ti
     consumer.start()
     consumer.join(timeout=10)
     assert outcome == ["cancelled"] and stopped.wait(5), "Esc ended the run and the worker's hearing"
+
+
+def test_the_progress_bar_moves_while_the_clip_is_heard_and_ends_full(tmp_path, tiny_model, template_vertices,
+                                                                     monkeypatch):
+    """Hearing a long clip takes most of a bundled-model run on a CPU (600 s: 11.6 of
+    15.6 s): the worker's progress through it fills the bar's first HEARING_SHARE."""
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(2.0, RATE, seed=8), RATE)
+    loaded = LoadedModel(tiny_model, template_vertices, "tiny", "test",
+                         vertex_masks={"mouth": np.ones(TINY.num_vertices, np.float32)},
+                         lip_closure=speech_detector(), speech_encoder=tiny_encoder())
+    listen = pipeline.HeardInSpeech.listen
+
+    def listen_in_halves(self, info, should_stop, progress=None):
+        progress(0.5)  # as encode_clip tells it after each window
+        listen(self, info, should_stop, progress)
+
+    monkeypatch.setattr(pipeline.HeardInSpeech, "listen", listen_in_halves)
+    told = []
+    run = pipeline.AnimationRun(loaded, audio.AudioClip(path), pipeline.AnimateOptions(device="cpu", chunk_frames=20))
+    list(run.chunks(progress=told.append))
+    share = pipeline.HEARING_SHARE
+    assert told[:2] == [pytest.approx(0.5 * share), pytest.approx(share)]  # one window: the whole clip
+    assert told == sorted(told) and told[-1] == pytest.approx(1.0) and len(told) > 4

@@ -149,11 +149,13 @@ def feature_count(num_samples: int) -> int:
 
 def encode_clip(encoder: SpeechEncoder, samples_for: Callable[[int, int], np.ndarray], num_samples: int,
                 window_s: float = WINDOW_S, context_s: float = CONTEXT_S,
-                should_cancel: Callable[[], bool] | None = None) -> np.ndarray:
+                should_cancel: Callable[[], bool] | None = None,
+                progress: Callable[[float], None] | None = None) -> np.ndarray:
     """(F, width) float16 features of a whole clip (F = ``feature_count``; an hour: 138
     MB, half what float32 would hold beside the animation), encoding
     ``window_s`` at a time with ``context_s`` more audio on each side. ``samples_for(start,
-    end)``: the clip's samples [start, end), zeros outside it."""
+    end)``: the clip's samples [start, end), zeros outside it; ``progress(fraction)`` is
+    told after each window."""
     count = feature_count(num_samples)
     step = int(window_s * FEATURE_RATE)
     context = int(context_s * FEATURE_RATE)
@@ -171,6 +173,8 @@ def encode_clip(encoder: SpeechEncoder, samples_for: Callable[[int, int], np.nda
         audio = samples_for(start * samples_per_frame, min(end * samples_per_frame, num_samples))
         features = encoder.encode(audio).float().cpu().numpy()
         out[first:stop] = features[first - start:stop - start]
+        if progress is not None:
+            progress(stop / count)
     return out
 
 
