@@ -237,7 +237,7 @@ def test_a_speech_tuck_detector_is_heard_over_the_clip_and_scored_as_a_log_mel_o
 def test_esc_stops_a_run_while_the_worker_is_still_hearing_the_clip(tmp_path, tiny_model, template_vertices,
                                                                    monkeypatch):
     """Before its first chunk the worker hears the whole clip through the speech encoder
-    (an hour: ~50 s); the consumer must see Esc meanwhile, and the worker then stops."""
+    (600 s of audio: 11.6 s); the consumer must see Esc meanwhile, and the worker then stops."""
     import threading
 
     path = tmp_path / "speech.wav"
