@@ -296,8 +296,7 @@ def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | N
     # the encoder (scripts/train_bundled.sh writes it first), the log-mel otherwise.
     speech = model_dir / SPEECH_ENCODER_FILE
     if speech.is_file():
-        inputs = {"encoder": load_speech_encoder(speech)}
-        closure, tuck = (lip_closure.SPEECH_SETTINGS, inputs), (lip_closure.SPEECH_SETTINGS, inputs)
+        closure = tuck = (lip_closure.SPEECH_SETTINGS, {"encoder": load_speech_encoder(speech)})
     else:
         closure, tuck = (lip_closure.SETTINGS, {}), (lip_closure.EVENT_SETTINGS, {})
     for name, train_and_save, (recipe, inputs) in ((CLOSURE_FILE, lip_closure.train_and_save, closure),
@@ -345,10 +344,11 @@ def main(argv: list[str] | None = None) -> int:
 def install(model_dir: Path) -> None:
     """Replace the shipped weights and config; the hand-written MODEL_CARD.md beside them stays."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, SPEECH_ENCODER_FILE):
-        if (model_dir / name).is_file() or name != SPEECH_ENCODER_FILE:
-            shutil.copy2(model_dir / name, INSTALL_DIR / name)
-    if not (model_dir / SPEECH_ENCODER_FILE).is_file():  # a log-mel detector must not find an encoder
+    for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE):
+        shutil.copy2(model_dir / name, INSTALL_DIR / name)
+    if (model_dir / SPEECH_ENCODER_FILE).is_file():
+        shutil.copy2(model_dir / SPEECH_ENCODER_FILE, INSTALL_DIR / SPEECH_ENCODER_FILE)
+    else:  # the installed detectors read the log-mel: no encoder of an earlier install stays beside them
         (INSTALL_DIR / SPEECH_ENCODER_FILE).unlink(missing_ok=True)
     print(f"installed {INSTALL_DIR}")
 

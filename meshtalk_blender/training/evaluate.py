@@ -191,9 +191,8 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
     }
     if evaluator.loaded.lip_closure is not None:
-        detector = evaluator.loaded.lip_closure
-        encoder = evaluator.loaded.speech_encoder if detector.inputs == "speech" else None
-        report["lip_closure_detector"] = lip_closure.detection_report(detector, sequences, encoder=encoder)
+        report["lip_closure_detector"] = lip_closure.detection_report(evaluator.loaded.lip_closure, sequences,
+                                                                      encoder=evaluator.loaded.speech_encoder)
     durations = {name: [d for row in scored for d in row["blink_durations_s"]]
                  for name, scored in (("teacher (reference)", teacher), ("model", rows["model"]))}
     report_plots.blink_durations(durations, out / "blink_durations.png")

@@ -193,8 +193,10 @@ def closure_peaks_and_background(detector: EventDetector, sequences: list[Sequen
     """(C,) the highest probability of event ``kind`` within 30 ms of each of its events in
     the sequences (by default the bilabials), and (F,) its probabilities on all frames
     more than 60 ms from any of them (silences included, where a closed mouth does no
-    harm)."""
+    harm). ``encoder``: the speech encoder, used if the detector reads its features."""
     peaks, background = [], []
+    if encoder is not None and detector.inputs != "speech":
+        encoder = None
     with torch.no_grad():
         for inputs, target in examples(sequences, targets_of, encoder):
             probability = torch.sigmoid(detector.event_logits(inputs[None].float()))[0, kind]
