@@ -106,6 +106,23 @@ def test_smoother_equals_a_gaussian_filter_with_held_ends_and_respects_the_mask(
     np.testing.assert_allclose(out[:, 2], 0.5 * (frames[:, 2] + filtered[:, 2]), atol=1e-5)
 
 
+def test_a_lighter_filter_smooths_what_the_first_mask_leaves():
+    rng = np.random.default_rng(2)
+    frames = rng.normal(size=(40, 4, 3)).astype(np.float32)
+    weights = np.array([1.0, 0.0, 0.5, 0.0], np.float32)
+    lighter = np.array([1.0, 1.0, 1.0, 0.0], np.float32)
+    smoother = TemporalSmoother(weights, lighter=(lighter, 1.0))
+    out = np.concatenate([smoother.push(frames[a:a + 7], last=a + 7 >= 40) for a in range(0, 40, 7)])
+    padded = np.concatenate([np.repeat(frames[:1], 4, 0), frames, np.repeat(frames[-1:], 4, 0)])
+    wide = sum(tap * padded[i:i + 40] for i, tap in enumerate(gaussian_taps(2.0)))
+    narrow = sum(tap * padded[i:i + 40] for i, tap in enumerate(gaussian_taps(1.0)))
+    np.testing.assert_allclose(out[:, 0], wide[:, 0], atol=1e-5)  # the first mask's whole: no room left
+    np.testing.assert_allclose(out[:, 1], narrow[:, 1], atol=1e-5)
+    np.testing.assert_allclose(out[:, 2], 0.5 * wide[:, 2] + 0.5 * narrow[:, 2], atol=1e-5)  # shares add to 1
+    np.testing.assert_array_equal(out[:, 3], frames[:, 3])
+    assert np.abs(np.diff(out[:, 1], axis=0)).max() < np.abs(np.diff(frames[:, 1], axis=0)).max()
+
+
 def test_smoothing_mask_of_the_model_is_applied(loaded, speech_wav):
     plain = pipeline.animate(loaded, audio.AudioClip(speech_wav), pipeline.AnimateOptions(device="cpu"))
     loaded.vertex_masks["smoothing"] = np.ones(TINY.num_vertices, np.float32)

@@ -81,7 +81,7 @@ class JobPlan:
     cache_path: Path | None = None
     resample: Resample | None = None
     rest_in_pauses: bool = True  # close the mouth in pauses (core.pauses)
-    seal_lips: bool = True  # close the lips on p/b/m, tuck the lower lip on f/v (core.model.lip_closure, core.lip_tuck)
+    seal_lips: bool = True  # lips closed on p/b/m, tucked on f/v, apart elsewhere in speech (core.pipeline)
     # Shape-key outputs: keys within this of the per-frame weights (core.keyframes),
     # reduced here on the worker; 0: a LINEAR key at every frame.
     key_tolerance: float = 0.0

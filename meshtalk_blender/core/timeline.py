@@ -5,8 +5,8 @@ model-frame chunks into output frames at n / fps by linear interpolation (or, fo
 weights that must not fade, the larger of the two model frames around each output
 frame), carrying one frame across chunk boundaries. ``TemporalSmoother`` is the
 release's post-processing: a 9-tap Gaussian (sigma 2 frames) along time, blended in per
-vertex by a mask (forehead and neck jitter most); it delays the stream by 4 frames and
-flushes at the end.
+vertex by a mask (forehead and neck jitter most), and optionally a lighter one blended in
+by a second mask (the mouth's); it delays the stream by 4 frames and flushes at the end.
 """
 
 from __future__ import annotations
@@ -67,11 +67,19 @@ def gaussian_taps(sigma: float = 2.0, radius: int = 4) -> np.ndarray:
 
 class TemporalSmoother:
     """Streams (T, V, 3) chunks; output lags input by ``radius`` frames until ``last``.
-    The sequence ends are extended by repeating the first/last frame."""
+    The sequence ends are extended by repeating the first/last frame. ``lighter``: (V,)
+    weights and a sigma of a second filter, for what the first mask leaves unsmoothed."""
 
-    def __init__(self, vertex_weights: np.ndarray, sigma: float = 2.0, radius: int = 4):
+    def __init__(self, vertex_weights: np.ndarray, sigma: float = 2.0, radius: int = 4,
+                 lighter: tuple[np.ndarray, float] | None = None):
         self.weights = vertex_weights.astype(np.float32)[:, None]  # (V, 1): 1 = fully smoothed
         self.taps = gaussian_taps(sigma, radius)
+        self.lighter = None
+        if lighter is not None:
+            lighter_weights, lighter_sigma = lighter
+            share = (1.0 - self.weights) * np.asarray(lighter_weights, np.float32)[:, None]  # never over 1 in all
+            where = np.flatnonzero(share[:, 0] > 0)  # filtered there only: the mouth is a tenth of a head
+            self.lighter = (where, share[where], gaussian_taps(lighter_sigma, radius))
         self.radius = radius
         self.pending: np.ndarray | None = None  # frames received but not yet emitted, with history before them
         self.history = 0  # how many leading frames of pending are history (already emitted)
@@ -89,12 +97,20 @@ class TemporalSmoother:
         if count <= 0:
             return self.pending[:0]
         raw = self.pending[self.history:self.history + count]
-        smoothed = np.zeros_like(raw)
-        for offset, tap in enumerate(self.taps):
-            start = self.history - self.radius + offset
-            smoothed += tap * self.pending[start:start + count]
-        out = raw + self.weights * (smoothed - raw)
+        out = raw + self.weights * (self._filtered(self.taps, count) - raw)
+        if self.lighter is not None:
+            where, share, taps = self.lighter
+            out[:, where] += share * (self._filtered(taps, count, where) - raw[:, where])
         keep_from = self.history + count - self.radius
         self.pending = self.pending[keep_from:]
         self.history = self.radius
         return out
+
+    def _filtered(self, taps: np.ndarray, count: int, where: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """(count, V', 3) the pending frames after the history, filtered by ``taps``, of the
+        vertices ``where``."""
+        filtered = np.zeros_like(self.pending[:count, where])
+        for offset, tap in enumerate(taps):
+            start = self.history - self.radius + offset
+            filtered += tap * self.pending[start:start + count, where]
+        return filtered
