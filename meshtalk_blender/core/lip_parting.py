@@ -5,7 +5,7 @@ other sound they stay a few millimetres apart, even where the jaw is nearly clos
 t, n: teeth together, lips parted). The teacher's inner lips are at least 2.0 mm apart
 on 95 % of the real-speech report's clean speech frames more than 60 ms from any p/b/m.
 The model's own mouth closes on many more of them: with the seal its lips were within
-1.5 mm on 15.5 % of those frames of English clean speech (the teacher 2.9 %), 11.4 %
+1.5 mm on 15.5 % of those frames of English clean speech (the teacher 2.6 %), 11.4 %
 without the seal, most where the p/b/m detector heard nothing at all (p < 0.05).
 Sealed lips where none should meet read as mumbling.
 
