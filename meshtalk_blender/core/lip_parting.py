@@ -19,8 +19,10 @@ nothing opens.
 
 Measured on the report's English clean clips (/work/probe/s32/sweep.py; with the mouth's
 light smoothing, pipeline.MOUTH_SMOOTHING_SIGMA): false closures 13.5 -> 9.2 %, r of the
-gap 0.678 -> 0.680, p/b/m sealed 91.7 -> 90.9 %. What remains is mostly the seal's own
-false alarms (3.8 % of the frames) and quiet frames inside speech (3.5 %). Without the
+gap 0.678 -> 0.680, p/b/m sealed 91.7 -> 90.9 %; 9.6 % with the deeper f/v tuck since
+(core.lip_tuck): the seal's own false alarms (3.9 % of those frames), quiet frames inside
+speech (3.1 %), frames where the detector half hears a p/b/m (2.1 %; /work/probe/s32/
+decompose.py). Without the
 level gate the floor also held the mouth open in short silences the pauses do not find
 (r 0.651 instead of 0.673, before the smoothing). In noise the gate follows the noise
 floor: on the outdoor copies (5-15 dB SNR) a gate on the speech level alone cost r 0.650
@@ -67,6 +69,11 @@ def quiet_weights(levels_db: np.ndarray) -> np.ndarray:
     return closure_envelope(quiet, 0, len(quiet))
 
 
+def inner_lip_gap_mm(frames: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray) -> np.ndarray:
+    """(n,) mean distance (mm) of the (P,) inner-lip vertex pairs of (n, V, 3) frames in metres."""
+    return np.linalg.norm(frames[:, upper_lip] - frames[:, lower_lip], axis=-1).mean(axis=1) * 1000.0
+
+
 def closure_allowance(probabilities: np.ndarray) -> np.ndarray:
     """(T,) closure probabilities -> (T,) weights in [0, 1] of how far a p/b/m may be heard
     on each frame (``closure_envelope`` then spreads them over approach and release)."""
@@ -81,8 +88,7 @@ class PartingRig:
     lower_lip: np.ndarray
 
     def gap_mm(self, frames: np.ndarray) -> np.ndarray:
-        """(n,) mean inner-lip gap of (n, V, 3) frames in metres."""
-        return np.linalg.norm(frames[:, self.upper_lip] - frames[:, self.lower_lip], axis=-1).mean(axis=1) * 1000.0
+        return inner_lip_gap_mm(frames, self.upper_lip, self.lower_lip)
 
     def part(self, frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(n, V, 3) frames opened by the jaw where their lips are under PART_MIN_MM apart,

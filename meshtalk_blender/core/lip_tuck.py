@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .lip_parting import inner_lip_gap_mm
 from .model.lip_closure import EventDetector, frame_maxima, load_detector
 
 TUCK_FILE = "lip_tuck.safetensors"
@@ -151,7 +152,7 @@ class TuckRig:
     def openness(self, frames: np.ndarray) -> np.ndarray:
         """(n,) in [0, 1] for (n, V, 3) frames in metres: 0 where the lips are at most
         TUCK_OPEN_FROM_MM apart (a tuck finishes them), 1 from TUCK_OPEN_TO_MM."""
-        gap_mm = np.linalg.norm(frames[:, self.upper_lip] - frames[:, self.lower_lip], axis=-1).mean(axis=1) * 1000.0
+        gap_mm = inner_lip_gap_mm(frames, self.upper_lip, self.lower_lip)
         return np.clip((gap_mm - TUCK_OPEN_FROM_MM) / (TUCK_OPEN_TO_MM - TUCK_OPEN_FROM_MM), 0.0, 1.0)
 
 

@@ -270,6 +270,8 @@ class AnimationRun:
         self.seal = (HeardContact(closure, self.num_model_frames,
                                   functools.partial(seal_weights, thresholds=closure.thresholds), closure_scores)
                      if closure is not None else None)
+        # The same probabilities as the seal's, weighed otherwise (a log-mel detector is run
+        # twice per chunk for it: a few milliseconds).
         self.closable = (HeardContact(closure, self.num_model_frames, closure_allowance, closure_scores)
                          if self.parting_rig is not None else None)
         self.tuck = (HeardContact(tuck, self.num_model_frames, tuck_weights,
