@@ -16,7 +16,7 @@ from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_parting import PART_FROM, PART_MIN_MM, PART_UNTIL, closure_allowance, parting_rig
 from meshtalk_blender.core.model.config import MODEL_FPS
 from meshtalk_blender.core.model.lip_closure import LipClosureDetector
-from meshtalk_blender.core.pauses import clip_rest_weights
+from meshtalk_blender.core.pauses import clip_levels_db, rest_weights_of_levels
 from meshtalk_blender.training import metrics
 
 
@@ -92,7 +92,7 @@ def test_the_pipeline_parts_the_lips_in_speech_only_where_no_p_b_m_is_heard(bund
     plain = animate(bundled, speech_with_pauses, seal=False)
     parted = animate(hears_nothing, speech_with_pauses)
     info = audio.probe(audio.AudioClip(speech_with_pauses))
-    pauses = clip_rest_weights(audio.NormalisedSamples(info).get, 16000, len(plain), MODEL_FPS)
+    pauses = rest_weights_of_levels(clip_levels_db(info, len(plain), MODEL_FPS), MODEL_FPS)
     speech, resting = pauses == 0.0, pauses == 1.0
     assert speech.sum() > 30 and resting.sum() > 10, "the clip has both speech and pauses"
     plain_gap, gap = metrics.pair_gap(plain, *lips), metrics.pair_gap(parted, *lips)

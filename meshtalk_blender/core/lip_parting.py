@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model.lip_closure import closure_envelope
+from .pauses import speech_and_floor_db
 
 # The inner lips' least mean gap (mm) in speech where no contact is heard.
 PART_MIN_MM = 2.0
@@ -45,13 +46,13 @@ PART_MIN_MM = 2.0
 PART_FROM = 0.02
 PART_UNTIL = 0.1
 PASSES = 2  # the jaw's opening is near linear in the gap; a second pass takes up the rest
-# Frame levels (dB against the clip's speech level, the 95th percentile of its frames):
+# Frame levels (dB against the clip's speech level, core.pauses.speech_and_floor_db):
 # under QUIET_DB no floor, over SOUNDING_DB the whole floor. Silence inside speech (a
 # breath, a trailing sil shorter or louder than core.pauses' pauses) lets the model close
 # the lips as it drew them.
 QUIET_DB = -30.0
 SOUNDING_DB = -20.0
-# ... and never quiet less than this over the clip's noise floor (its 5th percentile):
+# ... and never quiet less than this over the clip's noise floor (the same function's):
 # in noise the pauses are as loud as the noise, and the ramp moves up with it.
 NOISE_MARGIN_DB = 3.0
 
@@ -62,7 +63,7 @@ def quiet_weights(levels_db: np.ndarray) -> np.ndarray:
     the floor never switches on or off within one frame."""
     if len(levels_db) == 0:
         return np.zeros(0, np.float32)
-    speech, noise = np.percentile(levels_db, 95), np.percentile(levels_db, 5)
+    speech, noise = speech_and_floor_db(levels_db)
     quiet_below = max(speech + QUIET_DB, noise + NOISE_MARGIN_DB)
     sounding_above = quiet_below + (SOUNDING_DB - QUIET_DB)
     quiet = np.clip((sounding_above - levels_db) / (sounding_above - quiet_below), 0.0, 1.0).astype(np.float32)
@@ -121,6 +122,5 @@ def parting_rig(num_vertices: int) -> PartingRig | None:
     upper, lower = np.asarray(sets["upper_inner_lip"]), np.asarray(sets["lower_inner_lip"])
     rest = head.vertices.astype(np.float32)[None]
     unit = 0.1  # measured over a small opening, where speech needs it (jawOpen 0.1: 2.5 mm)
-    rig = PartingRig(opening, 0.0, upper, lower)
-    per_unit = float((rig.gap_mm(rest + unit * opening[None]) - rig.gap_mm(rest))[0] / unit)
-    return PartingRig(opening, per_unit, upper, lower)
+    opened = inner_lip_gap_mm(rest + unit * opening[None], upper, lower) - inner_lip_gap_mm(rest, upper, lower)
+    return PartingRig(opening, float(opened[0] / unit), upper, lower)

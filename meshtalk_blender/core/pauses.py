@@ -47,11 +47,16 @@ def frame_levels_db(samples_for: SamplesFor, sample_rate: int, count: int, fps: 
     return 10 * np.log10(levels + 1e-10)
 
 
+def speech_and_floor_db(levels_db: np.ndarray) -> tuple[float, float]:
+    """(speech level, noise floor) of (T,) frame levels: their 95th and 5th percentiles."""
+    return float(np.percentile(levels_db, 95)), float(np.percentile(levels_db, 5))
+
+
 def quiet_threshold_db(levels_db: np.ndarray) -> float:
-    """Below this a frame is quiet: FLOOR_MARGIN_DB over the clip's noise floor (5th
-    percentile), kept between SPEECH_MARGINS_DB under its speech level (95th percentile),
-    so that studio silence, noisy recordings and clips without pauses all behave."""
-    speech, floor = np.percentile(levels_db, 95), np.percentile(levels_db, 5)
+    """Below this a frame is quiet: FLOOR_MARGIN_DB over the clip's noise floor, kept
+    between SPEECH_MARGINS_DB under its speech level (``speech_and_floor_db``), so that
+    studio silence, noisy recordings and clips without pauses all behave."""
+    speech, floor = speech_and_floor_db(levels_db)
     nearest, farthest = SPEECH_MARGINS_DB
     return float(np.clip(floor + FLOOR_MARGIN_DB, speech - farthest, speech - nearest))
 
@@ -89,10 +94,9 @@ def clip_levels_db(info, count: int, fps: float) -> np.ndarray:
     return frame_levels_db(audio.NormalisedSamples(info).get, AUDIO_SAMPLE_RATE, count, fps)
 
 
-def clip_rest_weights(samples_for: SamplesFor, sample_rate: int, count: int, fps: float) -> np.ndarray:
-    """(count,) rest weights for a clip, frames at ``fps``."""
-    levels = frame_levels_db(samples_for, sample_rate, count, fps)
-    return rest_weights(pause_spans(levels, fps), count, fps)
+def rest_weights_of_levels(levels_db: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) rest weights of a clip from its (T,) frame levels at ``fps``."""
+    return rest_weights(pause_spans(levels_db, fps), len(levels_db), fps)
 
 
 def rest_mouth(vertices: np.ndarray, template: np.ndarray, mouth: np.ndarray, weights: np.ndarray) -> np.ndarray:

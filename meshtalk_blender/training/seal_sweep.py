@@ -114,7 +114,7 @@ def closing_weights(trace: ClipTrace, setting: Setting) -> np.ndarray:
         weights = np.maximum(weights, lip_closure.closure_envelope(frame, 0, count))
     if setting.rest:
         levels = trace.levels_db
-        speech, floor = np.percentile(levels, 95), np.percentile(levels, 5)
+        speech, floor = pauses.speech_and_floor_db(levels)
         threshold = np.clip(floor + setting.floor_margin_db, speech - pauses.SPEECH_MARGINS_DB[1],
                             speech - setting.nearest_db)
         quiet = levels < threshold
