@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
-                         help="leave the lips as drawn (default: they close on p/b/m, the lower lip tucks on f/v "
-                              "where the model hears one, and they stay apart in speech where it hears neither)")
+                         help="leave the lips as drawn (default: the jaw follows the lips' opening heard in the "
+                              "voice, they close on p/b/m, the lower lip tucks on f/v where the model hears one, "
+                              "and they stay apart in speech where it hears neither)")
     animate.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     animate.add_argument("--start", type=float, default=0.0, help="seconds into the audio to start at")
     animate.add_argument("--duration", type=float, help="seconds of audio to animate (default: to the end)")

@@ -277,6 +277,7 @@ def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_
     recipe's p/b/m detector then reads its features, by its own settings."""
     import torch
 
+    from meshtalk_blender.core.lip_gap import GAP_FILE, load_lip_gap_regressor
     from meshtalk_blender.core.lip_tuck import TUCK_FILE, load_tuck_detector
     from meshtalk_blender.core.model.lip_closure import CLOSURE_FILE, load_detector
     from meshtalk_blender.core.model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, save_speech_encoder
@@ -292,9 +293,11 @@ def test_detectors_read_the_speech_encoder_where_the_model_folder_has_one(small_
     assert (detector.inputs, detector.input_channels, detector.width) == ("speech", 16, 128)
     assert load_tuck_detector(model_dir / TUCK_FILE).inputs == "speech"
     assert load_tongue_detector(model_dir / TONGUE_FILE).inputs == "mel"
+    assert load_lip_gap_regressor(model_dir / GAP_FILE).inputs == "speech", "and the lip-gap regressor joins them"
     train_detectors(small_corpus, (), None, tmp_path / "mel", device="cpu", quick=True)
     assert load_detector(tmp_path / "mel" / CLOSURE_FILE).inputs == "mel"
     assert load_tuck_detector(tmp_path / "mel" / TUCK_FILE).inputs == "mel"
+    assert not (tmp_path / "mel" / GAP_FILE).exists(), "the lip-gap regressor reads only the speech encoder"
 
 
 def test_the_detector_commands_take_the_speech_recipe_with_a_speech_encoder(small_corpus, tmp_path):
@@ -304,11 +307,14 @@ def test_the_detector_commands_take_the_speech_recipe_with_a_speech_encoder(smal
     from meshtalk_blender.core.model.lip_closure import load_detector
     from meshtalk_blender.core.model.speech_encoder import SpeechEncoder, save_speech_encoder
     from meshtalk_blender.training.lip_closure import main as closure_main
+    from meshtalk_blender.core.lip_gap import load_lip_gap_regressor
+    from meshtalk_blender.training.lip_gap import main as gap_main
     from meshtalk_blender.training.lip_tuck import main as tuck_main
 
     torch.manual_seed(0)
     save_speech_encoder(SpeechEncoder(width=16, layers=1, heads=2), tmp_path / "encoder.safetensors")
-    for main, load in ((closure_main, load_detector), (tuck_main, load_tuck_detector)):
+    for main, load in ((closure_main, load_detector), (tuck_main, load_tuck_detector),
+                       (gap_main, load_lip_gap_regressor)):
         out = tmp_path / f"{main.__module__}.safetensors"
         assert main(["--corpus", str(small_corpus), "--out", str(out), "--steps", "2", "--device", "cpu",
                      "--speech-encoder", str(tmp_path / "encoder.safetensors")]) == 0

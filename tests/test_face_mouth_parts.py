@@ -315,7 +315,7 @@ def test_teeth_stay_behind_the_lips_in_the_bundled_models_animation_of_the_sampl
     loaded = load_model(BUNDLED_MODEL_DIR)
     animation = pipeline.animate(loaded, audio.AudioClip(SAMPLE), pipeline.AnimateOptions(seed=0, device="cpu"))
     weights = BlendshapeSolver(deltas, ARKIT_NAMES).solve(animation.vertices - head.vertices)
-    assert weights[:, ARKIT_INDEX["jawOpen"]].max() > 0.3  # the mouth opens: the check means something
+    assert weights[:, ARKIT_INDEX["jawOpen"]].max() > 0.2  # the mouth opens (5 mm of jaw): the check means something
     closed, lips = ClosedFace(head), lip_vertices(head)
     problems = []
     for frame_weights in weights[::2]:

@@ -72,7 +72,7 @@ def bundled():
     from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
 
     loaded = load_model(BUNDLED_MODEL_DIR)
-    return replace(loaded, lip_tuck=None, speech_encoder=None)
+    return replace(loaded, lip_tuck=None, lip_gap=None, speech_encoder=None)
 
 
 @pytest.fixture(scope="module")

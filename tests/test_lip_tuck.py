@@ -109,7 +109,7 @@ def animate(loaded, path, seal=True):
 
 def test_the_pipeline_tucks_a_nearly_closed_mouth_where_its_detector_hears_f_or_v(bundled, speech, lips):
     plain = animate(replace(bundled, lip_closure=None, lip_tuck=None), speech)
-    tucking = replace(bundled, lip_closure=None, lip_tuck=scripted(True))
+    tucking = replace(bundled, lip_closure=None, lip_tuck=scripted(True), lip_gap=None)  # the tuck alone
     tucked = animate(tucking, speech)
     rig = tuck_rig(len(bundled.template))
     openness = rig.openness(plain)

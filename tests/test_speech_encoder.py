@@ -227,7 +227,7 @@ def test_a_speech_tuck_detector_is_heard_over_the_clip_and_scored_as_a_log_mel_o
     soundfile.write(path, speech_like(1.5, RATE, seed=6, pauses=False), RATE)
     heard = pipeline.HeardInSpeech(loaded.speech_encoder, [loaded.lip_tuck])
     heard.listen(audio.probe(audio.AudioClip(path)), lambda: False)
-    probabilities = heard.probabilities[id(loaded.lip_tuck)]
+    probabilities = heard.scores[id(loaded.lip_tuck)]
     assert probabilities.shape == (TUCK_OUTPUTS, 150)
     times = np.arange(45) / 30
     np.testing.assert_array_equal(heard.tuck_scores(loaded.lip_tuck, None, times),

@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
-                         help="leave the lips as drawn (default: they close on p/b/m, the lower lip tucks on f/v "
-                              "where the model hears one, and they stay apart in speech where it hears neither)")
+                         help="leave the lips as drawn (default: the jaw follows the lips' opening heard in the "
+                              "voice, they close on p/b/m, the lower lip tucks on f/v where the model hears one, "
+                              "and they stay apart in speech where it hears neither)")
     animate.add_argument("--no-head-motion", dest="head_motion", action="store_false",
                          help="keep the head still (default: it nods and turns a little, drawn by the seed: "
                               "the MeshTalk head, or a character's head bone)")

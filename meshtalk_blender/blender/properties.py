@@ -42,7 +42,8 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
                                  description="Close the mouth to the neutral rest where the audio pauses for 0.3 s "
                                              "or more (found from its level), easing out 0.2 s before speech")
     seal_lips: BoolProperty(name="Lip Contacts (P/B/M, F/V)", default=True,
-                            description="Close the lips where the model's detector hears a p, b or m, roll the "
+                            description="Open the jaw as far as the model hears the lips open in the voice, "
+                                        "close the lips where its detector hears a p, b or m, roll the "
                                         "lower lip in under the upper lip where it hears an f or v while the lips "
                                         "are nearly closed, and keep the lips at least 2 mm apart in speech where "
                                         "it hears neither (models without detectors, like the original release, "

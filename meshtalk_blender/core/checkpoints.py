@@ -4,8 +4,9 @@ Two formats:
 - ours: a directory with ``model.safetensors`` (weights, plus the default template and
   optional per-vertex masks), ``config.json`` (sizes and metadata) and optionally
   ``lip_closure.safetensors`` (``model.lip_closure``), ``lip_tuck.safetensors``
-  (``lip_tuck``) and ``tongue.safetensors`` (``tongue``), and ``speech_encoder.safetensors``
-  (``model.speech_encoder``) for a detector that reads its features;
+  (``lip_tuck``), ``tongue.safetensors`` (``tongue``) and ``lip_gap.safetensors``
+  (``lip_gap``), and ``speech_encoder.safetensors`` (``model.speech_encoder``) for a
+  detector that reads its features;
 - the original MeshTalk release: a directory with ``encoder.pkl``, ``vertex_unet.pkl``
   and ``context_model.pkl`` (plain state dicts), plus the user's template OBJ. These are
   read with ``torch.load(weights_only=True)``: tensors only, never arbitrary objects.
@@ -32,6 +33,7 @@ from .model.lip_closure import CLOSURE_FILE, EventDetector, LipClosureDetector, 
 from .model.speech_encoder import SPEECH_ENCODER_FILE, SpeechEncoder, load_speech_encoder
 from .lip_tuck import TUCK_FILE, LipTuckDetector, load_tuck_detector
 from .tongue import TONGUE_FILE, TongueDetector, load_tongue_detector
+from .lip_gap import GAP_FILE, LipGapRegressor, load_lip_gap_regressor
 from .model.prior import head_mask
 from .obj_io import read_obj
 from .tensor_checks import check_values
@@ -60,6 +62,7 @@ class LoadedModel:
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
     lip_tuck: LipTuckDetector | None = None  # where the lower lip tucks (f, v; core.lip_tuck)
     tongue: TongueDetector | None = None  # where the tongue goes (core.tongue; bundles may have one)
+    lip_gap: LipGapRegressor | None = None  # how far apart the lips are, heard (core.lip_gap)
     speech_encoder: SpeechEncoder | None = None  # the features a detector with inputs "speech" reads
 
     @property
@@ -96,7 +99,8 @@ def load_model(path: str | Path, template_obj: str | Path | None = None) -> Load
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files ``load_model(path)`` may read (whichever exist): an output must be none of them."""
     folder = Path(path) if not Path(path).is_file() else Path(path).parent
-    names = (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, SPEECH_ENCODER_FILE, *ORIGINAL_FILES)
+    names = (WEIGHTS_FILE, CONFIG_FILE, CLOSURE_FILE, TUCK_FILE, TONGUE_FILE, GAP_FILE, SPEECH_ENCODER_FILE,
+             *ORIGINAL_FILES)
     return [folder / name for name in names]
 
 
@@ -384,7 +388,8 @@ def load_bundle(directory: str | Path) -> LoadedModel:
                                     f"this one does not. Delete the file to use the model without it.")
     # It reads the audio on its own, normalised per clip: it fits any model of the head.
     tongue = load_tongue_detector(directory / TONGUE_FILE) if (directory / TONGUE_FILE).is_file() else None
-    speech_encoder = _speech_encoder_for(directory, [*contacts.values(), tongue])
+    lip_gap = load_lip_gap_regressor(directory / GAP_FILE) if (directory / GAP_FILE).is_file() else None
+    speech_encoder = _speech_encoder_for(directory, [*contacts.values(), tongue, lip_gap])
     return LoadedModel(
         model=model,
         template=template.numpy().astype(np.float32),
@@ -396,6 +401,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         lip_closure=contacts.get(CLOSURE_FILE),
         lip_tuck=contacts.get(TUCK_FILE),
         tongue=tongue,
+        lip_gap=lip_gap,
         speech_encoder=speech_encoder,
     )
 

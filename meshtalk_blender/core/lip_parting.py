@@ -97,10 +97,31 @@ class PartingRig:
         if not weights.any():
             return frames
         gap = self.gap_mm(frames)
-        target = gap + weights * np.maximum(PART_MIN_MM - gap, 0.0)
+        return self._opened_to(frames, gap, gap + weights * np.maximum(PART_MIN_MM - gap, 0.0), only_open=True)
+
+    def follow(self, frames: np.ndarray, heard_mm: np.ndarray, share: float,
+               may_close: np.ndarray | None = None) -> np.ndarray:
+        """(n, V, 3) frames whose jaw takes ``share`` of the way from their inner-lip gap to
+        the (n,) ``heard_mm`` (core.lip_gap), opening or closing; closing no further than
+        PART_MIN_MM (or the frame's own gap, if smaller): the lips meet only where the lip
+        contacts and the pauses close them. Where (n,) ``may_close`` (0-1: the lip seal's
+        weights) is 1 it does not open the mouth."""
+        if share <= 0.0 or not len(frames):
+            return frames
+        gap = self.gap_mm(frames)
+        change = share * (heard_mm - gap)
+        if may_close is not None:
+            change = np.where(change > 0.0, change * (1.0 - may_close), change)
+        target = np.maximum(gap + change, np.minimum(gap, PART_MIN_MM))
+        return self._opened_to(frames, gap, target, only_open=False)
+
+    def _opened_to(self, frames: np.ndarray, gap: np.ndarray, target: np.ndarray, only_open: bool) -> np.ndarray:
+        """``frames`` (of inner-lip ``gap``) moved along the jaw's opening to the (n,) ``target`` gaps."""
         moved = frames
         for _ in range(PASSES):
-            short_mm = np.maximum(target - gap, 0.0)
+            short_mm = target - gap
+            if only_open:
+                short_mm = np.maximum(short_mm, 0.0)
             if not short_mm.any():
                 break
             moved = moved + (short_mm / self.gap_per_unit_mm)[:, None, None] * self.opening[None]

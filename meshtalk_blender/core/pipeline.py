@@ -3,8 +3,9 @@
 Work goes in chunks of model frames, so memory stays bounded for any length:
   audio samples -> log-mel -> audio codes (encoder) -> labels (sampler, CPU)
   -> vertices (decoder, LSTM state carried; for a seed other than 0 the lips are decoded
-  from seed 0's draws beside them: the lip lock) -> smoothing -> output fps -> lips
-  apart in speech where no contact is heard -> lower lip tucked on f/v -> mouth to its
+  from seed 0's draws beside them: the lip lock) -> smoothing -> output fps -> the jaw
+  to the lips' opening heard through the speech encoder -> lips apart in speech where
+  no contact is heard -> lower lip tucked on f/v -> mouth to its
   closed rest in pauses and on p/b/m.
 A worker thread runs the encoder and the sampler one chunk ahead of the decoder (the
 sampler releases the GIL), so on a 2-core CPU they overlap.
@@ -28,6 +29,7 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import MODEL_FPS
+from .lip_gap import FOLLOW, gaps_at, smoothed_gaps
 from .lip_parting import closure_allowance, parting_rig, quiet_weights
 from .lip_tuck import scores_of_probabilities, tuck_rig, tuck_scores, tuck_weights
 from .model.lip_closure import (ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, frame_maxima,
@@ -197,22 +199,29 @@ class HeardInSpeech:
     def __init__(self, encoder: SpeechEncoder, detectors: list[EventDetector]):
         self.encoder = encoder
         self.detectors = detectors
-        self.probabilities: dict[int, np.ndarray] = {}  # id(detector) -> (E, M) at the mel rate
+        self.scores: dict[int, np.ndarray] = {}  # id(detector) -> (E, M) at the mel rate (EventDetector.scores)
+        self.gaps: dict[int, np.ndarray] = {}  # id(regressor) -> (M,) its gaps smoothed (core.lip_gap)
 
     def listen(self, info: audio.ClipInfo, should_stop: Callable[[], bool],
                progress: Callable[[float], None] | None = None) -> None:
         features = encode_clip(self.encoder, audio.NormalisedSamples(info).get, info.num_samples,
                                should_cancel=should_stop, progress=progress)
         for detector in self.detectors:
-            self.probabilities[id(detector)] = speech_event_probabilities(detector, features)
+            self.scores[id(detector)] = speech_event_probabilities(detector, features)
 
     def closure_probabilities(self, detector: EventDetector, window, times: np.ndarray) -> np.ndarray:
         """(T,) as ``lip_closure.closure_probabilities`` (``window`` unused)."""
-        return frame_maxima(self.probabilities[id(detector)][0], 0, times)
+        return frame_maxima(self.scores[id(detector)][0], 0, times)
 
     def tuck_scores(self, detector: EventDetector, window, times: np.ndarray) -> np.ndarray:
         """(T, 2) as ``lip_tuck.tuck_scores`` (``window`` unused)."""
-        return scores_of_probabilities(self.probabilities[id(detector)], 0, times)
+        return scores_of_probabilities(self.scores[id(detector)], 0, times)
+
+    def gaps_mm(self, regressor: EventDetector, times: np.ndarray) -> np.ndarray:
+        """(T,) the inner-lip gaps (mm) a ``core.lip_gap`` regressor hears at ``times`` (s)."""
+        if id(regressor) not in self.gaps:
+            self.gaps[id(regressor)] = smoothed_gaps(self.scores[id(regressor)][0])
+        return gaps_at(self.gaps[id(regressor)], times)
 
 
 class AnimationRun:
@@ -264,7 +273,10 @@ class AnimationRun:
         self.tuck_rig = tuck_rig(len(self.template)) if contacts and loaded.lip_tuck is not None else None
         tuck = loaded.lip_tuck if self.tuck_rig is not None else None
         self.parting_rig = parting_rig(len(self.template)) if closure is not None else None
-        speech_readers = [d for d in (closure, tuck) if d is not None and d.inputs == "speech"]
+        # The jaw follows the lips' opening heard through the speech encoder (core.lip_gap)
+        # by the parting's rig, before the contacts.
+        self.lip_gap = loaded.lip_gap if self.parting_rig is not None else None
+        speech_readers = [d for d in (closure, tuck, self.lip_gap) if d is not None and d.inputs == "speech"]
         heard = self.heard_in_speech = HeardInSpeech(loaded.speech_encoder, speech_readers) if speech_readers else None
         closure_scores = heard.closure_probabilities if closure in speech_readers else closure_probabilities
         self.seal = (HeardContact(closure, self.num_model_frames,
@@ -283,9 +295,9 @@ class AnimationRun:
         """Yields (n, V, 3) float32 output frames; all chunks together are the animation."""
         device = device or choose_device(self.options.device)
         model = self.loaded.model.to(device).eval()
-        for contact in (self.seal, self.tuck, self.closable):
-            if contact is not None:
-                contact.detector.to(device).eval()
+        for detector in (*(c.detector for c in (self.seal, self.tuck, self.closable) if c is not None), self.lip_gap):
+            if detector is not None:
+                detector.to(device).eval()
         if self.heard_in_speech is not None:
             self.heard_in_speech.encoder.to(device).eval()
         resampler = FpsResampler(self.options.fps, self.num_output_frames)
@@ -315,6 +327,7 @@ class AnimationRun:
                     state = reference_state = None
                     done = 0
                     ready = 0  # model frames handed to the resampler
+                    shown = 0  # output frames made
                     while done < self.num_model_frames:
                         item = next_item(labelled, should_cancel)
                         if isinstance(item, BaseException):
@@ -346,7 +359,13 @@ class AnimationRun:
                             ready += len(frames)
                             out = resampler.push(frames, last)
                             if closable is not None:
-                                out = self.parting_rig.part(out, 1.0 - closable_resampler.push(closable, last))
+                                closable = closable_resampler.push(closable, last)
+                                if self.lip_gap is not None:
+                                    times = np.arange(shown, shown + len(out)) / self.options.fps
+                                    out = self.parting_rig.follow(out, self.heard_in_speech.gaps_mm(self.lip_gap, times),
+                                                                  FOLLOW, closable[:, 1])
+                                out = self.parting_rig.part(out, 1.0 - closable[:, 0])
+                            shown += len(out)
                             if tucking is not None:
                                 tucking = tucking_resampler.push(tucking, last)
                                 out = self.tuck_rig.tuck(out, self.template, self.mouth_mask,
@@ -379,12 +398,14 @@ class AnimationRun:
         return np.maximum.reduce(parts) if parts else None
 
     def _closable_weights(self, start: int, stop: int) -> np.ndarray | None:
-        """(stop - start,) how far the lips may meet (1: a pause, or a p/b/m may be heard
-        there; 0: speech with none, the lips part), or None: no parting."""
+        """(stop - start, 2) how far the lips may meet (1: a pause, or a p/b/m may be heard
+        there; 0: speech with none, the lips part) and the seal's weights (where the heard
+        gap must not open the mouth, core.lip_gap); or None: no parting."""
         if self.closable is None:
             return None
-        return np.maximum.reduce([w[start:stop] for w in (self.pause_weights, self.quiet_weights,
-                                                           self.closable.weights)])
+        return np.stack([np.maximum.reduce([w[start:stop] for w in (self.pause_weights, self.quiet_weights,
+                                                                     self.closable.weights)]),
+                         self.seal.weights[start:stop]], axis=1)
 
     def _tuck_weights(self, start: int, stop: int) -> np.ndarray | None:
         """(stop - start, 2) weights of the f/v tuck and of its upper lip's lift, or None.

@@ -12,7 +12,8 @@ detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/
 training.lip_tuck (both on the features of speech_encoder.safetensors where the folder
 has it: scripts/train_bundled.sh writes it first with training.speech_encoder_weights),
 and tongue.safetensors, the tongue's places that training.tongue
-trains; on a CPU with two cores or more they train in a second process while the model
+trains, and with the speech encoder lip_gap.safetensors, the inner-lip gap that
+training.lip_gap trains; on a CPU with two cores or more they train in a second process while the model
 trains, and a run stopped during one trains it again).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
 command line find it.
@@ -44,7 +45,8 @@ from ..core.lip_tuck import TUCK_FILE
 from ..core.model.lip_closure import CLOSURE_FILE
 from ..core.model.speech_encoder import SPEECH_ENCODER_FILE, load_speech_encoder
 from ..core.tongue import TONGUE_FILE
-from . import lip_closure, lip_tuck, tongue
+from ..core.lip_gap import GAP_FILE
+from . import lip_closure, lip_gap, lip_tuck, tongue
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
@@ -299,9 +301,11 @@ def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | N
         closure = tuck = (lip_closure.SPEECH_SETTINGS, {"encoder": load_speech_encoder(speech)})
     else:
         closure, tuck = (lip_closure.SETTINGS, {}), (lip_closure.EVENT_SETTINGS, {})
-    for name, train_and_save, (recipe, inputs) in ((CLOSURE_FILE, lip_closure.train_and_save, closure),
-                                                   (TUCK_FILE, lip_tuck.train_and_save, tuck),
-                                                   (TONGUE_FILE, tongue.train_and_save, (lip_closure.EVENT_SETTINGS, {}))):
+    trained = [(CLOSURE_FILE, lip_closure.train_and_save, closure), (TUCK_FILE, lip_tuck.train_and_save, tuck),
+               (TONGUE_FILE, tongue.train_and_save, (lip_closure.EVENT_SETTINGS, {}))]
+    if speech.is_file():  # the lip-gap regressor reads only the speech encoder's features
+        trained.append((GAP_FILE, lip_gap.train_and_save, (lip_gap.SETTINGS, closure[1])))
+    for name, train_and_save, (recipe, inputs) in trained:
         if not (model_dir / name).is_file():
             settings = replace(recipe, steps=QUICK_STEPS, log_every=5) if quick else recipe
             train_and_save(train, held_out, model_dir / name, settings, device,
@@ -346,10 +350,11 @@ def install(model_dir: Path) -> None:
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json", CLOSURE_FILE, TUCK_FILE, TONGUE_FILE):
         shutil.copy2(model_dir / name, INSTALL_DIR / name)
-    if (model_dir / SPEECH_ENCODER_FILE).is_file():
-        shutil.copy2(model_dir / SPEECH_ENCODER_FILE, INSTALL_DIR / SPEECH_ENCODER_FILE)
-    else:  # the installed detectors read the log-mel: no encoder of an earlier install stays beside them
-        (INSTALL_DIR / SPEECH_ENCODER_FILE).unlink(missing_ok=True)
+    for name in (SPEECH_ENCODER_FILE, GAP_FILE):
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, INSTALL_DIR / name)
+        else:  # the installed detectors read the log-mel: no encoder (or gap regressor) of an earlier install stays
+            (INSTALL_DIR / name).unlink(missing_ok=True)
     print(f"installed {INSTALL_DIR}")
 
 

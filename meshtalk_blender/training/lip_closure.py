@@ -51,6 +51,10 @@ class ClosureTrainSettings:
     # and the per-frame targets alone leave short and blurred closures unheard.
     peak_weight: float = 1.0
     width: int = 128  # channels of each layer (EventDetector)
+    # Targets are values, not events: mean squared error on every frame, no peak term
+    # (core.lip_gap's regressor).
+    regression: bool = False
+    decay_after: int | None = None  # the learning rate x0.1 from this step on (None: never)
 
 
 # The peak term (weight 1) on the corpus with 16 ms vocoder frames: held-out closures
@@ -159,6 +163,9 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
     detector.train()
     started, losses = time.perf_counter(), []
     for step in range(settings.steps):
+        if step == settings.decay_after:
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate * 0.1
         crops, targets = [], []
         for index in rng.integers(0, len(data), settings.batch_size):
             inputs, target = data[index]
@@ -169,8 +176,11 @@ def train_detector(train: list[Sequence], settings: ClosureTrainSettings = SETTI
         batch = torch.stack([c[:, :length] for c in crops]).float().to(target_device)
         target = torch.stack([t[:, :length * input_step] for t in targets]).to(target_device)  # (B, E, M)
         logits = detector.event_logits(batch)
-        loss = F.binary_cross_entropy_with_logits(logits, target)
-        if settings.peak_weight > 0:  # each event of each kind: one row of (B E, M)
+        if settings.regression:
+            loss = F.mse_loss(logits, target)
+        else:
+            loss = F.binary_cross_entropy_with_logits(logits, target)
+        if settings.peak_weight > 0 and not settings.regression:  # each event of each kind: one row of (B E, M)
             peaks = closure_peaks(logits.flatten(0, 1), target.flatten(0, 1))
             if len(peaks):
                 loss = loss + settings.peak_weight * F.binary_cross_entropy_with_logits(peaks, torch.ones_like(peaks))
@@ -294,21 +304,23 @@ TrainAndSave = Callable[..., dict]  # (train, validation, out, settings, device)
 
 
 def detector_command(argv: list[str] | None, prog: str, description: str, train_and_save: TrainAndSave,
-                     defaults: ClosureTrainSettings = EVENT_SETTINGS, speech_inputs: bool = False) -> int:
+                     defaults: ClosureTrainSettings = EVENT_SETTINGS, speech_inputs: bool = False,
+                     speech_defaults: ClosureTrainSettings = SPEECH_SETTINGS) -> int:
     """The command line every detector's training shares: corpus (and real corpora) in,
-    the .safetensors file out; ``defaults``: that detector's recipe."""
+    the .safetensors file out; ``defaults``: that detector's recipe, ``speech_defaults`` on
+    the speech encoder's features."""
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--real-corpus", type=Path, action="append", default=[],
                         help="a training.real_corpus folder whose training split joins (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
-    parser.add_argument("--steps", type=int, help=f"default {defaults.steps}; with --speech-encoder {SPEECH_SETTINGS.steps}")
+    parser.add_argument("--steps", type=int, help=f"default {defaults.steps}; with --speech-encoder {speech_defaults.steps}")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="initialisation and crop order (held-out recall varies with it: see the model card)")
     parser.add_argument("--peak-weight", type=float, default=defaults.peak_weight,
                         help="weight of the term on each event's highest logit within 30 ms")
     parser.add_argument("--width", type=int, help=f"channels of each layer (default {defaults.width}; "
-                                                   f"with --speech-encoder {SPEECH_SETTINGS.width})")
+                                                   f"with --speech-encoder {speech_defaults.width})")
     parser.add_argument("--limit", type=int, help="use only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     if speech_inputs:
@@ -316,8 +328,9 @@ def detector_command(argv: list[str] | None, prog: str, description: str, train_
                             help="read this speech encoder's features (core.model.speech_encoder) instead of the log-mel")
     args = parser.parse_args(argv)
     encoder = {"encoder": load_speech_encoder(args.speech_encoder)} if getattr(args, "speech_encoder", None) else {}
-    recipe = SPEECH_SETTINGS if encoder else defaults
-    # Lazy: a detector needs the audio and the phoneme timings, not the faces.
+    recipe = speech_defaults if encoder else defaults
+    # Lazy: a detector needs the audio and the phoneme timings (a regressor, the faces' few
+    # numbers it learns), not the meshes held in memory.
     train = load_corpus(args.corpus, "train", limit=args.limit, lazy=True)
     validation = load_corpus(args.corpus, "validation", limit=args.limit, lazy=True)
     for real in args.real_corpus:

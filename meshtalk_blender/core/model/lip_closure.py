@@ -80,6 +80,10 @@ class EventDetector(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.event_logits(features)
 
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the pipeline reads of its logits: each event's probability (a regressor, its value)."""
+        return torch.sigmoid(logits)
+
     def settings(self) -> dict:
         return {"width": self.width, "dilations": list(self.dilations), "outputs": self.outputs,
                 "inputs": self.inputs, "input_channels": self.input_channels}
@@ -223,7 +227,7 @@ def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetect
 
 def speech_event_probabilities(detector: EventDetector, features: np.ndarray) -> np.ndarray:
     """(E, 2 F) float32 probabilities at the mel rate (100 Hz, from time 0) of a speech
-    detector's events, from a whole clip's (F, C) speech-encoder features, scored
+    detector's events (``EventDetector.scores``: a regressor's values), from a whole clip's (F, C) speech-encoder features, scored
     SPEECH_BLOCK_FRAMES at a time with the detector's margin of context on each side."""
     context = -(-detector.margin // detector.input_step)
     step = detector.input_step
@@ -235,5 +239,5 @@ def speech_event_probabilities(detector: EventDetector, features: np.ndarray) ->
             block = torch.from_numpy(np.ascontiguousarray(features[low:high].T, dtype=np.float32))[None]
             weight = detector.output.weight  # the detector's device and precision (a GPU run moves it)
             logits = detector.event_logits(block.to(device=weight.device, dtype=weight.dtype))[0]
-            parts.append(torch.sigmoid(logits[:, (first - low) * step:(stop - low) * step]).float().cpu().numpy())
+            parts.append(detector.scores(logits[:, (first - low) * step:(stop - low) * step]).float().cpu().numpy())
     return np.concatenate(parts, axis=1) if parts else np.zeros((detector.outputs, 0), np.float32)
