@@ -206,7 +206,7 @@ def sheet_frames(take, tiles: int) -> list[tuple[int, str]]:
         curves = [actions.sample_curve(take.action, writers.key_value_path(name), take.start_frame, take.frames)
                   for name in names.split("*")]
         values = None if any(curve is None for curve in curves) else np.prod(curves, axis=0)
-        if values is not None and values.max() ** (1 / len(curves)) > 0.3:
+        if values is not None and values.max() ** (1 / len(curves)) > 0.2:
             frame = take.start_frame + int(np.argmax(values))
             chosen.setdefault(frame, label)
     spread = np.linspace(take.start_frame, take.start_frame + take.frames - 1, tiles).round().astype(int)

@@ -13,7 +13,7 @@ from meshtalk_blender.core import audio, pipeline
 from meshtalk_blender.core.checkpoints import load_model
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import load_bundled_head
-from meshtalk_blender.core.lip_gap import (FOLLOW, GAP_SCALE_MM, LipGapRegressor, gaps_at, load_lip_gap_regressor,
+from meshtalk_blender.core.lip_gap import (FOLLOW_CLOSING, FOLLOW_OPENING, GAP_SCALE_MM, LipGapRegressor, gaps_at, load_lip_gap_regressor,
                                           smoothed_gaps)
 from meshtalk_blender.core.lip_parting import PART_MIN_MM, parting_rig
 from meshtalk_blender.core.model.config import MODEL_FPS
@@ -39,18 +39,23 @@ def test_the_jaw_follows_the_heard_gap_opening_and_closing_but_never_shuts_the_l
     frames = np.stack([rest + 0.1 * rig.opening, rest + 0.4 * rig.opening, rest + 0.4 * rig.opening, rest])
     before = metrics.pair_gap(frames, *lips)  # about 2.9, 10, 10 and 0.3 mm
     heard = np.array([8.0, 5.0, 0.0, 6.0], np.float32)
-    followed = metrics.pair_gap(rig.follow(frames, heard, 1.0), *lips)
+    followed = metrics.pair_gap(rig.follow(frames, heard, 1.0, 1.0), *lips)
     assert followed[0] == pytest.approx(8.0, abs=0.05)  # opened to the heard gap
     assert followed[1] == pytest.approx(5.0, abs=0.05)  # closed to it
     assert followed[2] == pytest.approx(PART_MIN_MM, abs=0.05), "closing stops where the lips would meet"
     assert followed[3] == pytest.approx(6.0, abs=0.05)
-    halfway = metrics.pair_gap(rig.follow(frames, heard, 0.5), *lips)
-    assert halfway[0] == pytest.approx((before[0] + 8.0) / 2, abs=0.05)
-    # Only the jaw's opening moves the face, and a share of 0 leaves it as it is.
-    moved_by = rig.follow(frames, heard, 1.0)[1] - frames[1]
+    shares = metrics.pair_gap(rig.follow(frames, heard, 0.5, 0.25), *lips)
+    assert shares[0] == pytest.approx(before[0] + 0.5 * (8.0 - before[0]), abs=0.05)  # half way open
+    assert shares[1] == pytest.approx(before[1] + 0.25 * (5.0 - before[1]), abs=0.05)  # a quarter way closed
+    # Where the seal closes the mouth it is not opened; closing is still followed.
+    kept = metrics.pair_gap(rig.follow(frames, heard, 1.0, 1.0, np.array([1.0, 1.0, 0.0, 0.5])), *lips)
+    assert kept[0] == pytest.approx(before[0], abs=1e-3) and kept[1] == pytest.approx(5.0, abs=0.05)
+    assert kept[3] == pytest.approx(before[3] + 0.5 * (6.0 - before[3]), abs=0.05)
+    # Only the jaw's opening moves the face, and shares of 0 leave it as it is.
+    moved_by = rig.follow(frames, heard, 1.0, 1.0)[1] - frames[1]
     scale = float((moved_by * rig.opening).sum() / (rig.opening * rig.opening).sum())
     np.testing.assert_allclose(moved_by, scale * rig.opening, atol=1e-7)
-    assert rig.follow(frames, heard, 0.0) is frames
+    assert rig.follow(frames, heard, 0.0, 0.0) is frames
 
 
 def test_heard_gaps_are_read_between_mel_frames_and_smoothed():
@@ -104,7 +109,7 @@ def animate(loaded, path, seal=True, fps=30.0):
 
 @pytest.mark.parametrize("fps", [30.0, 24.0])
 def test_the_pipeline_opens_the_mouth_to_the_heard_gap_before_the_contacts(bundled, speech_with_pauses, lips, fps):
-    """A regressor that hears 12 mm everywhere: the speech opens FOLLOW of the way to 12 mm
+    """A regressor that hears 12 mm everywhere: the speech opens FOLLOW_OPENING of the way to 12 mm
     wherever the contacts leave it alone; pauses still rest closed; without the lip contacts (or
     without the file) the model's own mouth is untouched."""
     hears_nothing = replace(bundled, lip_tuck=None,
@@ -118,8 +123,9 @@ def test_the_pipeline_opens_the_mouth_to_the_heard_gap_before_the_contacts(bundl
     assert speech.sum() > 30 and resting.sum() > 10, "the clip has both speech and pauses"
     gap, plain_gap = metrics.pair_gap(opened, *lips), metrics.pair_gap(plain, *lips)
     assert np.abs(plain_gap[speech] - 12.0).mean() > 3.0, "the model's own mouth is not 12 mm open"
-    followed = plain_gap + FOLLOW * (12.0 - plain_gap)  # FOLLOW of the way to the heard gap
-    assert 0.5 <= FOLLOW <= 1.0
+    share = np.where(plain_gap < 12.0, FOLLOW_OPENING, FOLLOW_CLOSING)
+    followed = plain_gap + share * (12.0 - plain_gap)  # that share of the way to the heard gap
+    assert 0.5 <= FOLLOW_OPENING <= 1.0
     assert np.median(np.abs(gap[speech] - followed[speech])) < 0.2
     assert gap[resting].max() < 1.0, "in a pause the mouth still rests closed"
     np.testing.assert_array_equal(animate(heard, speech_with_pauses, seal=False, fps=fps),

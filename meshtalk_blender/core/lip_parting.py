@@ -99,17 +99,18 @@ class PartingRig:
         gap = self.gap_mm(frames)
         return self._opened_to(frames, gap, gap + weights * np.maximum(PART_MIN_MM - gap, 0.0), only_open=True)
 
-    def follow(self, frames: np.ndarray, heard_mm: np.ndarray, share: float,
+    def follow(self, frames: np.ndarray, heard_mm: np.ndarray, opening: float, closing: float,
                may_close: np.ndarray | None = None) -> np.ndarray:
-        """(n, V, 3) frames whose jaw takes ``share`` of the way from their inner-lip gap to
-        the (n,) ``heard_mm`` (core.lip_gap), opening or closing; closing no further than
-        PART_MIN_MM (or the frame's own gap, if smaller): the lips meet only where the lip
-        contacts and the pauses close them. Where (n,) ``may_close`` (0-1: the lip seal's
-        weights) is 1 it does not open the mouth."""
-        if share <= 0.0 or not len(frames):
+        """(n, V, 3) frames whose jaw takes a share of the way from their inner-lip gap to
+        the (n,) ``heard_mm`` (core.lip_gap): ``opening`` where that is wider, ``closing``
+        where it is narrower, closing no further than PART_MIN_MM (or the frame's own gap,
+        if smaller): the lips meet only where the lip contacts and the pauses close them.
+        Where (n,) ``may_close`` (0-1: the lip seal's weights) is 1 it does not open the mouth."""
+        if max(opening, closing) <= 0.0 or not len(frames):
             return frames
         gap = self.gap_mm(frames)
-        change = share * (heard_mm - gap)
+        difference = heard_mm - gap
+        change = np.where(difference > 0.0, opening, closing) * difference
         if may_close is not None:
             change = np.where(change > 0.0, change * (1.0 - may_close), change)
         target = np.maximum(gap + change, np.minimum(gap, PART_MIN_MM))

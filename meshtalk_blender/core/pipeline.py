@@ -29,7 +29,7 @@ from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import MODEL_FPS
-from .lip_gap import FOLLOW, gaps_at, smoothed_gaps
+from .lip_gap import FOLLOW_CLOSING, FOLLOW_OPENING, gaps_at, smoothed_gaps
 from .lip_parting import closure_allowance, parting_rig, quiet_weights
 from .lip_tuck import scores_of_probabilities, tuck_rig, tuck_scores, tuck_weights
 from .model.lip_closure import (ENVELOPE_REACH, EventDetector, closure_envelope, closure_probabilities, frame_maxima,
@@ -363,7 +363,7 @@ class AnimationRun:
                                 if self.lip_gap is not None:
                                     times = np.arange(shown, shown + len(out)) / self.options.fps
                                     out = self.parting_rig.follow(out, self.heard_in_speech.gaps_mm(self.lip_gap, times),
-                                                                  FOLLOW, closable[:, 1])
+                                                                  FOLLOW_OPENING, FOLLOW_CLOSING, closable[:, 1])
                                 out = self.parting_rig.part(out, 1.0 - closable[:, 0])
                             shown += len(out)
                             if tucking is not None:
