@@ -16,7 +16,6 @@ from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_gap import (FOLLOW_CLOSING, FOLLOW_OPENING, GAP_SCALE_MM, LipGapRegressor, gaps_at, load_lip_gap_regressor,
                                           smoothed_gaps)
 from meshtalk_blender.core.lip_parting import PART_MIN_MM, parting_rig
-from meshtalk_blender.core.model.config import MODEL_FPS
 from meshtalk_blender.core.model.lip_closure import save_detector
 from meshtalk_blender.core.pauses import clip_levels_db, rest_weights_of_levels
 from meshtalk_blender.training import metrics

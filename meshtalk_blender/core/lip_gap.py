@@ -11,8 +11,8 @@ encoder's features and gives every 10 ms the teacher's inner-lip gap in millimet
 Where it is there, the pipeline moves the jaw (the MeshTalk head's jawOpen, as the lips'
 parting does, ``lip_parting.PartingRig.follow``) so that the model's inner-lip gap goes
 FOLLOW_OPENING of the way to a wider heard one (smoothed over SMOOTHING_S), and
-FOLLOW_CLOSING of the way to a narrower one; the lips' shape, the upper
-face and everything else stay the model's. It closes the mouth no further than the
+FOLLOW_CLOSING of the way to a narrower one; the lips' shape, the upper face and
+everything else stay the model's. It closes the mouth no further than the
 parting's 2 mm, and does not open it where the lip seal closes it. The lip contacts come
 after it: the lips part, tuck and seal on top of the heard opening. It is part of the
 Lip Contacts switch (off: the model's own mouth). Models of another topology have no rig
@@ -21,8 +21,8 @@ and are unchanged.
 Measured on the real-speech report's held-out speakers (/work/probe/s33/follow_smooth.py;
 the regressor alone, /work/probe/s33/gap_eval.py, follows English clean speech at r 0.772):
 - Following 0.5 / 0.75 / 1 of the way, both ways (no smoothing, the seal not yet kept):
-  English clean r of the gap 0.679 -> 0.753 / 0.759 / 0.752, false closures 9.6 -> 6.3 / 5.7 / 5.5 %, p/b/m sealed
-  91.7 -> 90.2 % each, pops 2.6 -> 3.3 / 3.8 / 5.2 a minute.
+  English clean r of the gap 0.679 -> 0.753 / 0.759 / 0.752, false closures 9.6 -> 6.3 /
+  5.7 / 5.5 %, p/b/m sealed 91.7 -> 90.2 % each, pops 2.6 -> 3.3 / 3.8 / 5.2 a minute.
 - Smoothed over 20 / 40 / 60 ms at 0.75: pops 3.1 / 2.2 / 1.7, r 0.759 / 0.757 / 0.752.
 - Not opening where the seal closes: p/b/m sealed 89.8 -> 90.6 %, r 0.755. Not opening
   wherever a p/b/m may be heard (the parting's allowance) sealed 91.3 % at r 0.737 and

@@ -117,17 +117,26 @@ class PartingRig:
         return self._opened_to(frames, gap, target, only_open=False)
 
     def _opened_to(self, frames: np.ndarray, gap: np.ndarray, target: np.ndarray, only_open: bool) -> np.ndarray:
-        """``frames`` (of inner-lip ``gap``) moved along the jaw's opening to the (n,) ``target`` gaps."""
-        moved = frames
+        """``frames`` (of inner-lip ``gap``) moved along the jaw's opening to the (n,) ``target`` gaps.
+        The passes move only the lips' vertices; the whole face moves once, at the end."""
+        upper, lower = frames[:, self.upper_lip], frames[:, self.lower_lip]
+        opening_upper, opening_lower = self.opening[self.upper_lip], self.opening[self.lower_lip]
+        units = np.zeros(len(frames))  # the jaw's opening added to each frame, in units of it
+        moving = np.ones(len(frames), bool)  # later passes refine only the frames the first one moved
         for _ in range(PASSES):
             short_mm = target - gap
             if only_open:
                 short_mm = np.maximum(short_mm, 0.0)
+            short_mm = np.where(moving, short_mm, 0.0)
             if not short_mm.any():
                 break
-            moved = moved + (short_mm / self.gap_per_unit_mm)[:, None, None] * self.opening[None]
-            gap = self.gap_mm(moved)
-        return moved.astype(frames.dtype, copy=False)
+            moving = short_mm != 0.0
+            units += short_mm / self.gap_per_unit_mm
+            step = units[:, None, None]
+            gap = np.linalg.norm(upper + step * opening_upper - lower - step * opening_lower, axis=-1).mean(axis=1) * 1000.0
+        if not units.any():
+            return frames
+        return (frames + units[:, None, None] * self.opening[None]).astype(frames.dtype, copy=False)
 
 
 @functools.lru_cache(maxsize=2)

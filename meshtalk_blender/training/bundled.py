@@ -11,10 +11,10 @@ model/ (the bundle: model.safetensors + config.json, then lip_closure.safetensor
 detector of p/b/m that training.lip_closure trains, lip_tuck.safetensors, the f/v of
 training.lip_tuck (both on the features of speech_encoder.safetensors where the folder
 has it: scripts/train_bundled.sh writes it first with training.speech_encoder_weights),
-and tongue.safetensors, the tongue's places that training.tongue
-trains, and with the speech encoder lip_gap.safetensors, the inner-lip gap that
-training.lip_gap trains; on a CPU with two cores or more they train in a second process while the model
-trains, and a run stopped during one trains it again).
+and tongue.safetensors, the tongue's places that training.tongue trains, and with the
+speech encoder lip_gap.safetensors, the inner-lip gap that training.lip_gap trains; on a
+CPU with two cores or more they train in a second process while the model trains, and a
+run stopped during one trains it again).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
 command line find it.
 

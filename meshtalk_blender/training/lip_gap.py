@@ -26,6 +26,7 @@ from ..core.face import load_bundled_head
 from ..core.lip_gap import GAP_SCALE_MM, LipGapRegressor
 from ..core.lip_parting import inner_lip_gap_mm
 from ..core.model.config import MEL_RATE, MODEL_FPS
+from ..core.model.lip_closure import save_detector
 from ..core.model.speech_encoder import SpeechEncoder
 from .dataset import Sequence
 from .lip_closure import SPEECH_SETTINGS, ClosureTrainSettings, detector_command, examples, train_detector
@@ -69,8 +70,6 @@ def train_and_save(train: list[Sequence], validation: list[Sequence], out: Path,
                    settings: ClosureTrainSettings = SETTINGS, device: str = "auto", log=print,
                    encoder: SpeechEncoder | None = None) -> dict:
     """Trains on the training voices, writes ``out`` and returns the report on the held-out ones."""
-    from ..core.model.lip_closure import save_detector
-
     if encoder is None:
         raise ValueError("the lip-gap regressor reads the speech encoder's features: give the encoder")
     regressor = train_detector(train, settings, device, log, LipGapRegressor, gap_targets, "lip gap", encoder)

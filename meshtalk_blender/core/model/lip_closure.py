@@ -227,8 +227,9 @@ def load_detector(path: str | Path, kind: type[EventDetector] = LipClosureDetect
 
 def speech_event_probabilities(detector: EventDetector, features: np.ndarray) -> np.ndarray:
     """(E, 2 F) float32 probabilities at the mel rate (100 Hz, from time 0) of a speech
-    detector's events (``EventDetector.scores``: a regressor's values), from a whole clip's (F, C) speech-encoder features, scored
-    SPEECH_BLOCK_FRAMES at a time with the detector's margin of context on each side."""
+    detector's events (``EventDetector.scores``: a regressor's values), from a whole clip's
+    (F, C) speech-encoder features, scored SPEECH_BLOCK_FRAMES at a time with the
+    detector's margin of context on each side."""
     context = -(-detector.margin // detector.input_step)
     step = detector.input_step
     parts = []
