@@ -13,7 +13,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_fixtures import speech_like  # noqa: E402
 
+from meshtalk_blender.core.face import load_bundled_head  # noqa: E402
 from meshtalk_blender.core.model import MeshTalk, MeshTalkConfig  # noqa: E402
+
+@pytest.fixture(scope="module")
+def head():
+    """The bundled MeshTalk head (a module may define its own ``head``)."""
+    return load_bundled_head()
+
+
+@pytest.fixture(scope="module")
+def lips(head):
+    """(upper, lower) inner-lip vertex pairs of the bundled head."""
+    sets = head.index_sets
+    return sets["upper_inner_lip"], sets["lower_inner_lip"]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """The bundled model, loaded once per test module."""
+    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
+    from meshtalk_blender.core.checkpoints import load_model
+
+    return load_model(BUNDLED_MODEL_DIR)
+
 
 TINY = MeshTalkConfig(
     num_vertices=40, num_heads=6, num_classes=12, audio_channels=16, expression_widths=(24, 16),

@@ -10,26 +10,13 @@ import torch
 from audio_fixtures import speech_with_a_pause
 
 from meshtalk_blender.core import audio, pipeline
-from meshtalk_blender.core.checkpoints import load_model
 from meshtalk_blender.core.errors import MeshTalkError
-from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_gap import (FOLLOW_CLOSING, FOLLOW_OPENING, GAP_SCALE_MM, LipGapRegressor, gaps_at, load_lip_gap_regressor,
                                           smoothed_gaps)
 from meshtalk_blender.core.lip_parting import PART_MIN_MM, parting_rig
 from meshtalk_blender.core.model.lip_closure import save_detector
 from meshtalk_blender.core.pauses import clip_levels_db, rest_weights_of_levels
 from meshtalk_blender.training import metrics
-
-
-@pytest.fixture(scope="module")
-def head():
-    return load_bundled_head()
-
-
-@pytest.fixture(scope="module")
-def lips(head):
-    sets = head.index_sets
-    return sets["upper_inner_lip"], sets["lower_inner_lip"]
 
 
 def test_the_jaw_follows_the_heard_gap_opening_and_closing_but_never_shuts_the_lips(head, lips):
@@ -85,13 +72,6 @@ def test_the_regressor_file_gives_millimetres_and_must_read_the_speech_encoder(t
     save_detector(constant_regressor(7.5, inputs="mel", channels=80), tmp_path / "mel.safetensors")
     with pytest.raises(MeshTalkError, match="speech encoder"):
         load_lip_gap_regressor(tmp_path / "mel.safetensors")
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
-
-    return load_model(BUNDLED_MODEL_DIR)
 
 
 @pytest.fixture(scope="module")

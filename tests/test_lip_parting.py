@@ -11,24 +11,11 @@ import torch
 from audio_fixtures import speech_with_a_pause
 
 from meshtalk_blender.core import audio, pipeline
-from meshtalk_blender.core.checkpoints import load_model
-from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_parting import PART_FROM, PART_MIN_MM, PART_UNTIL, closure_allowance, parting_rig
 from meshtalk_blender.core.model.config import MODEL_FPS
 from meshtalk_blender.core.model.lip_closure import LipClosureDetector
 from meshtalk_blender.core.pauses import clip_levels_db, rest_weights_of_levels
 from meshtalk_blender.training import metrics
-
-
-@pytest.fixture(scope="module")
-def head():
-    return load_bundled_head()
-
-
-@pytest.fixture(scope="module")
-def lips(head):
-    sets = head.index_sets
-    return sets["upper_inner_lip"], sets["lower_inner_lip"]
 
 
 def test_the_jaw_opens_closed_lips_to_the_least_gap_and_leaves_open_ones(head, lips):
@@ -68,11 +55,10 @@ def scripted_closure(probability_logit: float) -> LipClosureDetector:
 
 
 @pytest.fixture(scope="module")
-def bundled():
-    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
-
-    loaded = load_model(BUNDLED_MODEL_DIR)
-    return replace(loaded, lip_tuck=None, lip_gap=None, speech_encoder=None)
+def bundled(bundled):
+    """The bundled model without the tuck, the lip-gap regressor and the speech encoder: the
+    tests give it scripted log-mel p/b/m detectors."""
+    return replace(bundled, lip_tuck=None, lip_gap=None, speech_encoder=None)
 
 
 @pytest.fixture(scope="module")

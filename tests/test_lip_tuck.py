@@ -12,7 +12,6 @@ import torch
 from audio_fixtures import speech_like
 
 from meshtalk_blender.core import audio, pipeline
-from meshtalk_blender.core.checkpoints import load_model
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.core.lip_tuck import (TUCK_CLOSING, TUCK_FILE, TUCK_OPEN_FROM_MM, TUCK_OPEN_TO_MM,
@@ -21,12 +20,6 @@ from meshtalk_blender.core.model.lip_closure import LipClosureDetector, save_det
 from meshtalk_blender.training import metrics
 from meshtalk_blender.training.dataset import Sequence
 from meshtalk_blender.training.lip_tuck import tuck_targets
-
-
-@pytest.fixture(scope="module")
-def lips():
-    sets = load_bundled_head().index_sets
-    return sets["upper_inner_lip"], sets["lower_inner_lip"]
 
 
 def test_the_tuck_pose_is_a_tuck_by_the_reports_measures_and_the_rest_is_not(lips):
@@ -86,13 +79,6 @@ def test_a_detector_of_another_kind_is_refused_with_a_message(tmp_path):
     save_detector(scripted(True, LipClosureDetector), tmp_path / TUCK_FILE)
     with pytest.raises(MeshTalkError, match="lip-tuck detector .* gives 1 kinds of event, not 5"):
         load_tuck_detector(tmp_path / TUCK_FILE)
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    from meshtalk_blender.blender.model_source import BUNDLED_MODEL_DIR
-
-    return load_model(BUNDLED_MODEL_DIR)
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,12 @@ def quiet_weights(levels_db: np.ndarray) -> np.ndarray:
 
 def inner_lip_gap_mm(frames: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray) -> np.ndarray:
     """(n,) mean distance (mm) of the (P,) inner-lip vertex pairs of (n, V, 3) frames in metres."""
-    return np.linalg.norm(frames[:, upper_lip] - frames[:, lower_lip], axis=-1).mean(axis=1) * 1000.0
+    return apart_mm(frames[:, upper_lip] - frames[:, lower_lip])
+
+
+def apart_mm(apart: np.ndarray) -> np.ndarray:
+    """(n,) mean length (mm) of (n, P, 3) upper-minus-lower lip vectors in metres."""
+    return np.linalg.norm(apart, axis=-1).mean(axis=1) * 1000.0
 
 
 def closure_allowance(probabilities: np.ndarray) -> np.ndarray:
@@ -119,8 +124,8 @@ class PartingRig:
     def _opened_to(self, frames: np.ndarray, gap: np.ndarray, target: np.ndarray, only_open: bool) -> np.ndarray:
         """``frames`` (of inner-lip ``gap``) moved along the jaw's opening to the (n,) ``target`` gaps.
         The passes move only the lips' vertices; the whole face moves once, at the end."""
-        upper, lower = frames[:, self.upper_lip], frames[:, self.lower_lip]
-        opening_upper, opening_lower = self.opening[self.upper_lip], self.opening[self.lower_lip]
+        apart = frames[:, self.upper_lip].astype(np.float64) - frames[:, self.lower_lip]
+        opening_apart = self.opening[self.upper_lip] - self.opening[self.lower_lip]
         units = np.zeros(len(frames))  # the jaw's opening added to each frame, in units of it
         moving = np.ones(len(frames), bool)  # later passes refine only the frames the first one moved
         for _ in range(PASSES):
@@ -132,8 +137,7 @@ class PartingRig:
                 break
             moving = short_mm != 0.0
             units += short_mm / self.gap_per_unit_mm
-            step = units[:, None, None]
-            gap = np.linalg.norm(upper + step * opening_upper - lower - step * opening_lower, axis=-1).mean(axis=1) * 1000.0
+            gap = apart_mm(apart + units[:, None, None] * opening_apart)
         if not units.any():
             return frames
         return (frames + units[:, None, None] * self.opening[None]).astype(frames.dtype, copy=False)

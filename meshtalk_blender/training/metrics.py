@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.lip_parting import inner_lip_gap_mm
 from .speech import ipa
 
 MM = 1000.0
@@ -45,7 +46,7 @@ def fdd(predicted: np.ndarray, target: np.ndarray, template: np.ndarray, upper: 
 
 def pair_gap(vertices: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """(T,) mm: mean distance between paired vertices (e.g. upper and lower inner lip)."""
-    return np.linalg.norm(vertices[:, first] - vertices[:, second], axis=-1).mean(axis=1) * MM
+    return inner_lip_gap_mm(vertices, first, second)
 
 
 def frames_in(start: float, end: float, fps: float, count: int) -> slice:
