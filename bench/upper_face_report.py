@@ -39,7 +39,6 @@ from meshtalk_blender.core.head_motion import head_motion  # noqa: E402
 from meshtalk_blender.core.pauses import clip_levels_db  # noqa: E402
 from meshtalk_blender.core.blinks import blink_peaks, complete_blinks  # noqa: E402
 from meshtalk_blender.core.checkpoints import load_model  # noqa: E402
-from meshtalk_blender.core.defaults import DEFAULT_TEMPERATURE  # noqa: E402
 from meshtalk_blender.core.face import ARKIT_INDEX, ARKIT_NAMES, arkit_deltas, load_bundled_head  # noqa: E402
 from meshtalk_blender.core.retarget import BlendshapeSolver  # noqa: E402
 
@@ -63,8 +62,8 @@ def main() -> None:
     parser.add_argument("audio", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL_DIR, help="a model folder (default: the bundled one)")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"the prior's sampling temperature (default: the add-on's, {DEFAULT_TEMPERATURE:g})")
+    parser.add_argument("--temperature", type=float,
+                        help="the prior's sampling temperature (default: the model's own, as the add-on's)")
     args = parser.parse_args()
     head = load_bundled_head()
     deltas = arkit_deltas(head)

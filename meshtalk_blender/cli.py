@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--template", type=Path, help="template OBJ: the identity to animate, model topology")
     animate.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30; 29.97 works)")
     animate.add_argument("--seed", type=int, default=0, help="random seed of the upper-face motion")
-    animate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                         help=f"sampling temperature; 0 = most likely (default {DEFAULT_TEMPERATURE:g})")
+    animate.add_argument("--temperature", type=float,
+                         help="sampling temperature of the upper face; 0 = most likely (default: the one stored "
+                              f"with the model; {DEFAULT_TEMPERATURE:g} for a model that stores none)")
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
@@ -166,7 +167,7 @@ def run_animate(args: argparse.Namespace) -> None:
                 for frames in chunks:
                     writer.write(frames)
                 writer.finish(fps=np.float64(args.fps), seed=np.int64(args.seed),
-                              temperature=np.float64(args.temperature), labels=run.labels)
+                              temperature=np.float64(run.options.temperature), labels=run.labels)
             return
         with cache_io.CacheWriter(args.out, run.num_output_frames, vertices, args.fps) as writer:
             if upper is not None:

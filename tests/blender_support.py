@@ -248,13 +248,11 @@ def write_speech(path: Path, seconds: float = 2.0, rate: int = 16000, channels: 
 def core_animation(path: Path, start: float, duration: float | None, fps: float, seed: int = 0,
                    temperature: float | None = None, template=None, **switches: bool):
     """What the add-on should show, computed with the Blender-free core alone (at the
-    add-on's default temperature unless one is given). ``switches``: AnimateOptions'
+    model's own temperature unless one is given). ``switches``: AnimateOptions'
     on/off settings (rest_in_pauses, seal_lips)."""
     audio = addon_module("core.audio")
     pipeline = addon_module("core.pipeline")
     loaded = addon_module("blender.model_source").load(addon_module("blender.addon").model_choice())
-    if temperature is None:
-        temperature = addon_module("core.defaults").DEFAULT_TEMPERATURE
     options = pipeline.AnimateOptions(fps=fps, seed=seed, temperature=temperature, device="cpu", **switches)
     return pipeline.animate(loaded, audio.AudioClip(Path(path), start, duration), options, template=template), loaded
 

@@ -10,8 +10,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_support import (add_head, add_strip, addon, addon_module,  # noqa: E402,F401
-                             fingerprint, playing_actions, positions_at, run_operator, saved_scene, write_speech)
+from blender_support import (add_head, add_strip, addon, addon_module, core_animation,  # noqa: E402,F401
+                             fingerprint, playing_actions, positions_at, run_operator, saved_scene,
+                             test_model_folder, write_speech)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -114,6 +115,44 @@ def test_the_panel_shows_the_playing_takes_seed_and_temperature(saved_scene, tmp
     assert settings.seed == 0 and settings.temperature == pytest.approx(takes[0].temperature)
     assert run_operator("resample_frames") == {"FINISHED"}
     assert len({take.seed for take in takes}) == 3  # a new seed, not a copy of another take
+
+
+def test_takes_sample_at_the_models_temperature_unless_the_user_sets_one(saved_scene, tmp_path, test_model_folder):
+    """A model stores the temperature it is meant to be sampled at: the panel (and the
+    batch command) use it unless the user unticks Model's Temperature and sets another."""
+    config = test_model_folder / "config.json"
+    original = config.read_text()
+    config.write_text(json.dumps(json.loads(original) | {"temperature": 1.7}))
+    try:
+        settings = saved_scene.meshtalk
+        assert settings.use_model_temperature  # the default
+        settings.temperature = 0.3  # ignored while the model's is used
+        face, takes = animate_lines(saved_scene, tmp_path, "ARKIT", starts=(1,))
+        line = tmp_path / "line0.wav"
+        decode = addon_module("blender.take_data").decode_labels
+        at_model, _ = core_animation(line, 0.0, None, 30.0, temperature=1.7)
+        at_user, _ = core_animation(line, 0.0, None, 30.0, temperature=0.3)
+        assert (at_model.labels != at_user.labels).any()  # the two temperatures draw differently
+        assert takes[0].temperature == pytest.approx(1.7)
+        np.testing.assert_array_equal(decode(takes[0].labels), at_model.labels)
+
+        settings.use_model_temperature = False
+        assert settings.temperature == pytest.approx(1.7)  # the user's own starts from the model's
+        settings.temperature = 0.3
+        assert run_operator("animate_from_audio") == {"FINISHED"}
+        mine = face.meshtalk.takes[-1]
+        assert mine.temperature == pytest.approx(0.3)
+        np.testing.assert_array_equal(decode(mine.labels), at_user.labels)
+
+        # The batch command: without --temperature, the model's.
+        name = face.name
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+        batch = addon_module("blender.batch")
+        assert batch.main(["animate", "--object", name, "--audio", str(line)]) == 0
+        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "scene.blend"))
+        assert bpy.data.objects[name].meshtalk.takes[-1].temperature == pytest.approx(1.7)
+    finally:
+        config.write_text(original)
 
 
 def test_removing_everything_restores_the_dialogue_scene(saved_scene, tmp_path):

@@ -12,6 +12,7 @@ from reference_meshtalk import reference_decode, reference_prior_log_probs
 
 from meshtalk_blender.core import audio
 from meshtalk_blender.core.checkpoints import load_bundle, load_model, save_bundle
+from meshtalk_blender.core.defaults import DEFAULT_TEMPERATURE
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.obj_io import ObjMesh, write_obj
 
@@ -215,6 +216,9 @@ def test_bundle_round_trip_and_inference_only(tmp_path, template_vertices):
     np.testing.assert_array_equal(loaded.template, template_vertices)
     np.testing.assert_array_equal(loaded.vertex_masks["smoothing"], masks["smoothing"])
     assert loaded.mouth_heads == (1, 4) and loaded.licence == "MIT"
+    assert loaded.temperature == DEFAULT_TEMPERATURE  # none stored: the bundles made before they stored one
+    save_bundle(tmp_path / "lively", model, template_vertices, description="t", licence="MIT", temperature=1.25)
+    assert load_model(tmp_path / "lively").temperature == 1.25
 
     save_bundle(tmp_path / "small", model, template_vertices, description="t", licence="MIT", inference_only=True)
     small = load_model(tmp_path / "small")
@@ -329,6 +333,8 @@ def test_the_undamaged_bundle_of_that_test_loads(tmp_path, template_vertices):
     ({"config": {"num_vertices": -3}}, "num_vertices must be between"),
     ({"mouth_heads": 7}, "mouth_heads must list"),
     ({"licence": 5}, "licence must be text"),
+    ({"temperature": "hot"}, "temperature must be a number from 0 to 10"),
+    ({"temperature": -1}, "temperature must be a number from 0 to 10"),
     ({"config": {"prior_channels": 500}}, "does not match its config"),  # 0.6 GB if it were built
 ])
 def test_a_damaged_config_is_refused_before_the_model_is_built(tmp_path, template_vertices, change, message):

@@ -1,5 +1,6 @@
 """The streaming pipeline: chunking changes nothing, frame clocks, smoothing, fallback, cancel."""
 
+import dataclasses
 import threading
 import warnings
 
@@ -11,6 +12,7 @@ from conftest import TINY
 from meshtalk_blender.core import audio, cache_io, pipeline
 from meshtalk_blender.core.checkpoints import LoadedModel
 from meshtalk_blender.core.clip_analysis import ClipAnalysis
+from meshtalk_blender.core.defaults import DEFAULT_TEMPERATURE
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.model.meshtalk import audio_codes_for_window
 from meshtalk_blender.core.sampling import PriorSampler, draws, keep_mask
@@ -35,12 +37,28 @@ def test_chunked_pipeline_equals_one_pass_composition(loaded, speech_wav):
     with torch.no_grad():
         codes = audio_codes_for_window(model, audio.NormalisedSamples(info).get, np.arange(frames) / 30).numpy()
         sampler = PriorSampler(model.prior)
-        labels = sampler.sample(sampler.start(), codes, draws(4, frames, TINY.num_heads), options.temperature)
+        labels = sampler.sample(sampler.start(), codes, draws(4, frames, TINY.num_heads), animation.temperature)
         encoding = model.decoder.encode_template(torch.from_numpy(loaded.template)[None, None])
         vertices, _ = model.decoder.decode_labels(encoding, torch.from_numpy(labels)[None])
     np.testing.assert_array_equal(animation.labels, labels)
     assert animation.vertices.shape == (frames, TINY.num_vertices, 3)
     np.testing.assert_allclose(animation.vertices, vertices[0].numpy(), atol=1e-5)
+
+
+def test_without_a_temperature_the_run_samples_at_the_models_own(loaded, speech_wav):
+    """A model stores the temperature it is meant to be sampled at; options without one
+    take it, record it, and draw exactly what that temperature given explicitly draws."""
+    clip = audio.AudioClip(speech_wav)
+    assert loaded.temperature == DEFAULT_TEMPERATURE  # a model that stores none
+    lively = dataclasses.replace(loaded, temperature=2.5)
+    own = pipeline.animate(lively, clip, pipeline.AnimateOptions(seed=3, device="cpu"))
+    explicit = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=3, temperature=2.5, device="cpu"))
+    default = pipeline.animate(loaded, clip, pipeline.AnimateOptions(seed=3, device="cpu"))
+    assert own.temperature == explicit.temperature == 2.5 and default.temperature == DEFAULT_TEMPERATURE
+    np.testing.assert_array_equal(own.labels, explicit.labels)
+    assert (own.labels != default.labels).any()  # the temperature was used, not only recorded
+    chosen = pipeline.animate(lively, clip, pipeline.AnimateOptions(seed=3, temperature=0.0, device="cpu"))
+    assert chosen.temperature == 0.0  # the user's choice wins over the model's
 
 
 @pytest.mark.parametrize("fps", [24, 25, 30000 / 1001, 50, 60])

@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="arkit: ARKit key weights; basis: compact shape-key basis; cache: PC2 + Mesh Cache "
                               "(meshes with ARKit keys but another topology always get arkit)")
     animate.add_argument("--seed", type=int, default=0, help="seed of the upper-face motion (default 0)")
-    animate.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                         help=f"sampling temperature (default {DEFAULT_TEMPERATURE:g})")
+    animate.add_argument("--temperature", type=float,
+                         help="sampling temperature of the upper face (default: the one stored with the model; "
+                              f"{DEFAULT_TEMPERATURE:g} for a model that stores none)")
     animate.add_argument("--no-pause-rest", dest="rest_in_pauses", action="store_false",
                          help="leave the mouth as drawn in pauses (default: it rests closed)")
     animate.add_argument("--no-lip-seal", dest="seal_lips", action="store_false",
@@ -149,7 +150,9 @@ def _animate(args: argparse.Namespace) -> None:
     cache_folder = args.cache_folder if args.cache_folder.startswith("//") else str(Path(args.cache_folder).resolve())
     cache_files.approve_folder(cache_folder)  # given on this command line: the user's own choice
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
-                               temperature=args.temperature, cache_folder=cache_folder,
+                               use_model_temperature=args.temperature is None,
+                               temperature=DEFAULT_TEMPERATURE if args.temperature is None else args.temperature,
+                               cache_folder=cache_folder,
                                rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips,
                                head_motion=args.head_motion,
                                keys="EVERY_FRAME" if args.every_frame else "REDUCED", key_tolerance=args.key_tolerance)
@@ -205,7 +208,7 @@ def _checked_arguments(args: argparse.Namespace) -> list[Path]:
         raise MeshTalkError(f"--variants must be between 0 and {MAX_VARIANTS}.")
     if not 0 <= args.seed <= MAX_SEED:  # variants' seeds wrap around (session.following_seed)
         raise MeshTalkError(f"--seed must be between 0 and {MAX_SEED}.")
-    if not (math.isfinite(args.temperature) and 0.0 <= args.temperature <= 10.0):
+    if args.temperature is not None and not (math.isfinite(args.temperature) and 0.0 <= args.temperature <= 10.0):
         raise MeshTalkError("--temperature must be between 0 and 10.")
     if not (math.isfinite(args.key_tolerance) and 0.0005 <= args.key_tolerance <= 0.2):
         raise MeshTalkError("--key-tolerance must be between 0.0005 and 0.2.")

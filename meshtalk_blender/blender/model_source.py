@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.defaults import DEFAULT_TEMPERATURE, stored_temperature
 from ..core.errors import MeshTalkError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -47,6 +48,7 @@ class ModelSummary:
     num_vertices: int  # the topology it animates
     licence: str
     warning: str = ""  # shown prominently (untrained model, non-commercial licence)
+    temperature: float = DEFAULT_TEMPERATURE  # the sampling temperature stored with it
 
 
 def bundled_model_installed() -> bool:
@@ -80,10 +82,12 @@ def _summarise_our_folder(folder: Path, label: str) -> ModelSummary:
     try:
         info = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         num_vertices = int(info["config"]["num_vertices"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        temperature = stored_temperature(info)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise MeshTalkError(f"{folder / 'config.json'} is missing or not a MeshTalk model config ({error}).") from None
     description = info.get("description") or label
-    return ModelSummary(f"{label}: {description}", num_vertices, str(info.get("licence", "unknown")))
+    return ModelSummary(f"{label}: {description}", num_vertices, str(info.get("licence", "unknown")),
+                        temperature=temperature)
 
 
 _vertex_counts: dict[tuple[str, float], int] = {}

@@ -105,9 +105,12 @@ class MESHTALK_PT_panel(bpy.types.Panel):
 
         box = layout.box()
         box.label(text="Upper Face", icon="HIDE_OFF")
+        box.prop(settings, "seed")
         row = box.row(align=True)
-        row.prop(settings, "seed")
-        row.prop(settings, "temperature")
+        row.prop(settings, "use_model_temperature", text="Model's")
+        own = row.row(align=True)
+        own.active = not settings.use_model_temperature
+        own.prop(settings, "temperature")
         has_take = obj is not None and obj.type == "MESH" and len(obj.meshtalk.takes) > 0
         column = box.column(align=True)
         column.enabled = has_take and job is None

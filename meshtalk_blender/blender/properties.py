@@ -19,6 +19,18 @@ OUTPUT_ITEMS = [
 ]
 
 
+def _start_from_model_temperature(settings, context) -> None:
+    """Unticking "Model's Temperature" starts the user's own from the model's value."""
+    from . import addon, model_source  # bpy-dependent and loaded after registration
+    from ..core.errors import MeshTalkError
+
+    if not settings.use_model_temperature:
+        try:
+            settings.temperature = model_source.summarise(addon.model_choice()).temperature
+        except MeshTalkError:  # no usable model chosen: Animate says why; the value stays
+            pass
+
+
 def _approve_cache_folder(settings, context) -> None:
     from . import cache_files  # bpy-dependent and loaded after registration
 
@@ -35,9 +47,15 @@ class MeshTalkSettings(bpy.types.PropertyGroup):
     output: EnumProperty(name="Output", items=OUTPUT_ITEMS, default="ARKIT")
     seed: IntProperty(name="Seed", min=0, default=0,
                       description="Random seed of the upper-face motion (blinks, brows)")
+    use_model_temperature: BoolProperty(
+        name="Model's Temperature", default=True, update=_start_from_model_temperature,
+        description="Sample the upper face at the temperature stored with the model (the one its blinks and brows "
+                    f"were measured at; {DEFAULT_TEMPERATURE:g} for a model that stores none). Off: the Temperature "
+                    "beside it")
     temperature: FloatProperty(name="Temperature", min=0.0, max=10.0, soft_max=2.0, default=DEFAULT_TEMPERATURE,
-                               description="How freely the face is sampled: 0 = most likely, 1 = as trained "
-                                           f"(default {DEFAULT_TEMPERATURE:g}: fewer blinks than at 1, the same lips)")
+                               description="How freely the upper face is sampled when Model's Temperature is off: "
+                                           "0 = most likely (fewest blinks), 1 = as trained, more = livelier; "
+                                           "the lips stay the same")
     rest_in_pauses: BoolProperty(name="Rest Mouth in Pauses", default=True,
                                  description="Close the mouth to the neutral rest where the audio pauses for 0.3 s "
                                              "or more (found from its level), easing out 0.2 s before speech")

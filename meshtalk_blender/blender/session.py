@@ -70,6 +70,11 @@ def _checked_target(context, obj, choice: model_source.ModelChoice):
     return summary, info
 
 
+def chosen_temperature(settings, summary: model_source.ModelSummary) -> float:
+    """The temperature a new take is sampled at: the model's own unless the user set one."""
+    return summary.temperature if settings.use_model_temperature else settings.temperature
+
+
 def plan_animate(context, obj, settings=None, scope: str = ADD,
                  choice: model_source.ModelChoice | None = None, device: str | None = None) -> Work:
     """A new take from the sound strip the settings name (default: the panel's); it
@@ -85,7 +90,8 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
     if info.mode == targets.ARKIT_KEYS and settings.output == MESH_CACHE and bindings.has(obj):
         output = MESH_CACHE  # a character with a stored fit: its own vertices, one by one
     key_names: tuple[str, ...] = ()
-    plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, settings.temperature, output,
+    temperature = chosen_temperature(settings, summary)
+    plan = JobPlan(choice, device, placement.clip, placement.fps, settings.seed, temperature, output,
                    object_name=obj.name, rest_in_pauses=settings.rest_in_pauses, seal_lips=settings.seal_lips,
                    key_tolerance=key_tolerance(settings), tongue_controls=bool(_tongue_key_names(obj)),
                    jaw_keys=_has_jaw_keys(obj))
@@ -109,7 +115,7 @@ def plan_animate(context, obj, settings=None, scope: str = ADD,
         plan.head_motion_note = head_actions.supported(obj) + "."
     spec = TakeSpec(obj.name, len(obj.data.vertices), info.mode, output, key_names, placement.strip_name,
                     placement.sound_name, placement.clip, placement.start_frame, placement.fps, settings.seed,
-                    settings.temperature, scope, key_tolerance=plan.key_tolerance)
+                    plan.temperature, scope, key_tolerance=plan.key_tolerance)
     if output == MESH_CACHE:
         plan.cache_path, spec.cache_file = cache_files.new_cache_file(settings.cache_folder, obj.name)
     return Work([plan], [spec], summary)
@@ -161,7 +167,7 @@ def plan_resample(context, obj, seeds: list[int], frame_range: tuple[int, int] |
     previous_head = head_actions.raw_angles(take)  # its head motion, redrawn where the frames are
     plans, specs = [], []
     for seed in seeds:
-        plan = JobPlan(choice, device, clip, fps, seed, settings.temperature,
+        plan = JobPlan(choice, device, clip, fps, seed, chosen_temperature(settings, summary),
                        take.output, object_name=obj.name, rest_in_pauses=settings.rest_in_pauses,
                        seal_lips=settings.seal_lips, key_tolerance=key_tolerance(settings),
                        resample=Resample(labels, model_frames, output_frames, previous, previous_cache,

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic_files import describe_os_error
+from .defaults import DEFAULT_TEMPERATURE, stored_temperature
 from .errors import MeshTalkError
 from .model import MeshTalk, MeshTalkConfig
 from .model.lip_closure import CLOSURE_FILE, EventDetector, LipClosureDetector, load_detector
@@ -59,6 +60,10 @@ class LoadedModel:
     vertex_masks: dict[str, np.ndarray] = field(default_factory=dict)
     mouth_heads: tuple[int, ...] = ()  # latent heads that drive the mouth (if measured)
     metadata: dict = field(default_factory=dict)
+    # The prior's sampling temperature unless the user picks another: a bundle stores its
+    # own (how lively its upper face is at a temperature depends on how it was trained);
+    # the original release and bundles made before they stored one, DEFAULT_TEMPERATURE.
+    temperature: float = DEFAULT_TEMPERATURE
     lip_closure: LipClosureDetector | None = None  # where the lips must meet (bundles may have one)
     lip_tuck: LipTuckDetector | None = None  # where the lower lip tucks (f, v; core.lip_tuck)
     tongue: TongueDetector | None = None  # where the tongue goes (core.tongue; bundles may have one)
@@ -285,8 +290,11 @@ def save_bundle(
     inference_only: bool = False,
     half_precision: bool = False,
     metadata: dict | None = None,
+    temperature: float | None = None,
 ) -> None:
-    """Writes model.safetensors + config.json. ``inference_only`` drops the expression
+    """Writes model.safetensors + config.json. ``temperature``: the sampling temperature
+    the model is used at by default (None: none stored, DEFAULT_TEMPERATURE is used).
+    ``inference_only`` drops the expression
     encoder and the fusion (training-only), which shrinks the file. ``half_precision``
     stores the learned weights and the 0/1 prior masks as float16 (half the size; loading
     widens them to float32); the normalisation statistics, the audio front end and the
@@ -313,6 +321,8 @@ def save_bundle(
         "half_precision": half_precision,
         "metadata": metadata or {},
     }
+    if temperature is not None:
+        info["temperature"] = float(temperature)
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
@@ -323,6 +333,7 @@ def _check_info_fields(info: dict, config: MeshTalkConfig) -> None:
             raise ValueError(f"{key} must be text")
     if not isinstance(info.get("metadata", {}), dict):
         raise ValueError("metadata must be an object")
+    stored_temperature(info)
     heads = info.get("mouth_heads", [])
     if not isinstance(heads, list) or not all(
             isinstance(h, int) and not isinstance(h, bool) and 0 <= h < config.num_heads for h in heads):
@@ -398,6 +409,7 @@ def load_bundle(directory: str | Path) -> LoadedModel:
         vertex_masks=masks,
         mouth_heads=tuple(info.get("mouth_heads", ())),
         metadata=info.get("metadata", {}),
+        temperature=stored_temperature(info),
         lip_closure=contacts.get(CLOSURE_FILE),
         lip_tuck=contacts.get(TUCK_FILE),
         tongue=tongue,

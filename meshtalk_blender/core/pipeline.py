@@ -17,7 +17,7 @@ import contextlib
 import functools
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch
 
 from . import audio
 from .checkpoints import LoadedModel
-from .defaults import DEFAULT_TEMPERATURE, MAX_SEED
+from .defaults import MAX_SEED
 from .device import choose_device, is_gpu_failure
 from .errors import MeshTalkError
 from .model.config import MODEL_FPS
@@ -95,7 +95,8 @@ class Cancelled(Exception):
 class AnimateOptions:
     fps: float = 30.0
     seed: int = 0
-    temperature: float = DEFAULT_TEMPERATURE  # 0: always the most likely label
+    # 0: always the most likely label; None: the model's own (``LoadedModel.temperature``).
+    temperature: float | None = None
     device: str = "auto"
     # Keep these latent labels (K, H) where keep_mask is True; draw the rest.
     keep_labels: np.ndarray | None = None
@@ -121,7 +122,7 @@ class AnimateOptions:
         keep."""
         if not MIN_FPS <= self.fps <= MAX_FPS:
             raise MeshTalkError(f"fps must be between {MIN_FPS:g} and {MAX_FPS:g} (got {self.fps:g}).")
-        if not 0.0 <= self.temperature <= 10.0:
+        if self.temperature is not None and not 0.0 <= self.temperature <= 10.0:
             raise MeshTalkError(f"temperature must be between 0 and 10 (got {self.temperature:g}).")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed <= MAX_SEED:
             raise MeshTalkError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}); "
@@ -233,6 +234,8 @@ class AnimationRun:
         clip whose statistics the animation must share (a partial redraw); by default
         the clip's own."""
         self.loaded = loaded
+        if options.temperature is None:  # the model's own, recorded in the Animation as any other
+            options = replace(options, temperature=loaded.temperature)
         self.options = options
         self.statistics = statistics
         options.validate()  # before the audio is read: a bad fps would break the frame counts
@@ -503,7 +506,8 @@ def animate(loaded: LoadedModel, clip: audio.AudioClip | audio.ClipInfo, options
         return np.concatenate(parts) if parts else np.zeros((0, len(run.template), 3), np.float32)
 
     vertices = run_with_cpu_fallback(collect, choose_device(options.device), notify)
-    return Animation(vertices, options.fps, run.labels.copy(), options.seed, options.temperature, run.info.duration)
+    return Animation(vertices, options.fps, run.labels.copy(), options.seed, run.options.temperature,
+                     run.info.duration)
 
 
 def run_with_cpu_fallback(work: Callable[[torch.device], object], device: torch.device,

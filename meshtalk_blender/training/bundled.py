@@ -161,10 +161,10 @@ def validation_callback(sequences: list[Sequence], masks: RegionMasks, stage: in
 
 def recipe_settings(device: str = "auto", quick: bool = False, steps: tuple[int, int] | None = None,
                     mouth_heads: bool = True, lip_shape: bool = True,
-                    brow_weight: float | None = None) -> list[TrainSettings]:
+                    brow_weight: float | None = None, seed: int = 0) -> list[TrainSettings]:
     """[stage 1, stage 2] settings of the recipe with ``train_bundled``'s switches."""
     roles = ROLES if mouth_heads else HeadRoles()
-    settings = [replace(s, device=device, roles=roles) for s in (STAGE1, STAGE2)]
+    settings = [replace(s, device=device, roles=roles, seed=seed) for s in (STAGE1, STAGE2)]
     if not mouth_heads:
         settings[0] = replace(settings[0], weights=replace(settings[0].weights, mouth_invariance=0.0),
                               warmup_weights=replace(settings[0].warmup_weights, mouth_invariance=0.0))
@@ -183,7 +183,7 @@ def recipe_settings(device: str = "auto", quick: bool = False, steps: tuple[int,
 def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = False,
                   limit: int | None = None, steps: tuple[int, int] | None = None,
                   real_corpora: tuple[Path, ...] = (), mouth_heads: bool = True, lip_shape: bool = True,
-                  brow_weight: float | None = None, detectors_beside: bool | None = None) -> Path:
+                  brow_weight: float | None = None, detectors_beside: bool | None = None, seed: int = 0) -> Path:
     """``real_corpora``: ``training.real_corpus`` folders whose "train" split joins the
     synthetic one (their "validation" split is left for tuning: the detectors' thresholds
     and reports take it beside the synthetic one). For comparisons with the
@@ -192,7 +192,9 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
     brow keypoints' term after the warm-up instead of the recipe's BROW_WEIGHT (0: the
     recipe before). ``detectors_beside``: train the detectors in a second process while
     the model trains (by default on a CPU with two cores or more); the files are the same
-    either way."""
+    either way. ``seed``: the model's start, its initialisation from the data, the order of
+    the segments and the sampling noise (0, the shipped model's; another, to measure how far
+    a retrain lands from it)."""
     out.mkdir(parents=True, exist_ok=True)
     head = load_bundled_head()
     masks = region_masks(head)
@@ -212,9 +214,9 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
             args=(torch.get_num_threads(), corpus, real_corpora, limit, out / "model", device, quick))
         beside.start()
     config = bundled_config(len(head.vertices))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = MeshTalk(config)
-    settings = recipe_settings(device, quick, steps, mouth_heads, lip_shape, brow_weight)
+    settings = recipe_settings(device, quick, steps, mouth_heads, lip_shape, brow_weight, seed)
     roles = settings[0].roles
     log_path = out / "log.jsonl"
 
@@ -335,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--brow-weight", type=float,
                         help=f"weight of the brow keypoints' term in stage 1 after the warm-up (the recipe: "
                              f"{BROW_WEIGHT:g}; 0, the recipe before; for comparison)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the model's start, the order of the segments and the sampling noise (the recipe: 0)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into assets/model")
     args = parser.parse_args(argv)
     model_dir = train_bundled(args.corpus, args.out, args.device, args.quick, args.limit,
                               tuple(args.steps) if args.steps else None, tuple(args.real_corpus),
-                              not args.no_mouth_heads, not args.no_lip_shape, args.brow_weight)
+                              not args.no_mouth_heads, not args.no_lip_shape, args.brow_weight, seed=args.seed)
     if args.install:
         install(model_dir)
     return 0

@@ -40,7 +40,6 @@ import soundfile
 from ..blender.take_data import blend_with_previous
 from ..core import audio, pipeline
 from ..core.checkpoints import load_model
-from ..core.defaults import DEFAULT_TEMPERATURE
 from ..core.face import ARKIT_INDEX, load_bundled_head
 from ..core.sampling import keep_mask
 from ..core.model.config import MODEL_FPS
@@ -70,9 +69,9 @@ def loudness_jaw_baseline(sequence: Sequence, jaw_delta: np.ndarray) -> np.ndarr
 
 
 class Evaluator:
-    def __init__(self, model_dir: Path, device: str = "auto", temperature: float = DEFAULT_TEMPERATURE):
+    def __init__(self, model_dir: Path, device: str = "auto", temperature: float | None = None):
         self.loaded = load_model(model_dir)
-        self.temperature = temperature
+        self.temperature = self.loaded.temperature if temperature is None else temperature
         self.head = load_bundled_head()
         self.device = device
         sets = self.head.index_sets
@@ -162,7 +161,7 @@ def seed_study(evaluator: Evaluator, sequence: Sequence, seeds: int) -> dict:
 
 def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: int = 10,
              device: str = "auto", real: bool | None = None, training_log: Path | None = None,
-             temperature: float = DEFAULT_TEMPERATURE) -> dict:
+             temperature: float | None = None) -> dict:
     """Write report.json and report.md to ``out``; ``real`` None: the real-speech section
     when it can run here (else the report says why not), True: required, False: left out."""
     out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +184,7 @@ def evaluate(model_dir: Path, corpus: Path, out: Path, count: int = 40, seeds: i
     teacher = [evaluator.scores(s.vertices, s) for s in sequences]
     report = {
         "model": str(model_dir), "corpus": str(corpus), "validation_sequences": len(sequences),
-        "temperature": temperature,
+        "temperature": evaluator.temperature,
         "voices": sorted({s.metadata["voice_id"] for s in sequences}),
         "summary": {name: summarise(r) for name, r in rows.items()} | {"teacher (reference)": summarise(teacher)},
         "seeds": seed_study(evaluator, sequences[0], seeds) if sequences else {},
@@ -311,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"the prior's sampling temperature (default {DEFAULT_TEMPERATURE:g}, as the add-on)")
+    parser.add_argument("--temperature", type=float,
+                        help="the prior's sampling temperature (default: the model's own, as the add-on)")
     parser.add_argument("--training-log", type=Path, help="log.jsonl of the training run, for the curves figure")
     parser.add_argument("--real", action=argparse.BooleanOptionalAction, default=None,
                         help="add the 'Real human speech' section (real recordings of the Debian package "

@@ -82,10 +82,10 @@ def set_vertex_statistics(model: MeshTalk, sequences: list[Sequence]) -> None:
         put([decoder.mean, decoder.stddev], absolute)
 
 
-def prepare_stage1(model: MeshTalk, sequences: list[Sequence]) -> None:
+def prepare_stage1(model: MeshTalk, sequences: list[Sequence], seed: int = 0) -> None:
     """Before the first step of stage 1 (not on resume): statistics, then initialisation."""
     set_vertex_statistics(model, sequences)
-    initialise_from_data(model, sequences, seed=0)
+    initialise_from_data(model, sequences, seed=seed)
 
 
 def audio_codes(model: MeshTalk, batch: Batch) -> torch.Tensor:
@@ -152,7 +152,7 @@ def train_stage1(model: MeshTalk, sequences: list[Sequence], masks: RegionMasks,
 
     modules = [model.audio_encoder, model.expression_encoder, model.fusion, model.decoder]
     return _train("stage1", model, sequences, modules, step, settings, device, checkpoint, log, validate,
-                  validate_every, before_start=lambda: prepare_stage1(model, sequences))
+                  validate_every, before_start=lambda: prepare_stage1(model, sequences, settings.seed))
 
 
 def train_stage2(model: MeshTalk, sequences: list[Sequence], settings: TrainSettings,

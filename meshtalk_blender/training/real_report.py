@@ -50,7 +50,6 @@ import soundfile
 from ..core import audio as core_audio
 from ..core import pipeline
 from ..core.checkpoints import load_model
-from ..core.defaults import DEFAULT_TEMPERATURE
 from ..core.face import ARKIT_INDEX, apply_arkit, arkit_deltas, load_bundled_head
 from ..core.model.config import MODEL_FPS
 from . import metrics
@@ -159,9 +158,9 @@ def make_cases(aligned: list[tuple[Clip, Utterance]], conditions: tuple[str, ...
 class ModelRunner:
     """Animates a case's audio with a model folder through the whole pipeline, as a user would."""
 
-    def __init__(self, model_dir: Path, temperature: float = DEFAULT_TEMPERATURE, **switches):
+    def __init__(self, model_dir: Path, temperature: float | None = None, **switches):
         self.loaded = load_model(model_dir)
-        self.temperature = temperature
+        self.temperature = self.loaded.temperature if temperature is None else temperature
         self.switches = switches
         self._folder = tempfile.TemporaryDirectory()
         self._written: Case | None = None  # the case whose audio clip.wav holds

@@ -34,7 +34,6 @@ import torch
 from ..core import audio as core_audio
 from ..core import pauses, pipeline
 from ..core.checkpoints import load_model
-from ..core.defaults import DEFAULT_TEMPERATURE
 from ..core.model import lip_closure
 from ..core.model.config import AUDIO_SAMPLE_RATE, MODEL_FPS
 from ..core.model.meshtalk import clip_mel_statistics, log_mel_window
@@ -63,7 +62,7 @@ class ClipTrace:
 
 
 def trace_clip(loaded, waveform: np.ndarray, template: np.ndarray, reference_gap: np.ndarray, phonemes: list,
-               folder: Path, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> ClipTrace:
+               folder: Path, seed: int = 0, temperature: float | None = None) -> ClipTrace:
     head = load_bundled_head()
     upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
     path = folder / "clip.wav"
@@ -166,7 +165,7 @@ def score(traces: list[ClipTrace], setting: Setting) -> dict:
 
 
 def trace_corpus(model: Path, corpus: Path, split: str, limit: int | None = None, seed: int = 0,
-                 temperature: float = DEFAULT_TEMPERATURE) -> list[ClipTrace]:
+                 temperature: float | None = None) -> list[ClipTrace]:
     loaded = load_model(model)
     head = load_bundled_head()
     upper, lower = head.index_sets["upper_inner_lip"], head.index_sets["lower_inner_lip"]
