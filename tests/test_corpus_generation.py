@@ -16,6 +16,7 @@ from meshtalk_blender.training.corpus.__main__ import main as corpus_main
 from meshtalk_blender.training.corpus.plan import VALIDATION, VoicePool, corpus_job
 from meshtalk_blender.training.speech.split import assert_no_held_out, is_held_out
 from meshtalk_blender.training.speech.utterance import check_tiling
+from meshtalk_blender.training.temperature import CANDIDATES, nearest_to_teacher
 
 FAST_ENGINES = ("espeak-ng",)  # tests stay quick; the plan test below covers every engine
 
@@ -227,6 +228,16 @@ def test_bundled_recipe_runs_end_to_end_in_a_few_steps(small_corpus, tmp_path):
     assert loaded.tongue is not None, "and then the tongue detector"
     assert (loaded.lip_closure.width, loaded.lip_tuck.width, loaded.tongue.width) == (256, 128, 128), "each its recipe"
     assert load_file(str(tmp_path / "model" / "model.safetensors"))["decoder.decoder.2.weight"].dtype.itemsize == 2
+    # Its temperature: the candidate whose blinks on the held-out voices come nearest the teacher's.
+    rates = loaded.metadata["temperature_blinks_per_minute"]
+    assert set(rates) == {"teacher", *(f"{t:g}" for t in CANDIDATES)}
+    assert loaded.temperature == nearest_to_teacher(rates)
+
+
+def test_the_temperature_kept_is_the_one_that_blinks_nearest_the_teacher():
+    assert nearest_to_teacher({"teacher": 21.0, "0.6": 5.0, "0.8": 12.0, "1": 19.5, "1.2": 31.0}) == 1.0
+    assert nearest_to_teacher({"teacher": 21.0, "0.6": 23.0, "0.8": 37.0, "1": 41.0}) == 0.6
+    assert nearest_to_teacher({"teacher": 20.0, "0.6": 18.0, "0.8": 22.0}) == 0.6  # a tie: the calmer
 
 
 def test_evaluation_reports_a_detector_that_reads_the_speech_encoder(small_corpus, tmp_path):

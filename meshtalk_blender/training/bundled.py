@@ -14,7 +14,8 @@ has it: scripts/train_bundled.sh writes it first with training.speech_encoder_we
 and tongue.safetensors, the tongue's places that training.tongue trains, and with the
 speech encoder lip_gap.safetensors, the inner-lip gap that training.lip_gap trains; on a
 CPU with two cores or more they train in a second process while the model trains, and a
-run stopped during one trains it again).
+run stopped during one trains it again); last, config.json gets the sampling temperature
+whose blinks on the held-out voices come nearest the teacher's (training.temperature).
 --install copies model/ into meshtalk_blender/assets/model, where the add-on and the
 command line find it.
 
@@ -46,7 +47,7 @@ from ..core.model.lip_closure import CLOSURE_FILE
 from ..core.model.speech_encoder import SPEECH_ENCODER_FILE, load_speech_encoder
 from ..core.tongue import TONGUE_FILE
 from ..core.lip_gap import GAP_FILE
-from . import lip_closure, lip_gap, lip_tuck, tongue
+from . import lip_closure, lip_gap, lip_tuck, temperature, tongue
 from .corpus.loader import load_corpus
 from .dataset import SegmentBatcher, Sequence
 from .heads import measure_head_influence
@@ -269,6 +270,8 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
         if beside.exitcode != 0:
             raise RuntimeError(f"training the detectors beside the model failed (exit code {beside.exitcode}); "
                                "run the same command again: it keeps what is done")
+    # Last, when no detector file is still being written: the temperature it is used at.
+    temperature.calibrate(out / "model", temperature.held_out_sequences(corpus, real_corpora, limit), device)
     return out / "model"
 
 
