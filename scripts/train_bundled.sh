@@ -8,6 +8,8 @@
 #   REAL    real-speech corpus       (default /work/corpus_real)
 #   WHISPER venv for transcription   (default /work/whisper-venv; made if missing)
 #   OUT     the training run         (default runs/bundled)
+#   FOTAQ   1: Flight of the Amazon Queen's clips join the real corpus (a ~50-min Whisper
+#           pass); 0: left out, as for the shipped model (Drascula and Tux Paint only)
 # Time on this project's 2-core CPU (AMD EPYC, 2026-12-06, a fresh machine): synthetic
 # corpus 5 min (2 workers); Debian packages a few minutes; Drascula's transcriptions are
 # kept in the repository (Whisper took ~18 min for them); Flight of the Amazon Queen's
@@ -35,6 +37,7 @@ REAL=${REAL:-/work/corpus_real}
 WHISPER=${WHISPER:-/work/whisper-venv}
 OUT=${OUT:-runs/bundled}
 TRANSCRIPTS=${TRANSCRIPTS:-$DATA/transcripts}
+FOTAQ=${FOTAQ:-1}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 
@@ -62,14 +65,17 @@ if [ ! -f "$TRANSCRIPTS/drascula_en.json" ]; then
     "$WHISPER/bin/python" scripts/train_transcribe_drascula.py "$DATA/usr/share/scummvm/drascula/en" \
         "$TRANSCRIPTS/drascula_en.json"
 fi
-step "Whisper: Flight of the Amazon Queen's clips (continues where it stopped)"
-"$WHISPER/bin/python" scripts/train_transcribe_fotaq.py "$DATA" "$TRANSCRIPTS/fotaq_en.json"
+FOTAQ_ARGS=()
+if [ "$FOTAQ" = 1 ]; then
+    step "Whisper: Flight of the Amazon Queen's clips (continues where it stopped)"
+    "$WHISPER/bin/python" scripts/train_transcribe_fotaq.py "$DATA" "$TRANSCRIPTS/fotaq_en.json"
+    FOTAQ_ARGS=(--fotaq-transcriptions "$TRANSCRIPTS/fotaq_en.json")
+fi
 
 if [ ! -f "$REAL/manifest.json" ]; then
     step "real-speech corpus -> $REAL"
     "$PY" -m meshtalk_blender.training.real_corpus --data "$DATA" --out "$REAL" \
-        --transcriptions "$TRANSCRIPTS/drascula_en.json" --fotaq-transcriptions "$TRANSCRIPTS/fotaq_en.json" \
-        --max-minutes 30
+        --transcriptions "$TRANSCRIPTS/drascula_en.json" "${FOTAQ_ARGS[@]}" --max-minutes 30
 fi
 
 if [ ! -f "$OUT/model/speech_encoder.safetensors" ]; then
