@@ -15,6 +15,7 @@ from meshtalk_blender.core import audio, pipeline
 from meshtalk_blender.core.checkpoints import load_model
 from meshtalk_blender.core.face import load_bundled_head
 from meshtalk_blender.training import metrics
+from meshtalk_blender.training.temperature import nearest_to_teacher
 
 SAMPLE = BUNDLED_MODEL_DIR.parent / "sample_speech.flac"
 PADDING = 1.5  # seconds of silence each side
@@ -58,6 +59,10 @@ def test_bundle_is_small_with_a_card_and_its_mouth_heads(loaded):
     assert {"stage1", "stage2"} <= set(info["metadata"])
     assert loaded.lip_closure is not None, "the p/b/m detector ships with the model"
     np.testing.assert_allclose(loaded.template, load_bundled_head().vertices, atol=1e-6)
+    # It is sampled at the temperature measured for it (training.temperature): the one
+    # whose blinks on the held-out lines come nearest the teacher's.
+    rates = info["metadata"]["temperature_blinks_per_minute"]
+    assert loaded.temperature == info["temperature"] == nearest_to_teacher(rates)
 
 
 @pytest.fixture(scope="module")
