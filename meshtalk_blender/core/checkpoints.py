@@ -294,8 +294,8 @@ def save_bundle(
 ) -> None:
     """Writes model.safetensors + config.json. ``temperature``: the sampling temperature
     the model is used at by default (None: none stored, DEFAULT_TEMPERATURE is used).
-    ``inference_only`` drops the expression
-    encoder and the fusion (training-only), which shrinks the file. ``half_precision``
+    ``inference_only`` drops the expression encoder and the fusion (training-only),
+    which shrinks the file. ``half_precision``
     stores the learned weights and the 0/1 prior masks as float16 (half the size; loading
     widens them to float32); the normalisation statistics, the audio front end and the
     template stay float32."""
