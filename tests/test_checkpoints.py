@@ -11,7 +11,7 @@ from conftest import TINY, random_model
 from reference_meshtalk import reference_decode, reference_prior_log_probs
 
 from meshtalk_blender.core import audio
-from meshtalk_blender.core.checkpoints import load_bundle, load_model, save_bundle
+from meshtalk_blender.core.checkpoints import load_bundle, load_model, save_bundle, store_temperature
 from meshtalk_blender.core.defaults import DEFAULT_TEMPERATURE
 from meshtalk_blender.core.errors import MeshTalkError
 from meshtalk_blender.core.obj_io import ObjMesh, write_obj
@@ -217,8 +217,11 @@ def test_bundle_round_trip_and_inference_only(tmp_path, template_vertices):
     np.testing.assert_array_equal(loaded.vertex_masks["smoothing"], masks["smoothing"])
     assert loaded.mouth_heads == (1, 4) and loaded.licence == "MIT"
     assert loaded.temperature == DEFAULT_TEMPERATURE  # none stored: the bundles made before they stored one
-    save_bundle(tmp_path / "lively", model, template_vertices, description="t", licence="MIT", temperature=1.25)
-    assert load_model(tmp_path / "lively").temperature == 1.25
+    store_temperature(tmp_path / "full", 1.25, {"teacher": 21.0})
+    lively = load_model(tmp_path / "full")
+    assert lively.temperature == 1.25 and lively.metadata["temperature_blinks_per_minute"] == {"teacher": 21.0}
+    with pytest.raises(ValueError, match="temperature must be a number from 0 to 10"):
+        store_temperature(tmp_path / "full", 11.0)
 
     save_bundle(tmp_path / "small", model, template_vertices, description="t", licence="MIT", inference_only=True)
     small = load_model(tmp_path / "small")

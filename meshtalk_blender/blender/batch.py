@@ -151,7 +151,7 @@ def _animate(args: argparse.Namespace) -> None:
     cache_files.approve_folder(cache_folder)  # given on this command line: the user's own choice
     settings = SimpleNamespace(audio_strip="", output=OUTPUTS[args.output], seed=args.seed,
                                use_model_temperature=args.temperature is None,
-                               temperature=DEFAULT_TEMPERATURE if args.temperature is None else args.temperature,
+                               temperature=args.temperature,  # read only when the model's is not used
                                cache_folder=cache_folder,
                                rest_in_pauses=args.rest_in_pauses, seal_lips=args.seal_lips,
                                head_motion=args.head_motion,

@@ -290,12 +290,9 @@ def save_bundle(
     inference_only: bool = False,
     half_precision: bool = False,
     metadata: dict | None = None,
-    temperature: float | None = None,
 ) -> None:
-    """Writes model.safetensors + config.json. ``temperature``: the sampling temperature
-    the model is used at by default (None: none stored, DEFAULT_TEMPERATURE is used).
-    ``inference_only`` drops the expression encoder and the fusion (training-only),
-    which shrinks the file. ``half_precision``
+    """Writes model.safetensors + config.json. ``inference_only`` drops the expression
+    encoder and the fusion (training-only), which shrinks the file. ``half_precision``
     stores the learned weights and the 0/1 prior masks as float16 (half the size; loading
     widens them to float32); the normalisation statistics, the audio front end and the
     template stay float32."""
@@ -321,8 +318,22 @@ def save_bundle(
         "half_precision": half_precision,
         "metadata": metadata or {},
     }
-    if temperature is not None:
-        info["temperature"] = float(temperature)
+    _write_config(directory, info)
+
+
+def store_temperature(directory: str | Path, temperature: float, measured: dict | None = None) -> None:
+    """Stores in a bundle's config.json the sampling temperature it is used at by default
+    (``LoadedModel.temperature``), and in its metadata what that was chosen from."""
+    path = Path(directory) / CONFIG_FILE
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["temperature"] = float(temperature)
+    stored_temperature(info)  # a number from 0 to 10, as loading will require
+    if measured is not None:
+        info.setdefault("metadata", {})["temperature_blinks_per_minute"] = measured
+    _write_config(Path(directory), info)
+
+
+def _write_config(directory: Path, info: dict) -> None:
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 

@@ -264,14 +264,14 @@ def train_bundled(corpus: Path, out: Path, device: str = "auto", quick: bool = F
                   "wall_seconds": round(time.perf_counter() - started)},
     )
     if beside is None:
-        train_detectors(corpus, real_corpora, limit, out / "model", device, quick, (train, validation))
+        train_detectors(corpus, real_corpora, limit, out / "model", device, quick, train)
     else:
         beside.join()
         if beside.exitcode != 0:
             raise RuntimeError(f"training the detectors beside the model failed (exit code {beside.exitcode}); "
                                "run the same command again: it keeps what is done")
     # Last, when no detector file is still being written: the temperature it is used at.
-    temperature.calibrate(out / "model", temperature.held_out_sequences(corpus, real_corpora, limit), device)
+    temperature.calibrate(out / "model", held_out_sequences(corpus, real_corpora, limit), device)
     return out / "model"
 
 
@@ -289,16 +289,22 @@ def training_sequences(corpus: Path, real_corpora: tuple[Path, ...] = (), limit:
     return train, load_corpus(corpus, "validation", limit=limit, lazy=True)
 
 
+def held_out_sequences(corpus: Path, real_corpora: tuple[Path, ...] = (), limit: int | None = None) -> list[Sequence]:
+    """The recipe's held-out voices, which the detectors' thresholds and the temperature
+    are measured on: the synthetic corpus's and every real corpus's "validation" split."""
+    return [sequence for folder in (corpus, *real_corpora)
+            for sequence in load_corpus(folder, "validation", limit=limit, lazy=True)]
+
+
 def train_detectors(corpus: Path, real_corpora: tuple[Path, ...], limit: int | None, model_dir: Path,
                     device: str = "auto", quick: bool = False,
-                    loaded: tuple[list[Sequence], list[Sequence]] | None = None) -> None:
+                    loaded: list[Sequence] | None = None) -> None:
     """The detectors beside the weights in ``model_dir``, each by the lip seal's recipe,
     trained on the recipe's training sequences (``loaded``, or loaded here) and calibrated
     on every held-out split; one a stopped run had finished is kept. They do not depend on
     the model, so ``train_bundled`` runs this in a second process on a second core."""
-    train, validation = loaded if loaded is not None else training_sequences(corpus, real_corpora, limit)
-    held_out = validation + [sequence for real in real_corpora
-                             for sequence in load_corpus(real, "validation", limit=limit, lazy=True)]
+    train = loaded if loaded is not None else training_sequences(corpus, real_corpora, limit)[0]
+    held_out = held_out_sequences(corpus, real_corpora, limit)
     # The p/b/m and f/v detectors read the speech encoder's features where the folder has
     # the encoder (scripts/train_bundled.sh writes it first), the log-mel otherwise.
     speech = model_dir / SPEECH_ENCODER_FILE

@@ -16,12 +16,10 @@ heads are sharpened, and the lip lock gives every seed the same lips.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ..core.checkpoints import CONFIG_FILE
-from .corpus.loader import load_corpus
+from ..core.checkpoints import CONFIG_FILE, store_temperature
 from .dataset import Sequence
 from .evaluate import Evaluator
 
@@ -60,20 +58,9 @@ def calibrate(model_dir: Path, sequences: list[Sequence], device: str = "auto") 
     and returns it."""
     rates = blink_rates(Evaluator(model_dir, device), sequences)
     chosen = nearest_to_teacher(rates)
-    path = Path(model_dir) / CONFIG_FILE
-    info = json.loads(path.read_text(encoding="utf-8"))
-    info["temperature"] = chosen
-    info.setdefault("metadata", {})["temperature_blinks_per_minute"] = {k: round(v, 2) for k, v in rates.items()}
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    print(f"temperature {chosen:g} stored in {path}", flush=True)
+    store_temperature(model_dir, chosen, {k: round(v, 2) for k, v in rates.items()})
+    print(f"temperature {chosen:g} stored in {Path(model_dir) / CONFIG_FILE}", flush=True)
     return chosen
-
-
-def held_out_sequences(corpus: Path, real_corpora: tuple[Path, ...] = (), limit: int | None = None) -> list[Sequence]:
-    """The recipe's held-out voices: the synthetic corpus's and every real corpus's
-    "validation" split (as the detectors' calibration takes them)."""
-    return [sequence for folder in (corpus, *real_corpora)
-            for sequence in load_corpus(folder, "validation", limit=limit, lazy=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N sequences of each split")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    from .bundled import held_out_sequences  # which imports this module
+
     calibrate(args.model, held_out_sequences(args.corpus, tuple(args.real_corpus), args.limit), args.device)
     return 0
 
