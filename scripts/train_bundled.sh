@@ -9,7 +9,7 @@
 #   WHISPER venv for transcription   (default /work/whisper-venv; made if missing)
 #   OUT     the training run         (default runs/bundled)
 #   FOTAQ   1: Flight of the Amazon Queen's clips join the real corpus (a ~50-min Whisper
-#           pass); 0: left out, as for the shipped model (Drascula and Tux Paint only)
+#           pass); 0: left out (Drascula and Tux Paint only)
 # Time on this project's 2-core CPU (AMD EPYC, 2026-12-06, a fresh machine): synthetic
 # corpus 5 min (2 workers); Debian packages a few minutes; Drascula's transcriptions are
 # kept in the repository (Whisper took ~18 min for them); Flight of the Amazon Queen's
